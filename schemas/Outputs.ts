@@ -1,0 +1,95 @@
+/**
+ * Wire contracts of what turnvault publishes: turn records (`turnvault.turn-records`),
+ * memory-ingestion tasks (`turnvault.memory-ingestion`) and telemetry (`turnvault.telemetry`).
+ * Every message carries `turn_id` (or `event_id`) so consumers can de-duplicate.
+ */
+import { Schema } from "effect"
+import { Scope } from "./FieldDefinition"
+
+export const Resolution = Schema.Literal("RESOLVED", "PARTIAL", "UNRESOLVED")
+export type Resolution = typeof Resolution.Type
+
+export const OutcomeCategory = Schema.Literal(
+  "MATCHED_ZERO_RULES",
+  "AWAITING_USER_INPUT",
+  "SYSTEM_ERROR",
+  "POLICY_RESTRICTION"
+)
+export type OutcomeCategory = typeof OutcomeCategory.Type
+
+export const CategoryEntry = Schema.Struct({
+  category: OutcomeCategory,
+  scenario_id: Schema.optional(Schema.String),
+  step_id: Schema.optional(Schema.String)
+})
+export type CategoryEntry = typeof CategoryEntry.Type
+
+export const TurnOutcome = Schema.Struct({
+  resolution: Resolution,
+  categories: Schema.Array(CategoryEntry)
+}).annotations({ identifier: "TurnOutcome" })
+export type TurnOutcome = typeof TurnOutcome.Type
+
+export const UpdateStatus = Schema.Literal("persisted", "session_only", "unchanged", "rejected", "unknown_field")
+export type UpdateStatus = typeof UpdateStatus.Type
+
+export const CustomerDataUpdate = Schema.Struct({
+  field_name: Schema.String,
+  status: UpdateStatus,
+  scope: Schema.optional(Scope),
+  is_update: Schema.optional(Schema.Boolean),
+  validation_error: Schema.optional(Schema.String)
+})
+export type CustomerDataUpdate = typeof CustomerDataUpdate.Type
+
+/** The append-only audit record of one turn; `hash` chains to the session's previous record. */
+export const TurnRecord = Schema.Struct({
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  session_id: Schema.String,
+  customer_id: Schema.String,
+  case_id: Schema.optional(Schema.String),
+  turn_id: Schema.String,
+  turn_number: Schema.Number,
+  occurred_at: Schema.String,
+  canonical_intent: Schema.NullOr(Schema.String),
+  outcome: TurnOutcome,
+  customer_data_updates: Schema.Array(CustomerDataUpdate),
+  matched_rule_ids: Schema.Array(Schema.String),
+  tool_failures: Schema.Number,
+  policy_violations: Schema.Array(Schema.String),
+  prev_hash: Schema.NullOr(Schema.String),
+  hash: Schema.String
+}).annotations({ identifier: "TurnRecord", title: "turnvault turn record" })
+export type TurnRecord = typeof TurnRecord.Type
+
+export const MemoryIngestionTask = Schema.Struct({
+  turn_id: Schema.String,
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  session_id: Schema.String,
+  customer_id: Schema.String,
+  turn_number: Schema.Number,
+  occurred_at: Schema.String,
+  user_message: Schema.String,
+  agent_response: Schema.String
+}).annotations({ identifier: "MemoryIngestionTask", title: "turnvault memory-ingestion task" })
+export type MemoryIngestionTask = typeof MemoryIngestionTask.Type
+
+export const TelemetryEntry = Schema.Struct({
+  kind: Schema.Literal("turn", "dlq", "session"),
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  turn_id: Schema.optional(Schema.String),
+  event_id: Schema.optional(Schema.String),
+  recorded_at: Schema.String,
+  duration_ms: Schema.optional(Schema.Number),
+  resolution: Schema.optional(Resolution),
+  updates: Schema.optional(Schema.Record({ key: UpdateStatus, value: Schema.Number })),
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "TelemetryEntry", title: "turnvault telemetry entry" })
+export type TelemetryEntry = typeof TelemetryEntry.Type
+
+/** Reasons a message goes to the DLQ (DESIGN 9). */
+export const DlqReason = Schema.Literal("malformed_json", "schema_violation", "out_of_order")
+export type DlqReason = typeof DlqReason.Type

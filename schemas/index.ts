@@ -1,0 +1,3 @@
+export * from "./FieldDefinition"
+export * from "./Outputs"
+export * from "./TurnEvent"

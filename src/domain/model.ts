@@ -1,0 +1,101 @@
+/**
+ * The in-memory model that a session actor holds and the stores persist.
+ * Plain data only: these types cross every port, so they stay free of Effect and of I/O.
+ */
+import type { FieldDefinition, Scope, VariableSource } from "../../schemas"
+
+export type SessionStatus = "ACTIVE" | "ENDED" | "ABANDONED"
+
+/** One value of a customer-data field with its provenance. */
+export interface ValueVersion {
+  readonly value: unknown
+  readonly source: VariableSource
+  readonly confidence: number
+  /** The event's `occurred_at` (never the wall clock, so replay reproduces it). */
+  readonly updated_at: string
+  /** The turn that produced it. */
+  readonly source_item_id: string
+}
+
+/** A field's current value and its bounded history (newest last). */
+export interface DataEntry extends ValueVersion {
+  readonly scope: Scope
+  readonly history: ReadonlyArray<ValueVersion>
+  /** Set in `warn` mode when the raw value was applied despite failing validation. */
+  readonly validation_error?: string
+}
+
+/** The durable part of a session, hashed into `content_hash`. */
+export interface SessionState {
+  readonly tenant_id: string
+  readonly session_id: string
+  readonly customer_id: string
+  readonly agent_id: string
+  readonly status: SessionStatus
+  readonly turn_count: number
+  /** 0 before the first turn. */
+  readonly last_turn_number: number
+  /** Key of the last event applied (turn_id, or event_id of a session event); the replay marker. */
+  readonly last_event_key: string | null
+  readonly gaps: number
+  /** Values kept only in the session: SESSION scope or `persist: false`. */
+  readonly variables: Readonly<Record<string, DataEntry>>
+  /** Hash of the session's latest turn record: the head of its chain. */
+  readonly last_record_hash: string | null
+  /** Sequence number of the session's latest history-ledger entry (0 when none). */
+  readonly history_seq: number
+  /** Increases on every change; fences a stale owner out of the store. */
+  readonly version: number
+  readonly updated_at: string
+}
+
+/** What the session store keeps: the state, its hash, and the state before the last event. */
+export interface SessionRecord {
+  readonly state: SessionState
+  readonly content_hash: string
+  /** State before `state.last_event_key` was applied; used to redo a half-written event after a crash. */
+  readonly previous: SessionState | null
+}
+
+export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned"
+export type SourceItemType = "turn" | "tool" | "import" | "field" | "asset"
+
+/** One stored profile row (customer context vault, DESIGN 3.6). */
+export interface ProfileField extends ValueVersion {
+  /** Deterministic: derived from (tenant, customer, name, source_item_id), so a replay writes the same id. */
+  readonly id: string
+  readonly tenant_id: string
+  readonly customer_id: string
+  readonly name: string
+  readonly scope: Scope
+  readonly status: ProfileStatus
+  readonly source_item_type: SourceItemType
+  readonly source_metadata: Readonly<Record<string, unknown>>
+  readonly superseded_by_id: string | null
+  readonly case_id: string | null
+  readonly expires_at: string | null
+  readonly validation_error: string | null
+}
+
+/** A ledger entry of a session's history (DESIGN 3.5). Append-only. */
+export interface SessionHistoryEntry {
+  readonly tenant_id: string
+  readonly session_id: string
+  readonly seq: number
+  /** turn_id or event_id of the event that caused it: unique per session. */
+  readonly event_key: string
+  readonly turn_id: string | null
+  readonly prev_content_hash: string | null
+  readonly new_content_hash: string
+  readonly from_status: SessionStatus | null
+  readonly to_status: SessionStatus
+  readonly actor: string
+  readonly reason: string
+  readonly occurred_at: string
+}
+
+export type Definitions = ReadonlyMap<string, FieldDefinition>
+
+export const definitionKey = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`
+export const customerKey = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
+export const sessionKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`

@@ -1,0 +1,39 @@
+/**
+ * Port: the append-only audit trail: turn records (hash-chained per session) and the session
+ * history ledger (DESIGN 3.5). Adapters: memory/MemoryAuditStore, postgres/PgAuditStore.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { TurnRecord } from "../../schemas"
+import type { SessionHistoryEntry } from "../domain/model"
+
+export class AuditStoreError extends Data.TaggedError("AuditStoreError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {}
+
+export interface AuditFilter {
+  readonly tenantId?: string
+  readonly sessionId?: string
+}
+
+export interface AuditStoreService {
+  /**
+   * Appends turn records and ledger entries. A record whose (tenant_id, turn_id) exists, or an
+   * entry whose (tenant_id, session_id, seq) exists, is skipped (replay-safe); nothing is updated.
+   */
+  readonly append: (
+    records: ReadonlyArray<TurnRecord>,
+    history: ReadonlyArray<SessionHistoryEntry>
+  ) => Effect.Effect<void, AuditStoreError>
+  /** Which of these turn ids the tenant already has a record for. */
+  readonly recordedTurns: (
+    tenantId: string,
+    turnIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlySet<string>, AuditStoreError>
+  /** Turn records in (tenant, session, turn_number) order. */
+  readonly listRecords: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
+  /** Ledger entries in (tenant, session, seq) order. */
+  readonly listHistory: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<SessionHistoryEntry>, AuditStoreError>
+}
+
+export class AuditStore extends Context.Tag("turnvault/AuditStore")<AuditStore, AuditStoreService>() {}

@@ -1,0 +1,72 @@
+/**
+ * Port: the customer context vault (DESIGN 3.6) and the field definitions it is validated against.
+ * Adapters: memory/MemoryProfileStore, postgres/PgProfileStore.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { FieldDefinition } from "../../schemas"
+import type { ProfileField } from "../domain/model"
+
+export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {}
+
+/** Refused: the item has derived items (DESIGN 3.6), or does not exist. */
+export class ProfileItemRefused extends Data.TaggedError("ProfileItemRefused")<{
+  readonly id: string
+  readonly reason: "has_derived_items" | "not_found"
+}> {}
+
+export interface CustomerProfile {
+  /** The active rows, one per field name. */
+  readonly active: ReadonlyArray<ProfileField>
+  /** Up to `historyLimit` most recent superseded rows per field name, oldest first. */
+  readonly history: ReadonlyArray<ProfileField>
+}
+
+export interface ProfileFilter {
+  readonly tenantId?: string
+  readonly customerId?: string
+  readonly includeHistory?: boolean
+}
+
+export interface ProfileStoreService {
+  readonly loadCustomer: (
+    tenantId: string,
+    customerId: string,
+    historyLimit: number
+  ) => Effect.Effect<CustomerProfile, ProfileStoreError>
+  /**
+   * Stores new rows (status `active` as written by the domain). Per (tenant, customer, name) the
+   * active row is the one with the latest (`updated_at`, `source_item_id`): a newer row supersedes
+   * the active one (`superseded_by_id` set); an older one is stored already superseded by it.
+   * Rows are identified by `id`: writing an id that exists is a no-op (replay-safe).
+   * Several rows for the same field may come in one call; they are applied in array order.
+   */
+  readonly writeFields: (rows: ReadonlyArray<ProfileField>) => Effect.Effect<void, ProfileStoreError>
+  /** Marks the customer's active CASE fields of `caseId` as expired. Idempotent. Returns the expired ids. */
+  readonly expireCase: (
+    tenantId: string,
+    customerId: string,
+    caseId: string
+  ) => Effect.Effect<ReadonlyArray<string>, ProfileStoreError>
+  /** Background job: active fields whose `expires_at` is before `now` become expired. Idempotent. */
+  readonly expireStale: (now: Date) => Effect.Effect<number, ProfileStoreError>
+  /** Background job: active items whose `source_metadata.derived_from` is gone become orphaned. */
+  readonly markOrphans: () => Effect.Effect<number, ProfileStoreError>
+  /** The item and every item it derives from (via `source_metadata.derived_from`), nearest first. */
+  readonly derivationChain: (tenantId: string, id: string) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
+  /** Deletes an item unless others derive from it. */
+  readonly deleteItem: (tenantId: string, id: string) => Effect.Effect<void, ProfileStoreError | ProfileItemRefused>
+  /** Every row matching the filter (active only unless `includeHistory`), in a stable order. */
+  readonly list: (filter: ProfileFilter) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
+
+  /** Upserts definitions; a changed definition gets `version` + 1. Returns how many changed. */
+  readonly upsertDefinitions: (defs: ReadonlyArray<FieldDefinition>) => Effect.Effect<number, ProfileStoreError>
+  readonly loadDefinitions: (
+    tenantId: string,
+    agentId: string
+  ) => Effect.Effect<ReadonlyArray<FieldDefinition>, ProfileStoreError>
+}
+
+export class ProfileStore extends Context.Tag("turnvault/ProfileStore")<ProfileStore, ProfileStoreService>() {}

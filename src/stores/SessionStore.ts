@@ -1,0 +1,29 @@
+/** Port: durable session state (DESIGN 3.5). Adapters: memory/MemorySessionStore, postgres/PgSessionStore. */
+import { Context, Data, type Effect } from "effect"
+import type { SessionRecord } from "../domain/model"
+
+export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {}
+
+export interface SessionFilter {
+  readonly tenantId?: string
+  readonly sessionId?: string
+}
+
+export interface SessionStoreService {
+  readonly load: (tenantId: string, sessionId: string) => Effect.Effect<SessionRecord | null, SessionStoreError>
+  /**
+   * Writes each record unless the store already holds a higher `state.version` for that session,
+   * or the same version with a different `content_hash` (a stale owner: fenced).
+   * Writing the same record twice is a no-op. Returns the session ids that were fenced.
+   */
+  readonly save: (
+    records: ReadonlyArray<SessionRecord>
+  ) => Effect.Effect<ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>, SessionStoreError>
+  /** For export and verify: every record matching the filter, ordered by tenant then session. */
+  readonly list: (filter: SessionFilter) => Effect.Effect<ReadonlyArray<SessionRecord>, SessionStoreError>
+}
+
+export class SessionStore extends Context.Tag("turnvault/SessionStore")<SessionStore, SessionStoreService>() {}
