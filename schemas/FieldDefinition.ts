@@ -32,7 +32,10 @@ export const Validation = Schema.Struct({
 }).annotations({ identifier: "Validation" })
 export type Validation = typeof Validation.Type
 
-const NonEmpty = Schema.String.pipe(Schema.minLength(1))
+const NonEmpty = Schema.String.pipe(Schema.minLength(1)).annotations({
+  title: "non-empty string",
+  description: "a string at least 1 character long"
+})
 
 /** One field definition as it appears in DEFS.json and in the store. */
 export const FieldDefinition = Schema.Struct({
@@ -41,15 +44,25 @@ export const FieldDefinition = Schema.Struct({
   name: NonEmpty,
   value_type: ValueType,
   scope: Scope,
-  persist: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  persist: Schema.optionalWith(
+    Schema.Boolean.annotations({ description: "false keeps the value in the session only; default true" }),
+    { default: () => true }
+  ),
   validation: Schema.optional(Validation),
-  validation_mode: Schema.optional(ValidationMode),
-  is_pii: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  validation_mode: Schema.optional(
+    ValidationMode.annotations({ description: "overrides the global validation mode for this field" })
+  ),
+  is_pii: Schema.optionalWith(Schema.Boolean.annotations({ description: "default false" }), {
+    default: () => false
+  }),
   expires_after_seconds: Schema.optional(Schema.Number.pipe(Schema.positive())),
   description: Schema.optional(Schema.String),
   collection_prompt: Schema.optional(Schema.String),
   extraction_hints: Schema.optional(Schema.Array(Schema.String)),
-  version: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 1 })
+  version: Schema.optionalWith(
+    Schema.Number.pipe(Schema.int(), Schema.positive()).annotations({ description: "default 1" }),
+    { default: () => 1 }
+  )
 }).annotations({ identifier: "FieldDefinition", title: "turnvault field definition" })
 export type FieldDefinition = typeof FieldDefinition.Type
 export type FieldDefinitionEncoded = typeof FieldDefinition.Encoded

@@ -30,7 +30,13 @@ export const TurnOutcome = Schema.Struct({
 }).annotations({ identifier: "TurnOutcome" })
 export type TurnOutcome = typeof TurnOutcome.Type
 
-export const UpdateStatus = Schema.Literal("persisted", "session_only", "unchanged", "rejected", "unknown_field")
+export const UpdateStatus = Schema.Literal(
+  "persisted",
+  "session_only",
+  "unchanged",
+  "rejected",
+  "unknown_field"
+)
 export type UpdateStatus = typeof UpdateStatus.Type
 
 export const CustomerDataUpdate = Schema.Struct({

@@ -23,6 +23,8 @@ export interface DataEntry extends ValueVersion {
   readonly history: ReadonlyArray<ValueVersion>
   /** Set in `warn` mode when the raw value was applied despite failing validation. */
   readonly validation_error?: string
+  /** CASE scope: the case the value belongs to; it expires when that case closes. */
+  readonly case_id?: string
 }
 
 /** The durable part of a session, hashed into `content_hash`. */
@@ -47,14 +49,14 @@ export interface SessionState {
   /** Increases on every change; fences a stale owner out of the store. */
   readonly version: number
   readonly updated_at: string
+  /** Recent `session.ended` event ids, so a redelivered one is a no-op. */
+  readonly ended_event_ids: ReadonlyArray<string>
 }
 
-/** What the session store keeps: the state, its hash, and the state before the last event. */
+/** What the session store keeps: the state and its content hash. */
 export interface SessionRecord {
   readonly state: SessionState
   readonly content_hash: string
-  /** State before `state.last_event_key` was applied; used to redo a half-written event after a crash. */
-  readonly previous: SessionState | null
 }
 
 export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned"

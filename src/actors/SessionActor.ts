@@ -1,0 +1,189 @@
+/**
+ * One logical actor per session: the in-flight snapshot (session state, the customer's profile,
+ * the agent's field definitions) and the synchronous handling of one event against it.
+ * The registry (ActorRegistry) activates, orders and passivates actors; this file is pure logic
+ * over the snapshot, so one turn costs microseconds, not a round trip.
+ */
+import type {
+  CaseClosed,
+  MemoryIngestionTask,
+  SessionEnded,
+  TurnCompleted,
+  TurnRecord,
+  ValidationMode
+} from "../../schemas"
+import { type CustomerDataResult, updateCustomerData } from "../domain/customerData"
+import type {
+  DataEntry,
+  Definitions,
+  ProfileField,
+  SessionHistoryEntry,
+  SessionRecord
+} from "../domain/model"
+import { computeOutcome } from "../domain/outcome"
+import { applyTurn, endSession } from "../domain/session"
+import { buildTurnRecord } from "../domain/turnRecord"
+
+export interface ActorSettings {
+  readonly defaultMode: ValidationMode
+  readonly maxHistory: number
+  readonly sessionCleanupOnEnd: boolean
+}
+
+/** A customer's active profile values, shared by all of the customer's active session actors. */
+export class CustomerSnapshot {
+  readonly profile = new Map<string, DataEntry>()
+  refs = 0
+}
+
+/** What one applied event asks the stores and sinks to do. */
+export interface EventEffects {
+  readonly session: SessionRecord | null
+  readonly history: SessionHistoryEntry | null
+  readonly record: TurnRecord | null
+  readonly profileWrites: ReadonlyArray<ProfileField>
+  readonly expireCase: {
+    readonly tenant_id: string
+    readonly customer_id: string
+    readonly case_id: string
+  } | null
+  readonly memoryTask: MemoryIngestionTask | null
+  readonly customerData: CustomerDataResult | null
+}
+
+export type TurnDecision =
+  | { readonly kind: "applied"; readonly effects: EventEffects }
+  | { readonly kind: "duplicate" }
+  | { readonly kind: "out_of_order"; readonly detail: string }
+  /** turn_number not above the last one and turn_id not known here: ask the audit store. */
+  | { readonly kind: "check_audit" }
+
+export type SessionEventDecision =
+  | { readonly kind: "applied"; readonly effects: EventEffects }
+  | { readonly kind: "ignored"; readonly reason: "unknown_session" | "duplicate" }
+
+const RECENT_TURN_IDS = 64
+
+/** UTC ISO with milliseconds: the form every stored timestamp and LWW comparison uses. */
+export const normaliseInstant = (iso: string): string => new Date(iso).toISOString()
+
+const noEffects = {
+  session: null,
+  history: null,
+  record: null,
+  profileWrites: [],
+  expireCase: null,
+  memoryTask: null,
+  customerData: null
+} satisfies EventEffects
+
+export class SessionActor {
+  lastUsed = 0
+  private readonly recentTurnIds: Array<string> = []
+
+  constructor(
+    readonly tenantId: string,
+    readonly sessionId: string,
+    public record: SessionRecord | null,
+    readonly customer: CustomerSnapshot,
+    public definitions: Definitions
+  ) {}
+
+  /** Classifies and, when new and in order, applies a turn. `knownApplied` answers `check_audit`. */
+  handleTurn(event: TurnCompleted, settings: ActorSettings, knownApplied?: boolean): TurnDecision {
+    const state = this.record?.state
+    if (
+      state !== undefined &&
+      (state.last_event_key === event.turn_id || this.recentTurnIds.includes(event.turn_id))
+    ) {
+      return { kind: "duplicate" }
+    }
+    if (state !== undefined && event.turn_number <= state.last_turn_number) {
+      if (knownApplied === undefined) return { kind: "check_audit" }
+      if (knownApplied) return { kind: "duplicate" }
+      return {
+        kind: "out_of_order",
+        detail: `turn_number ${event.turn_number} is not above the last applied ${state.last_turn_number}`
+      }
+    }
+    const occurredAt = normaliseInstant(event.occurred_at)
+    const customerData = updateCustomerData(
+      { ...event, occurred_at: occurredAt },
+      event.candidate_variables,
+      this.definitions,
+      this.customer.profile,
+      state?.variables ?? {},
+      settings
+    )
+    const outcome = computeOutcome(event)
+    const record = buildTurnRecord(
+      event,
+      occurredAt,
+      outcome,
+      customerData.updates,
+      state?.last_record_hash ?? null
+    )
+    const { record: session, history } = applyTurn(this.record, event, {
+      turn_id: event.turn_id,
+      turn_number: event.turn_number,
+      occurred_at: occurredAt,
+      record_hash: record.hash,
+      variables: customerData.sessionVariables
+    })
+    for (const [name, entry] of customerData.profileChanges) this.customer.profile.set(name, entry)
+    this.record = session
+    this.rememberTurn(event.turn_id)
+    return {
+      kind: "applied",
+      effects: {
+        ...noEffects,
+        session,
+        history,
+        record,
+        profileWrites: customerData.profileWrites,
+        customerData,
+        memoryTask: {
+          turn_id: event.turn_id,
+          tenant_id: event.tenant_id,
+          agent_id: event.agent_id,
+          session_id: event.session_id,
+          customer_id: event.customer_id,
+          turn_number: event.turn_number,
+          occurred_at: occurredAt,
+          user_message: event.user_message,
+          agent_response: event.agent_response
+        }
+      }
+    }
+  }
+
+  handleEnded(event: SessionEnded, settings: ActorSettings): SessionEventDecision {
+    if (this.record === null) return { kind: "ignored", reason: "unknown_session" }
+    if (this.record.state.ended_event_ids.includes(event.event_id))
+      return { kind: "ignored", reason: "duplicate" }
+    const { record: session, history } = endSession(
+      this.record,
+      event,
+      normaliseInstant(event.occurred_at),
+      settings.sessionCleanupOnEnd
+    )
+    this.record = session
+    return { kind: "applied", effects: { ...noEffects, session, history } }
+  }
+
+  /** The customer's active CASE values of the closed case leave the snapshot; the store expires them. */
+  handleCaseClosed(event: CaseClosed): EventEffects {
+    for (const [name, entry] of this.customer.profile) {
+      if (entry.scope === "CASE" && entry.case_id === event.case_id) this.customer.profile.delete(name)
+    }
+    return {
+      ...noEffects,
+      expireCase: { tenant_id: event.tenant_id, customer_id: event.customer_id, case_id: event.case_id }
+    }
+  }
+
+  private rememberTurn(turnId: string) {
+    this.recentTurnIds.push(turnId)
+    if (this.recentTurnIds.length > RECENT_TURN_IDS) this.recentTurnIds.shift()
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Layer assembly: which adapter backs each port, from the configuration. The composition roots
+ * (src/cli/*) provide these layers and run programs; nothing here runs anything.
+ */
+import { Duration, Layer, Option } from "effect"
+import { ActorRegistry } from "../actors/ActorRegistry"
+import type { AppConfig } from "../config/AppConfig"
+import { InProcessLog } from "../log/InProcessLog"
+import { Persistence } from "../persistence/Persistence"
+import { TurnProcessor } from "../pipeline/TurnProcessor"
+import { OutputSink } from "../sinks/OutputSink"
+import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
+import { MemoryStoresLive } from "../stores/memory"
+import { topicNames } from "../../streams/topics"
+import type { Metrics } from "../telemetry/Metrics"
+import { postgresStores } from "./postgresStores"
+
+/** The stores: PostgreSQL when DATABASE_URL is set, else the in-memory embedded default. */
+export const storesLayer = (config: AppConfig) =>
+  Option.match(config.databaseUrl, {
+    onNone: () => MemoryStoresLive,
+    onSome: (url) => postgresStores(url, config)
+  })
+
+/** The embedded log and output sink (used when KAFKA_BROKERS is unset). */
+export const embeddedLogLayer = (config: AppConfig) => {
+  const log = InProcessLog.layer({ partitions: config.partitions, retainRecords: 100_000 })
+  return Layer.merge(log, Layer.provide(OutputSink.inProcess, log))
+}
+
+/**
+ * The turn pipeline over given stores and output sink: actors, persistence, telemetry buffer and
+ * the turn processor.
+ */
+export const pipelineLayer = (config: AppConfig) => {
+  const topics = topicNames(config.topicPrefix)
+  const registry = ActorRegistry.layer({
+    idleTimeoutMs: config.actorIdleMs,
+    maxActors: config.maxActors,
+    definitionsTtlMs: config.definitionsTtlMs,
+    maxHistory: config.maxHistoryEntries,
+    loadConcurrency: 16
+  })
+  const persistence = Persistence.layer({
+    sequential: config.sequentialPersistence,
+    retryBaseDelay: Duration.millis(config.retryBaseMs),
+    retryMaxDelay: Duration.millis(config.retryMaxMs),
+    maxAttempts: config.retryAttempts
+  })
+  const telemetry = TelemetryBuffer.layer({
+    capacity: config.telemetryBuffer,
+    flushChunk: 500,
+    topic: topics.telemetry
+  })
+  const processor = TurnProcessor.layer({
+    topics,
+    defaultMode: config.validationMode,
+    maxHistory: config.maxHistoryEntries,
+    sessionCleanupOnEnd: config.sessionCleanupOnEnd,
+    pauseDelay: Duration.millis(config.pauseMs)
+  })
+  return Layer.provideMerge(processor, Layer.mergeAll(registry, persistence, telemetry))
+}
+
+export type PipelineRequirements = Metrics

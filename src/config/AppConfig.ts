@@ -1,0 +1,65 @@
+/**
+ * Every knob, read once through Effect's Config (environment by default, a map in tests).
+ * Unset backends mean the embedded default (DESIGN 7).
+ */
+import { Config, Option } from "effect"
+
+const int = (name: string, fallback: number, description: string) =>
+  Config.integer(name).pipe(Config.withDefault(fallback), Config.withDescription(description))
+
+export const AppConfig = Config.all({
+  kafkaBrokers: Config.option(Config.string("KAFKA_BROKERS")).pipe(
+    Config.map(
+      Option.map((s) =>
+        s
+          .split(",")
+          .map((b) => b.trim())
+          .filter((b) => b.length > 0)
+      )
+    ),
+    Config.withDescription("Comma-separated Kafka bootstrap servers; unset = embedded in-process log")
+  ),
+  databaseUrl: Config.option(Config.redacted("DATABASE_URL")).pipe(
+    Config.withDescription("PostgreSQL connection string; unset = in-memory stores")
+  ),
+  redisUrl: Config.option(Config.redacted("REDIS_URL")).pipe(
+    Config.withDescription("Redis connection string; unset = no cache")
+  ),
+  httpPort: int("TURNVAULT_HTTP_PORT", 9464, "Port of /metrics, /healthz, /readyz and the admin API"),
+  topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(Config.withDefault("turnvault.")),
+  partitions: int(
+    "TURNVAULT_PARTITIONS",
+    8,
+    "Partitions of the embedded log and of topics created by `topics ensure`"
+  ),
+  consumerGroup: Config.string("TURNVAULT_CONSUMER_GROUP").pipe(Config.withDefault("turnvault")),
+  validationMode: Config.literal(
+    "strict",
+    "warn",
+    "disabled"
+  )("TURNVAULT_VALIDATION_MODE").pipe(Config.withDefault("strict" as const)),
+  maxHistoryEntries: int("TURNVAULT_MAX_HISTORY_ENTRIES", 10, "Value history kept per field"),
+  sessionCleanupOnEnd: Config.boolean("TURNVAULT_SESSION_CLEANUP_ON_END").pipe(Config.withDefault(true)),
+  sequentialPersistence: Config.boolean("TURNVAULT_SEQUENTIAL_PERSISTENCE").pipe(
+    Config.withDefault(false),
+    Config.withDescription("Write session, customer data and turn record one after another (comparison)")
+  ),
+  batchSize: int("TURNVAULT_BATCH_SIZE", 500, "Most events taken from one partition per batch"),
+  actorIdleMs: int("TURNVAULT_ACTOR_IDLE_MS", 300_000, "Passivate a session actor after this idle time"),
+  maxActors: int("TURNVAULT_MAX_ACTORS", 200_000, "Upper bound on resident session actors"),
+  definitionsTtlMs: int("TURNVAULT_DEFINITIONS_TTL_MS", 30_000, "Re-read field definitions after this long"),
+  telemetryBuffer: int("TURNVAULT_TELEMETRY_BUFFER", 10_000, "Capacity of the telemetry buffer"),
+  retryBaseMs: int("TURNVAULT_RETRY_BASE_MS", 50, "First retry delay of a failed store write"),
+  retryMaxMs: int("TURNVAULT_RETRY_MAX_MS", 2_000, "Longest retry delay of a failed store write"),
+  retryAttempts: int("TURNVAULT_RETRY_ATTEMPTS", 5, "Attempts per write before the partition pauses"),
+  pauseMs: int("TURNVAULT_PAUSE_MS", 1_000, "Delay between attempts while stores are down"),
+  syntheticRate: int(
+    "TURNVAULT_SYNTHETIC_RATE",
+    2_000,
+    "Events/s that `start` feeds itself on the embedded log"
+  ),
+  migrateOnStart: Config.boolean("TURNVAULT_MIGRATE_ON_START").pipe(Config.withDefault(true)),
+  logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(Config.withDefault("info"))
+})
+
+export type AppConfig = Config.Config.Success<typeof AppConfig>

@@ -1,0 +1,166 @@
+/**
+ * The customer-data update of one turn (DESIGN 3.3): match -> validate/coerce -> apply with
+ * history -> mark for persistence. Pure and synchronous: it reads the snapshot and returns what
+ * changed; the caller merges it into the actor's snapshot and hands the rows to the stores.
+ */
+import type {
+  CandidateVariable,
+  CustomerDataUpdate,
+  FieldDefinition,
+  ValidationMode,
+  VariableSource
+} from "../../schemas"
+import { type ValidationErrorType, checkValue } from "./coercion"
+import { sha256Hex } from "./hash"
+import type { DataEntry, Definitions, ProfileField, ValueVersion } from "./model"
+import { deepEqual } from "./deepEqual"
+
+export interface CustomerDataOptions {
+  readonly defaultMode: ValidationMode
+  readonly maxHistory: number
+}
+
+export interface TurnContext {
+  readonly tenant_id: string
+  readonly customer_id: string
+  readonly session_id: string
+  readonly agent_id: string
+  readonly turn_id: string
+  /** UTC ISO string with milliseconds: the ordering key of last-writer-wins. */
+  readonly occurred_at: string
+  readonly case_id?: string | undefined
+}
+
+export interface CustomerDataResult {
+  /** One per candidate variable, in the order the event listed them. */
+  readonly updates: ReadonlyArray<CustomerDataUpdate>
+  /** Rows to persist in the profile store (scope != SESSION, persist = true, changed). */
+  readonly profileWrites: ReadonlyArray<ProfileField>
+  /** New current entries of the customer's profile snapshot (only fields that became current). */
+  readonly profileChanges: ReadonlyMap<string, DataEntry>
+  /** The session's variables after the turn (a new object only when something changed). */
+  readonly sessionVariables: Readonly<Record<string, DataEntry>>
+  readonly validationErrors: ReadonlyArray<{ readonly field: string; readonly type: ValidationErrorType }>
+}
+
+const keepsInSession = (def: FieldDefinition) => def.scope === "SESSION" || !def.persist
+
+/** Deterministic row id: a replayed turn writes the same id, which makes the write idempotent. */
+export const profileFieldId = (tenantId: string, customerId: string, name: string, sourceItemId: string) =>
+  sha256Hex(`${tenantId}\u0000${customerId}\u0000${name}\u0000${sourceItemId}`).slice(0, 32)
+
+/** Last-writer-wins order of DESIGN 8: (occurred_at, turn_id). */
+export const isNewer = (a: ValueVersion, b: ValueVersion): boolean =>
+  a.updated_at > b.updated_at || (a.updated_at === b.updated_at && a.source_item_id > b.source_item_id)
+
+/** The previous current value moves into history, newest last, at most `max` entries. */
+const withHistory = (previous: DataEntry | undefined, max: number): ReadonlyArray<ValueVersion> => {
+  if (previous === undefined || max <= 0) return []
+  const { value, source, confidence, updated_at, source_item_id } = previous
+  const history = [...previous.history, { value, source, confidence, updated_at, source_item_id }]
+  return history.length > max ? history.slice(history.length - max) : history
+}
+
+const expiresAt = (def: FieldDefinition, occurredAt: string): string | null =>
+  def.expires_after_seconds === undefined
+    ? null
+    : new Date(Date.parse(occurredAt) + def.expires_after_seconds * 1000).toISOString()
+
+export const updateCustomerData = (
+  turn: TurnContext,
+  candidates: Readonly<Record<string, CandidateVariable>>,
+  definitions: Definitions,
+  profile: ReadonlyMap<string, DataEntry>,
+  sessionVariables: Readonly<Record<string, DataEntry>>,
+  options: CustomerDataOptions
+): CustomerDataResult => {
+  const updates: Array<CustomerDataUpdate> = []
+  const profileWrites: Array<ProfileField> = []
+  const profileChanges = new Map<string, DataEntry>()
+  const validationErrors: Array<{ field: string; type: ValidationErrorType }> = []
+  let variables: Record<string, DataEntry> | undefined
+
+  for (const name of Object.keys(candidates)) {
+    const candidate = candidates[name]!
+    const def = definitions.get(name)
+    if (def === undefined) {
+      updates.push({ field_name: name, status: "unknown_field" })
+      continue
+    }
+    const checked = checkValue(def, candidate.value, def.validation_mode ?? options.defaultMode)
+    if (checked.kind === "rejected") {
+      validationErrors.push({ field: name, type: checked.errorType })
+      updates.push({
+        field_name: name,
+        status: "rejected",
+        scope: def.scope,
+        validation_error: checked.error
+      })
+      continue
+    }
+    const warning = checked.kind === "warned" ? checked.error : undefined
+    if (checked.kind === "warned") validationErrors.push({ field: name, type: checked.errorType })
+
+    const sessionOnly = keepsInSession(def)
+    const current = sessionOnly
+      ? (variables ?? sessionVariables)[name]
+      : (profileChanges.get(name) ?? profile.get(name))
+    const base = { field_name: name, scope: def.scope, is_update: current !== undefined }
+    const report = (status: CustomerDataUpdate["status"]): CustomerDataUpdate =>
+      warning === undefined ? { ...base, status } : { ...base, status, validation_error: warning }
+
+    if (current !== undefined && deepEqual(current.value, checked.value)) {
+      updates.push(report("unchanged"))
+      continue
+    }
+    const version: ValueVersion = {
+      value: checked.value,
+      source: (candidate.source ?? "USER") satisfies VariableSource,
+      confidence: candidate.confidence ?? 1,
+      updated_at: turn.occurred_at,
+      source_item_id: turn.turn_id
+    }
+    // A late update (older than the current value) is stored but does not become current (DESIGN 8).
+    const becomesCurrent = current === undefined || isNewer(version, current)
+    const entry: DataEntry = {
+      ...version,
+      scope: def.scope,
+      history: withHistory(current, options.maxHistory),
+      ...(warning === undefined ? {} : { validation_error: warning }),
+      ...(def.scope === "CASE" && turn.case_id !== undefined ? { case_id: turn.case_id } : {})
+    }
+
+    if (sessionOnly) {
+      if (becomesCurrent) {
+        variables ??= { ...sessionVariables }
+        variables[name] = entry
+      }
+      updates.push(report("session_only"))
+      continue
+    }
+    if (becomesCurrent) profileChanges.set(name, entry)
+    profileWrites.push({
+      ...version,
+      id: profileFieldId(turn.tenant_id, turn.customer_id, name, turn.turn_id),
+      tenant_id: turn.tenant_id,
+      customer_id: turn.customer_id,
+      name,
+      scope: def.scope,
+      status: "active",
+      source_item_type: "turn",
+      source_metadata: { session_id: turn.session_id, agent_id: turn.agent_id },
+      superseded_by_id: null,
+      case_id: def.scope === "CASE" ? (turn.case_id ?? null) : null,
+      expires_at: expiresAt(def, turn.occurred_at),
+      validation_error: warning ?? null
+    })
+    updates.push(report("persisted"))
+  }
+  return {
+    updates,
+    profileWrites,
+    profileChanges,
+    sessionVariables: variables ?? sessionVariables,
+    validationErrors
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Session lifecycle (DESIGN 3.5): creation, turns, end and reopen, each producing the next state,
+ * its content hash and one entry of the append-only history ledger. Pure.
+ */
+import type { SessionEnded } from "../../schemas"
+import { hashCanonical } from "./hash"
+import type { DataEntry, SessionHistoryEntry, SessionRecord, SessionState, SessionStatus } from "./model"
+
+export const ACTOR = "turnvault"
+
+/** SHA-256 of the canonical JSON of the whole state. */
+export const contentHash = (state: SessionState): string => hashCanonical(state)
+
+export interface SessionIdentity {
+  readonly tenant_id: string
+  readonly session_id: string
+  readonly customer_id: string
+  readonly agent_id: string
+}
+
+export interface Transition {
+  readonly record: SessionRecord
+  readonly history: SessionHistoryEntry
+}
+
+const transition = (
+  previous: SessionRecord | null,
+  state: SessionState,
+  eventKey: string,
+  turnId: string | null,
+  reason: string
+): Transition => {
+  const content_hash = contentHash(state)
+  return {
+    record: { state, content_hash },
+    history: {
+      tenant_id: state.tenant_id,
+      session_id: state.session_id,
+      seq: state.history_seq,
+      event_key: eventKey,
+      turn_id: turnId,
+      prev_content_hash: previous?.content_hash ?? null,
+      new_content_hash: content_hash,
+      from_status: previous?.state.status ?? null,
+      to_status: state.status,
+      actor: ACTOR,
+      reason,
+      occurred_at: state.updated_at
+    }
+  }
+}
+
+export interface AppliedTurn {
+  readonly turn_id: string
+  readonly turn_number: number
+  readonly occurred_at: string
+  readonly record_hash: string
+  readonly variables: Readonly<Record<string, DataEntry>>
+}
+
+/** Applies a turn: creates the session on its first turn, reopens an ended one. */
+export const applyTurn = (
+  previous: SessionRecord | null,
+  identity: SessionIdentity,
+  turn: AppliedTurn
+): Transition => {
+  const before = previous?.state
+  const lastNumber = before?.last_turn_number ?? 0
+  const state: SessionState = {
+    tenant_id: identity.tenant_id,
+    session_id: identity.session_id,
+    customer_id: identity.customer_id,
+    agent_id: identity.agent_id,
+    status: "ACTIVE",
+    turn_count: (before?.turn_count ?? 0) + 1,
+    last_turn_number: turn.turn_number,
+    last_event_key: turn.turn_id,
+    gaps: (before?.gaps ?? 0) + (turn.turn_number > lastNumber + 1 ? 1 : 0),
+    variables: turn.variables,
+    last_record_hash: turn.record_hash,
+    history_seq: (before?.history_seq ?? 0) + 1,
+    version: (before?.version ?? 0) + 1,
+    updated_at: turn.occurred_at,
+    ended_event_ids: before?.ended_event_ids ?? []
+  }
+  const reason = before === undefined ? "created" : before.status === "ACTIVE" ? "turn" : "reopened"
+  return transition(previous, state, turn.turn_id, turn.turn_id, reason)
+}
+
+/** How many `session.ended` event ids a session remembers to make their replay a no-op. */
+const ENDED_EVENT_MEMORY = 16
+
+/** Ends the session with the event's reason; clears session-only variables when `cleanup` is on. */
+export const endSession = (
+  previous: SessionRecord,
+  event: SessionEnded,
+  occurredAt: string,
+  cleanup: boolean
+): Transition => {
+  const before = previous.state
+  const status: SessionStatus = event.reason
+  const state: SessionState = {
+    ...before,
+    status,
+    last_event_key: event.event_id,
+    variables: cleanup ? {} : before.variables,
+    history_seq: before.history_seq + 1,
+    version: before.version + 1,
+    updated_at: occurredAt,
+    ended_event_ids: [...before.ended_event_ids, event.event_id].slice(-ENDED_EVENT_MEMORY)
+  }
+  return transition(previous, state, event.event_id, null, event.reason)
+}

@@ -1,0 +1,182 @@
+/**
+ * Processes a batch of decoded events in order: routes each to its session actor, collects the
+ * writes, persists them (Persistence), then publishes outputs. Returns once every applied event is
+ * durable and its outputs are published: only then may the caller acknowledge the batch.
+ * While a store is down, `process` keeps retrying (the partition pauses); nothing is dropped.
+ */
+import { Clock, Context, type Duration, Effect, Layer, Schedule } from "effect"
+import type { TurnEvent, TurnRecord } from "../../schemas"
+import type { ActorSettings, EventEffects, SessionActor } from "../actors/SessionActor"
+import { ActorRegistry } from "../actors/ActorRegistry"
+import { sessionKey, type SessionRecord } from "../domain/model"
+import { type BatchWrites, Persistence, type ProfileOp } from "../persistence/Persistence"
+import { type OutputMessage, OutputSink } from "../sinks/OutputSink"
+import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
+import { AuditStore, type AuditStoreError } from "../stores/AuditStore"
+import { Metrics } from "../telemetry/Metrics"
+import type { TopicNames } from "../../streams/topics"
+import { recordEffects } from "./observe"
+
+export type EventResult =
+  | { readonly kind: "applied"; readonly record: TurnRecord | null }
+  | { readonly kind: "duplicate" }
+  | { readonly kind: "ignored"; readonly reason: string }
+  | { readonly kind: "out_of_order"; readonly detail: string }
+
+export interface TurnProcessorConfig extends ActorSettings {
+  readonly topics: TopicNames
+  /** Delay between attempts while the stores are unavailable. */
+  readonly pauseDelay: Duration.DurationInput
+}
+
+const refOf = (event: TurnEvent) => ({
+  tenant_id: event.tenant_id,
+  session_id: event.session_id,
+  customer_id: event.customer_id,
+  agent_id: event.agent_id
+})
+
+export const makeTurnProcessor = (config: TurnProcessorConfig) =>
+  Effect.gen(function* () {
+    const registry = yield* ActorRegistry
+    const persistence = yield* Persistence
+    const audit = yield* AuditStore
+    const sink = yield* OutputSink
+    const telemetry = yield* TelemetryBuffer
+    const metrics = yield* Metrics
+
+    const handle = (
+      actor: SessionActor,
+      event: TurnEvent
+    ): Effect.Effect<EventResult | EventEffects, AuditStoreError> => {
+      switch (event.event_type) {
+        case "turn.completed": {
+          const first = actor.handleTurn(event, config)
+          const decision =
+            first.kind === "check_audit"
+              ? Effect.map(audit.recordedTurns(event.tenant_id, [event.turn_id]), (known) =>
+                  actor.handleTurn(event, config, known.has(event.turn_id))
+                )
+              : Effect.succeed(first)
+          return Effect.map(decision, (d) =>
+            d.kind === "applied" ? d.effects : d.kind === "check_audit" ? { kind: "duplicate" } : d
+          )
+        }
+        case "session.ended": {
+          const decision = actor.handleEnded(event, config)
+          return Effect.succeed(decision.kind === "applied" ? decision.effects : decision)
+        }
+        case "case.closed":
+          return Effect.succeed(actor.handleCaseClosed(event))
+      }
+    }
+
+    const process = (events: ReadonlyArray<TurnEvent>) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        yield* registry.activate(events.map(refOf), started)
+
+        const results: Array<EventResult> = []
+        const sessions = new Map<string, SessionRecord>()
+        const profile: Array<ProfileOp> = []
+        const records: Array<TurnRecord> = []
+        const history: BatchWrites["history"][number][] = []
+        const outputs: Array<OutputMessage> = []
+        const touched = new Map<string, SessionActor>()
+        const ended: Array<SessionActor> = []
+
+        for (const event of events) {
+          const actor = yield* registry.get(refOf(event), started)
+          const handled = yield* handle(actor, event)
+          if ("kind" in handled) {
+            results.push(handled)
+            metrics.events.inc({
+              event_type: event.event_type,
+              result: handled.kind === "out_of_order" ? "dlq" : handled.kind
+            })
+            continue
+          }
+          const effects = handled
+          touched.set(sessionKey(event.tenant_id, event.session_id), actor)
+          if (effects.session !== null)
+            sessions.set(sessionKey(event.tenant_id, event.session_id), effects.session)
+          if (effects.history !== null) history.push(effects.history)
+          if (effects.profileWrites.length > 0) profile.push({ kind: "write", rows: effects.profileWrites })
+          if (effects.expireCase !== null) profile.push({ kind: "expire_case", ...effects.expireCase })
+          if (effects.record !== null) {
+            records.push(effects.record)
+            outputs.push({
+              topic: config.topics.turnRecords,
+              key: event.session_id,
+              value: JSON.stringify(effects.record),
+              headers: { turn_id: effects.record.turn_id }
+            })
+          }
+          if (effects.memoryTask !== null) {
+            outputs.push({
+              topic: config.topics.memoryIngestion,
+              key: event.session_id,
+              value: JSON.stringify(effects.memoryTask),
+              headers: { turn_id: effects.memoryTask.turn_id }
+            })
+          }
+          if (event.event_type === "session.ended") ended.push(actor)
+          recordEffects(metrics, effects)
+          metrics.events.inc({ event_type: event.event_type, result: "applied" })
+          results.push({ kind: "applied", record: effects.record })
+        }
+
+        const writes: BatchWrites = { sessions: [...sessions.values()], profile, records, history }
+        const { fenced } = yield* persistence.persist(writes).pipe(
+          Effect.tapError((error) =>
+            Effect.logWarning("stores unavailable; pausing until they recover", {
+              failed: error.failures.map((f) => f.operation)
+            })
+          ),
+          Effect.retry(Schedule.spaced(config.pauseDelay)),
+          // Interrupted before durable (shutdown, revocation): forget the in-memory state of the
+          // touched sessions so that a redelivery recomputes from what the stores hold.
+          Effect.onInterrupt(() =>
+            registry.dropWhere((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
+          )
+        )
+        if (fenced.length > 0) {
+          const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
+          yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
+            sessions: fenced.length
+          })
+          yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
+        }
+        if (outputs.length > 0) {
+          yield* sink.publish(outputs).pipe(Effect.retry(Schedule.spaced(config.pauseDelay)))
+          for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })
+        }
+        for (const actor of ended) yield* registry.passivate(actor.tenantId, actor.sessionId)
+        const finished = yield* Clock.currentTimeMillis
+        const perTurn = (finished - started) / 1000
+        for (const record of records) {
+          metrics.turnDuration.observe(perTurn)
+          yield* telemetry.record({
+            kind: "turn",
+            tenant_id: record.tenant_id,
+            session_id: record.session_id,
+            turn_id: record.turn_id,
+            recorded_at: new Date(finished).toISOString(),
+            duration_ms: finished - started,
+            resolution: record.outcome.resolution
+          })
+        }
+        metrics.activeActors.set(registry.size())
+        return results
+      })
+
+    return { process }
+  })
+
+export class TurnProcessor extends Context.Tag("turnvault/TurnProcessor")<
+  TurnProcessor,
+  Effect.Effect.Success<ReturnType<typeof makeTurnProcessor>>
+>() {
+  static readonly layer = (config: TurnProcessorConfig) =>
+    Layer.effect(TurnProcessor, makeTurnProcessor(config))
+}

@@ -1,0 +1,45 @@
+/**
+ * Consumes the turn-events topic of the embedded in-process log: one fiber per partition (so
+ * partitions proceed concurrently and a session's events stay in order), committing each
+ * partition's offset only after its batch is durable.
+ */
+import { type Duration, Effect } from "effect"
+import { InProcessLog } from "../src/log/InProcessLog"
+import { Metrics } from "../src/telemetry/Metrics"
+import { handleBatch } from "./TurnStream"
+import type { TopicNames } from "./topics"
+
+export interface EmbeddedSourceConfig {
+  readonly topics: TopicNames
+  readonly group: string
+  readonly batchSize: number
+  readonly idlePoll: Duration.DurationInput
+}
+
+export const runEmbeddedSource = (config: EmbeddedSourceConfig) =>
+  Effect.gen(function* () {
+    const log = yield* InProcessLog
+    const metrics = yield* Metrics
+    const topic = config.topics.turnEvents
+
+    const partitionLoop = (partition: number) =>
+      Effect.gen(function* () {
+        const offset = log.committed(config.group, topic, partition)
+        const records = log.read(topic, partition, offset, config.batchSize)
+        if (records.length === 0) return yield* Effect.sleep(config.idlePoll)
+        yield* handleBatch(
+          config.topics,
+          records.map((r) => ({ ...r, offset: String(r.offset) }))
+        )
+        const next = records[records.length - 1]!.offset + 1
+        log.commit(config.group, topic, partition, next)
+        metrics.committedOffsets.inc(records.length)
+        metrics.consumerLag.set({ partition: String(partition) }, log.endOffset(topic, partition) - next)
+      }).pipe(Effect.forever)
+
+    return yield* Effect.forEach(
+      Array.from({ length: log.partitions }, (_, i) => i),
+      partitionLoop,
+      { concurrency: "unbounded", discard: true }
+    )
+  })

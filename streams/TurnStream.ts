@@ -1,0 +1,67 @@
+/**
+ * The stream wiring, independent of the log that feeds it: raw records of one partition ->
+ * decode (bad -> DLQ) -> TurnProcessor (actors, persistence, outputs) -> out-of-order -> DLQ.
+ * `handleBatch` returns only when everything it was given is durable or dead-lettered, so the
+ * caller may then commit the offset past the batch.
+ */
+import { Effect, Either, Schedule } from "effect"
+import type { TurnEvent } from "../schemas"
+import { decodeTurnEvent } from "../src/pipeline/decode"
+import { TurnProcessor } from "../src/pipeline/TurnProcessor"
+import { type OutputMessage, OutputSink } from "../src/sinks/OutputSink"
+import { Metrics } from "../src/telemetry/Metrics"
+import type { TopicNames } from "./topics"
+
+export interface RawRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  readonly key: string | null
+  readonly value: string
+}
+
+export const dlqMessage = (
+  topics: TopicNames,
+  record: RawRecord,
+  reason: string,
+  detail: string
+): OutputMessage => ({
+  topic: topics.dlq,
+  key: record.key,
+  value: record.value,
+  headers: {
+    reason,
+    detail,
+    source_topic: record.topic,
+    source_partition: String(record.partition),
+    source_offset: record.offset
+  }
+})
+
+export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord>) =>
+  Effect.gen(function* () {
+    const processor = yield* TurnProcessor
+    const sink = yield* OutputSink
+    const metrics = yield* Metrics
+    const dead: Array<OutputMessage> = []
+    const events: Array<TurnEvent> = []
+    const sources: Array<RawRecord> = []
+    for (const record of records) {
+      const decoded = decodeTurnEvent(record.value)
+      if (Either.isLeft(decoded)) {
+        dead.push(dlqMessage(topics, record, decoded.left.reason, decoded.left.detail))
+        metrics.dlqMessages.inc({ reason: decoded.left.reason })
+        continue
+      }
+      events.push(decoded.right)
+      sources.push(record)
+    }
+    const results = events.length === 0 ? [] : yield* processor.process(events)
+    results.forEach((result, i) => {
+      if (result.kind !== "out_of_order") return
+      dead.push(dlqMessage(topics, sources[i]!, "out_of_order", result.detail))
+      metrics.dlqMessages.inc({ reason: "out_of_order" })
+    })
+    if (dead.length > 0) yield* sink.publish(dead).pipe(Effect.retry(Schedule.spaced("1 second")))
+    return results
+  })

@@ -1,0 +1,83 @@
+/**
+ * The topic catalogue: every topic turnvault reads or writes, with its key, partitions, retention
+ * and cleanup policy. `turnvault topics ensure` creates them from this table; docs/TOPICS.md is
+ * generated from the same data.
+ */
+export interface TopicSpec {
+  readonly name: string
+  readonly role: "input" | "output"
+  readonly key: string
+  readonly value: string
+  readonly partitions: number
+  readonly retentionMs: number
+  readonly cleanupPolicy: "delete" | "compact"
+  readonly description: string
+}
+
+const DAY = 24 * 60 * 60 * 1000
+
+export const topicNames = (prefix: string) => ({
+  turnEvents: `${prefix}turn-events`,
+  dlq: `${prefix}turn-events.dlq`,
+  memoryIngestion: `${prefix}memory-ingestion`,
+  turnRecords: `${prefix}turn-records`,
+  telemetry: `${prefix}telemetry`
+})
+
+export type TopicNames = ReturnType<typeof topicNames>
+
+export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArray<TopicSpec> => {
+  const names = topicNames(prefix)
+  return [
+    {
+      name: names.turnEvents,
+      role: "input",
+      key: "session_id",
+      value: "TurnEvent (schemas/json/turn-event.schema.json)",
+      partitions,
+      retentionMs: 7 * DAY,
+      cleanupPolicy: "delete",
+      description: "One event per conversation turn or session/case change, from agent runtimes"
+    },
+    {
+      name: names.dlq,
+      role: "output",
+      key: "session_id (or null when the key was missing)",
+      value: "the original bytes; reason, detail and source topic/partition/offset in headers",
+      partitions,
+      retentionMs: 30 * DAY,
+      cleanupPolicy: "delete",
+      description: "Malformed, schema-violating and out-of-order events, never processed"
+    },
+    {
+      name: names.memoryIngestion,
+      role: "output",
+      key: "session_id",
+      value: "MemoryIngestionTask (schemas/json/memory-ingestion-task.schema.json)",
+      partitions,
+      retentionMs: 7 * DAY,
+      cleanupPolicy: "delete",
+      description: "One task per applied turn for memory ingestors; never dropped"
+    },
+    {
+      name: names.turnRecords,
+      role: "output",
+      key: "session_id",
+      value: "TurnRecord (schemas/json/turn-record.schema.json)",
+      partitions,
+      retentionMs: 30 * DAY,
+      cleanupPolicy: "delete",
+      description: "The audit record of each applied turn with its outcome, for analytics"
+    },
+    {
+      name: names.telemetry,
+      role: "output",
+      key: "session_id",
+      value: "TelemetryEntry (schemas/json/telemetry-entry.schema.json)",
+      partitions,
+      retentionMs: 3 * DAY,
+      cleanupPolicy: "delete",
+      description: "Per-turn processing telemetry; may drop under overload (counted)"
+    }
+  ]
+}
