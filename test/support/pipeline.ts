@@ -1,0 +1,67 @@
+/** Test wiring: the real pipeline on the embedded defaults, configured from a map. */
+import { ConfigProvider, Effect, Layer } from "effect"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { embeddedLogLayer, pipelineLayer } from "../../src/app/layers"
+import { AppConfig } from "../../src/config/AppConfig"
+import { processFile } from "../../src/cli/processFile"
+import { MemoryStoresLive } from "../../src/stores/memory"
+import { Metrics } from "../../src/telemetry/Metrics"
+
+export const loadConfig = (overrides: Record<string, string> = {}) =>
+  AppConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(overrides)))))
+
+/** The whole pipeline over in-memory stores (or the given stores layer). */
+export const embeddedPipeline = (overrides: Record<string, string> = {}, stores = MemoryStoresLive) =>
+  Layer.unwrapEffect(
+    Effect.map(loadConfig(overrides), (config) =>
+      pipelineLayer(config).pipe(
+        Layer.provideMerge(Layer.mergeAll(stores, embeddedLogLayer(config))),
+        Layer.provideMerge(Metrics.layerTest)
+      )
+    )
+  )
+
+const readJsonl = (path: string) =>
+  Effect.promise(async () =>
+    (await readFile(path, "utf8"))
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Record<string, any>)
+  )
+
+export interface ProcessExport {
+  readonly sessions: Array<Record<string, any>>
+  readonly profile: Array<Record<string, any>>
+  readonly records: Array<Record<string, any>>
+  readonly dlq: Array<Record<string, any>>
+  readonly dir: string
+}
+
+/** Runs `process` on the given definitions and event lines; returns the four export files. */
+export const runProcess = (
+  definitions: ReadonlyArray<object>,
+  lines: ReadonlyArray<string | object>,
+  overrides: Record<string, string> = {},
+  stores = MemoryStoresLive
+) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "turnvault-process-")))
+    const defsPath = join(dir, "defs.json")
+    const inputPath = join(dir, "events.jsonl")
+    yield* Effect.promise(() => writeFile(defsPath, JSON.stringify(definitions)))
+    const text = lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n"
+    yield* Effect.promise(() => writeFile(inputPath, text))
+    const out = join(dir, "out")
+    yield* processFile({ definitions: defsPath, input: inputPath, exportDir: out }).pipe(
+      Effect.provide(embeddedPipeline(overrides, stores))
+    )
+    return {
+      sessions: yield* readJsonl(join(out, "sessions.jsonl")),
+      profile: yield* readJsonl(join(out, "profile_fields.jsonl")),
+      records: yield* readJsonl(join(out, "turn_records.jsonl")),
+      dlq: yield* readJsonl(join(out, "dlq.jsonl")),
+      dir: out
+    } satisfies ProcessExport
+  })

@@ -1,0 +1,73 @@
+/** Session actors: activation loads once, idle and excess actors are passivated, ends passivate. */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Ref, Schema } from "effect"
+import { TurnEvent } from "../../schemas"
+import { ActorRegistry } from "../../src/actors/ActorRegistry"
+import { TurnProcessor } from "../../src/pipeline/TurnProcessor"
+import { MemoryStoresLive } from "../../src/stores/memory"
+import { SessionStore } from "../../src/stores/SessionStore"
+import { ended, turn } from "../support/events"
+import { embeddedPipeline } from "../support/pipeline"
+
+const decode = Schema.decodeUnknownSync(TurnEvent)
+const ref = (session: string) => ({ tenant_id: "t1", session_id: session, customer_id: "c1", agent_id: "a1" })
+
+/** Memory stores whose session loads are counted. */
+const countingStores = (loads: Ref.Ref<number>) =>
+  Layer.effect(
+    SessionStore,
+    Effect.map(SessionStore, (store) => ({
+      ...store,
+      load: (tenantId: string, sessionId: string) =>
+        Ref.update(loads, (n) => n + 1).pipe(Effect.zipRight(store.load(tenantId, sessionId)))
+    }))
+  ).pipe(Layer.provideMerge(MemoryStoresLive))
+
+describe("ActorRegistry", () => {
+  it.effect("loads a session's snapshot once, however many events it gets", () =>
+    Effect.gen(function* () {
+      const loads = yield* Ref.make(0)
+      yield* Effect.gen(function* () {
+        const processor = yield* TurnProcessor
+        for (let n = 1; n <= 5; n++) yield* processor.process([decode(turn({ turn: n }))])
+        expect(yield* Ref.get(loads)).toBe(1)
+        expect((yield* ActorRegistry).size()).toBe(1)
+      }).pipe(Effect.provide(embeddedPipeline({}, countingStores(loads))))
+    })
+  )
+
+  it.effect("passivates idle actors and keeps at most maxActors resident", () =>
+    Effect.gen(function* () {
+      const registry = yield* ActorRegistry
+      yield* registry.activate(
+        Array.from({ length: 10 }, (_, i) => ref(`s${i}`)),
+        0
+      )
+      expect(registry.size()).toBe(10)
+      yield* registry.get(ref("s3"), 50_000)
+      // over capacity (4): the least recently used go first, s3 (just used) stays
+      expect(yield* registry.reap(60_000)).toBe(6)
+      expect(registry.size()).toBe(4)
+      expect(yield* registry.reap(50_000 + 100_000)).toBe(4)
+      expect(registry.size()).toBe(0)
+      expect(registry.customerCount()).toBe(0)
+    }).pipe(
+      Effect.provide(embeddedPipeline({ TURNVAULT_ACTOR_IDLE_MS: "100000", TURNVAULT_MAX_ACTORS: "4" }))
+    )
+  )
+
+  it.effect("an ended session's actor is passivated; its state reloads from the store", () =>
+    Effect.gen(function* () {
+      const processor = yield* TurnProcessor
+      const registry = yield* ActorRegistry
+      yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ session: "s2", turn: 1 }))])
+      expect(registry.size()).toBe(2)
+      yield* processor.process([decode(ended({}))])
+      expect(registry.size()).toBe(1)
+      const [result] = yield* processor.process([decode(turn({ turn: 2 }))])
+      expect(result?.kind).toBe("applied")
+      const stored = yield* (yield* SessionStore).load("t1", "s1")
+      expect(stored?.state).toMatchObject({ status: "ACTIVE", turn_count: 2 })
+    }).pipe(Effect.provide(embeddedPipeline()))
+  )
+})
