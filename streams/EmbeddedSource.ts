@@ -27,14 +27,20 @@ export const runEmbeddedSource = (config: EmbeddedSourceConfig) =>
         const offset = log.committed(config.group, topic, partition)
         const records = log.read(topic, partition, offset, config.batchSize)
         if (records.length === 0) return yield* Effect.sleep(config.idlePoll)
-        yield* handleBatch(
-          config.topics,
-          records.map((r) => ({ ...r, offset: String(r.offset) }))
+        // A batch that started finishes before shutdown takes effect (only a store outage's
+        // pause is interruptible: see TurnProcessor).
+        yield* Effect.uninterruptible(
+          Effect.gen(function* () {
+            yield* handleBatch(
+              config.topics,
+              records.map((r) => ({ ...r, offset: String(r.offset) }))
+            )
+            const next = records[records.length - 1]!.offset + 1
+            log.commit(config.group, topic, partition, next)
+            metrics.committedOffsets.inc(records.length)
+            metrics.consumerLag.set({ partition: String(partition) }, log.endOffset(topic, partition) - next)
+          })
         )
-        const next = records[records.length - 1]!.offset + 1
-        log.commit(config.group, topic, partition, next)
-        metrics.committedOffsets.inc(records.length)
-        metrics.consumerLag.set({ partition: String(partition) }, log.endOffset(topic, partition) - next)
       }).pipe(Effect.forever)
 
     return yield* Effect.forEach(

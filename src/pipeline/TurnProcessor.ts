@@ -9,7 +9,12 @@ import type { TurnEvent, TurnRecord } from "../../schemas"
 import type { ActorSettings, EventEffects, SessionActor } from "../actors/SessionActor"
 import { ActorRegistry } from "../actors/ActorRegistry"
 import { sessionKey, type SessionRecord } from "../domain/model"
-import { type BatchWrites, Persistence, type ProfileOp } from "../persistence/Persistence"
+import {
+  type BatchWrites,
+  Persistence,
+  type PersistenceError,
+  type ProfileOp
+} from "../persistence/Persistence"
 import { type OutputMessage, OutputSink } from "../sinks/OutputSink"
 import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
 import { AuditStore, type AuditStoreError } from "../stores/AuditStore"
@@ -127,15 +132,28 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         }
 
         const writes: BatchWrites = { sessions: [...sessions.values()], profile, records, history }
+        const pauseWarning = (error: PersistenceError) =>
+          Effect.logWarning("stores unavailable; pausing until they recover", {
+            failed: error.failures.map((f) => f.operation)
+          })
         const { fenced } = yield* persistence.persist(writes).pipe(
-          Effect.tapError((error) =>
-            Effect.logWarning("stores unavailable; pausing until they recover", {
-              failed: error.failures.map((f) => f.operation)
-            })
+          // A store outage pauses this batch (and so its partition) until the writes succeed.
+          // Only the pause is interruptible: shutdown never cuts a healthy write short.
+          Effect.catchTag("PersistenceError", (error) =>
+            pauseWarning(error).pipe(
+              Effect.zipRight(
+                persistence
+                  .persist(writes)
+                  .pipe(
+                    Effect.tapError(pauseWarning),
+                    Effect.retry(Schedule.spaced(config.pauseDelay)),
+                    Effect.interruptible
+                  )
+              )
+            )
           ),
-          Effect.retry(Schedule.spaced(config.pauseDelay)),
-          // Interrupted before durable (shutdown, revocation): forget the in-memory state of the
-          // touched sessions so that a redelivery recomputes from what the stores hold.
+          // Interrupted before durable: forget the in-memory state of the touched sessions so
+          // that a redelivery recomputes from what the stores hold.
           Effect.onInterrupt(() =>
             registry.dropWhere((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
           )
