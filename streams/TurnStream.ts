@@ -38,6 +38,9 @@ export const dlqMessage = (
   }
 })
 
+/** What `handleBatch` needs from its context. */
+export type HandleBatchContext = TurnProcessor | OutputSink | Metrics
+
 export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord>) =>
   Effect.gen(function* () {
     const processor = yield* TurnProcessor
@@ -56,7 +59,7 @@ export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord
       events.push(decoded.right)
       sources.push(record)
     }
-    const results = events.length === 0 ? [] : yield* processor.process(events)
+    const results = events.length === 0 ? [] : yield* processor.process(events, records[0]?.partition ?? -1)
     results.forEach((result, i) => {
       if (result.kind !== "out_of_order") return
       dead.push(dlqMessage(topics, sources[i]!, "out_of_order", result.detail))

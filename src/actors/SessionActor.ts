@@ -79,6 +79,8 @@ const noEffects = {
 
 export class SessionActor {
   lastUsed = 0
+  /** The log partition this session's events arrive on (for dropping actors on revocation). */
+  partition = -1
   private readonly recentTurnIds: Array<string> = []
 
   constructor(

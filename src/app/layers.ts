@@ -5,6 +5,8 @@
 import { Duration, Layer, Option } from "effect"
 import { ActorRegistry } from "../actors/ActorRegistry"
 import type { AppConfig } from "../config/AppConfig"
+import { KafkaClient } from "../kafka/KafkaClient"
+import { KafkaSinkLive } from "../kafka/KafkaSink"
 import { InProcessLog } from "../log/InProcessLog"
 import { Persistence } from "../persistence/Persistence"
 import { TurnProcessor } from "../pipeline/TurnProcessor"
@@ -27,6 +29,13 @@ export const embeddedLogLayer = (config: AppConfig) => {
   const log = InProcessLog.layer({ partitions: config.partitions, retainRecords: 100_000 })
   return Layer.merge(log, Layer.provide(OutputSink.inProcess, log))
 }
+
+export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
+  KafkaClient.layer({ brokers, clientId: "turnvault" })
+
+/** Kafka client and the Kafka output sink (used when KAFKA_BROKERS is set). */
+export const kafkaLogLayer = (brokers: ReadonlyArray<string>) =>
+  Layer.provideMerge(KafkaSinkLive, kafkaClientLayer(brokers))
 
 /**
  * The turn pipeline over given stores and output sink: actors, persistence, telemetry buffer and

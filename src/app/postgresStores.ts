@@ -1,9 +1,17 @@
-/** PostgreSQL-backed stores (issue: PostgreSQL adapters). */
-import { Layer, type Redacted } from "effect"
+/** PostgreSQL-backed stores, with migrations applied first when configured. */
+import { Effect, Layer, Redacted } from "effect"
 import type { AppConfig } from "../config/AppConfig"
-import type { MemoryStoresLive } from "../stores/memory"
+import { PgStoresLive, runMigrations } from "../stores/postgres"
 
-export const postgresStores = (_url: Redacted.Redacted<string>, _config: AppConfig) => {
-  // Replaced once the PostgreSQL adapters land.
-  return Layer.die("PostgreSQL adapters are not built yet") as unknown as typeof MemoryStoresLive
+export const postgresStores = (url: Redacted.Redacted<string>, config: AppConfig) => {
+  const connectionString = Redacted.value(url)
+  const migrate = config.migrateOnStart
+    ? Layer.effectDiscard(
+        runMigrations(connectionString, "up").pipe(
+          Effect.tap((ran) => (ran.length > 0 ? Effect.logInfo("migrations applied", { ran }) : Effect.void)),
+          Effect.orDie
+        )
+      )
+    : Layer.empty
+  return PgStoresLive({ connectionString, max: config.pgPoolSize }).pipe(Layer.provide(migrate))
 }

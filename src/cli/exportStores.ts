@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { sortKeys } from "../domain/hash"
 import type { ProfileField } from "../domain/model"
 import { AuditStore } from "../stores/AuditStore"
 import { ProfileStore } from "../stores/ProfileStore"
@@ -49,7 +50,7 @@ export const exportStores = (dir: string) =>
       tenant_id: row.tenant_id,
       customer_id: row.customer_id,
       name: row.name,
-      value: row.value,
+      value: sortKeys(row.value),
       scope: row.scope,
       status: row.status,
       source_item_id: row.source_item_id,
@@ -61,7 +62,7 @@ export const exportStores = (dir: string) =>
       session_id: record.session_id,
       turn_id: record.turn_id,
       turn_number: record.turn_number,
-      outcome: record.outcome,
+      outcome: { resolution: record.outcome.resolution, categories: record.outcome.categories.map(sortKeys) },
       customer_data_updates: record.customer_data_updates.map((u) => ({
         field_name: u.field_name,
         status: u.status,

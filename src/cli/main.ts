@@ -3,22 +3,31 @@
  * runs the chosen program. The only file that runs effects.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { parseArgs } from "node:util"
-import { embeddedLogLayer, pipelineLayer, storesLayer } from "../app/layers"
+import { topicCatalogue } from "../../streams/topics"
+import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, pipelineLayer, storesLayer } from "../app/layers"
 import { AppConfig } from "../config/AppConfig"
 import { HttpLive, Readiness } from "../http/HttpApi"
+import { makeConsumerProgress } from "../kafka/ConsumerProgress"
+import { ensureTopics } from "../kafka/KafkaTopics"
+import { migrationStatus, runMigrations } from "../stores/postgres"
 import { Metrics } from "../telemetry/Metrics"
 import { exportStores } from "./exportStores"
 import { CliInputError, importDefinitions, processFile } from "./processFile"
-import { startService } from "./startService"
+import { startEmbedded, startKafka } from "./startService"
+import { verifyStores } from "./verify"
 
 const USAGE = `usage: turnvault <command>
-  start                                   run the service (embedded defaults: synthetic traffic)
+  start                                   run the service (Kafka when KAFKA_BROKERS is set,
+                                          else embedded defaults with synthetic traffic)
   process --definitions F --input F --export DIR
                                           run a file of events and export the stores
   definitions import DEFS.json            upsert field definitions into the configured store
-  export --export DIR                     export sessions, profile fields and turn records`
+  export --export DIR                     export sessions, profile fields and turn records
+  verify [--tenant T] [--session S]       recompute hash chains and content hashes
+  migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
+  topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)`
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -27,62 +36,109 @@ const { positionals, values } = parseArgs({
     definitions: { type: "string" },
     input: { type: "string" },
     export: { type: "string" },
-    help: { type: "boolean" }
+    tenant: { type: "string" },
+    session: { type: "string" },
+    all: { type: "boolean" }
   }
 })
 
-const required = (name: string) => {
+const flag = (name: string) => {
   const value = values[name]
-  return typeof value === "string" && value.length > 0
-    ? Effect.succeed(value)
-    : Effect.fail(new CliInputError({ message: `--${name} is required\n${USAGE}` }))
+  return typeof value === "string" && value.length > 0 ? value : undefined
 }
+const required = (name: string) => {
+  const value = flag(name)
+  return value === undefined
+    ? Effect.fail(new CliInputError({ message: `--${name} is required\n${USAGE}` }))
+    : Effect.succeed(value)
+}
+const print = (value: unknown) => Console.log(JSON.stringify(value))
 
-const program = Effect.gen(function* () {
-  const config = yield* AppConfig
-  if (Option.isSome(config.kafkaBrokers)) {
-    yield* Effect.logWarning(
-      "KAFKA_BROKERS is set but the Kafka adapter is not built yet: using the embedded log"
+const needDatabase = (config: AppConfig) =>
+  Option.match(config.databaseUrl, {
+    onNone: () => Effect.fail(new CliInputError({ message: "DATABASE_URL is required for this command" })),
+    onSome: (url) => Effect.succeed(Redacted.value(url))
+  })
+
+const runCommand = (config: AppConfig) =>
+  Effect.gen(function* () {
+    const stores = storesLayer(config)
+    const embedded = pipelineLayer(config).pipe(
+      Layer.provideMerge(Layer.mergeAll(stores, embeddedLogLayer(config)))
     )
-  }
-  const stores = storesLayer(config)
-  const log = embeddedLogLayer(config)
-  const pipeline = pipelineLayer(config).pipe(Layer.provideMerge(Layer.mergeAll(stores, log)))
-  const [command, sub, arg] = positionals
-  switch (command) {
-    case "start": {
-      const service = startService(config).pipe(
-        Effect.provide(
-          Layer.merge(pipeline, HttpLive(config.httpPort).pipe(Layer.provide(Readiness.alwaysReady)))
+    const [command, sub] = positionals
+    switch (command) {
+      case "start": {
+        if (Option.isSome(config.kafkaBrokers)) {
+          const progress = makeConsumerProgress()
+          const readiness = Layer.succeed(Readiness, {
+            check: Effect.sync(() => [{ name: "kafka", ...progress.check(config.readyStallMs) }])
+          })
+          const layer = pipelineLayer(config).pipe(
+            Layer.provideMerge(Layer.mergeAll(stores, kafkaLogLayer(config.kafkaBrokers.value)))
+          )
+          return yield* startKafka(config, progress).pipe(
+            Effect.provide(Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness))))
+          )
+        }
+        return yield* startEmbedded(config).pipe(
+          Effect.provide(
+            Layer.merge(embedded, HttpLive(config.httpPort).pipe(Layer.provide(Readiness.alwaysReady)))
+          )
         )
-      )
-      return yield* service
-    }
-    case "process": {
-      const options = {
-        definitions: yield* required("definitions"),
-        input: yield* required("input"),
-        exportDir: yield* required("export")
       }
-      const summary = yield* processFile(options).pipe(Effect.provide(pipeline))
-      return yield* Console.log(JSON.stringify(summary))
+      case "process": {
+        const options = {
+          definitions: yield* required("definitions"),
+          input: yield* required("input"),
+          exportDir: yield* required("export")
+        }
+        return yield* print(yield* processFile(options).pipe(Effect.provide(embedded)))
+      }
+      case "definitions": {
+        const path = positionals[2]
+        if (sub !== "import" || path === undefined) return yield* new CliInputError({ message: USAGE })
+        return yield* print(yield* importDefinitions(path).pipe(Effect.provide(stores)))
+      }
+      case "export":
+        return yield* print(yield* exportStores(yield* required("export")).pipe(Effect.provide(stores)))
+      case "verify": {
+        const filter = { tenantId: flag("tenant"), sessionId: flag("session") }
+        const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
+        yield* print(report)
+        if (report.broken.length > 0) process.exitCode = 1
+        return
+      }
+      case "migrate": {
+        const url = yield* needDatabase(config)
+        if (sub === "status") return yield* print(yield* migrationStatus(url))
+        if (sub === "up") return yield* print({ ran: yield* runMigrations(url, "up") })
+        if (sub === "down")
+          return yield* print({ ran: yield* runMigrations(url, "down", values.all ? undefined : 1) })
+        return yield* new CliInputError({ message: USAGE })
+      }
+      case "topics": {
+        if (sub !== "ensure" || Option.isNone(config.kafkaBrokers)) {
+          return yield* new CliInputError({ message: "usage: KAFKA_BROKERS=... turnvault topics ensure" })
+        }
+        const report = yield* ensureTopics(topicCatalogue(config.topicPrefix, config.partitions)).pipe(
+          Effect.provide(kafkaClientLayer(config.kafkaBrokers.value))
+        )
+        yield* print(report)
+        if (report.mismatched.length > 0) process.exitCode = 1
+        return
+      }
+      default:
+        return yield* Console.log(USAGE)
     }
-    case "definitions": {
-      if (sub !== "import" || arg === undefined) return yield* new CliInputError({ message: USAGE })
-      const summary = yield* importDefinitions(arg).pipe(Effect.provide(stores))
-      return yield* Console.log(JSON.stringify(summary))
-    }
-    case "export": {
-      const summary = yield* exportStores(yield* required("export")).pipe(Effect.provide(stores))
-      return yield* Console.log(JSON.stringify(summary))
-    }
-    default:
-      return yield* Console.log(USAGE)
-  }
-})
+  })
 
 const logLevel = (name: string) =>
-  LogLevel.allLevels.find((l) => l.label.toLowerCase() === name.toLowerCase())
+  LogLevel.allLevels.find((l) => l.label.toLowerCase() === name.toLowerCase()) ?? LogLevel.Info
+
+const program = Effect.flatMap(AppConfig, (config) =>
+  runCommand(config).pipe(Logger.withMinimumLogLevel(logLevel(config.logLevel)))
+)
 
 program.pipe(
   Effect.catchTag("CliInputError", (e) =>
@@ -96,6 +152,5 @@ program.pipe(
   ),
   Effect.provide(Metrics.layer()),
   Effect.provide(Logger.json),
-  Logger.withMinimumLogLevel(logLevel(process.env.TURNVAULT_LOG_LEVEL ?? "info") ?? LogLevel.Info),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -1,20 +1,23 @@
 /**
- * `turnvault start`: the service. On embedded defaults it feeds itself synthetic traffic and
- * prints a one-line progress summary every few seconds; the HTTP surface serves metrics and
- * health. Interrupting it (SIGINT/SIGTERM) stops consuming first, lets in-flight batches finish,
- * then flushes buffers and closes stores (layer finalizers, in reverse order of acquisition).
+ * `turnvault start`: the service. With KAFKA_BROKERS it consumes the turn-events topic; on
+ * embedded defaults it feeds itself synthetic traffic through the in-process log. Either way it
+ * prints a one-line progress summary every few seconds and passivates idle actors. Interrupting it
+ * (SIGINT/SIGTERM) stops consuming first, lets in-flight batches finish, then flushes buffers and
+ * closes stores (layer finalizers run in reverse order of acquisition).
  */
-import { Console, Duration, Effect, Schedule } from "effect"
+import { Console, Duration, Effect, Schedule, Schema } from "effect"
+import { FieldDefinition } from "../../schemas"
 import { runEmbeddedSource } from "../../streams/EmbeddedSource"
-import { topicNames } from "../../streams/topics"
+import { topicCatalogue, topicNames } from "../../streams/topics"
 import { ActorRegistry } from "../actors/ActorRegistry"
 import type { AppConfig } from "../config/AppConfig"
+import type { ConsumerProgress } from "../kafka/ConsumerProgress"
+import { ensureTopics } from "../kafka/KafkaTopics"
+import { runKafkaSource } from "../kafka/KafkaSource"
 import { InProcessLog } from "../log/InProcessLog"
 import { ProfileStore } from "../stores/ProfileStore"
 import { syntheticDefinitions } from "../synthetic/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../synthetic/SyntheticTraffic"
-import { FieldDefinition } from "../../schemas"
-import { Schema } from "effect"
 import { Metrics } from "../telemetry/Metrics"
 import { progressLine } from "./progress"
 
@@ -28,8 +31,9 @@ const feedSynthetic = (config: AppConfig) =>
     yield* Effect.sync(() => {
       // Keep the log from running far ahead of consumption: feed only while the backlog is small.
       let backlog = 0
-      for (let p = 0; p < log.partitions; p++)
+      for (let p = 0; p < log.partitions; p++) {
         backlog += log.endOffset(topic, p) - log.committed(config.consumerGroup, topic, p)
+      }
       if (backlog > config.syntheticRate * 2) return
       for (let i = 0; i < perTick; i++) log.append({ topic, ...traffic.next() })
     }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(tickMs))))
@@ -43,24 +47,31 @@ const loadSyntheticDefinitions = Effect.gen(function* () {
   yield* (yield* ProfileStore).upsertDefinitions(defs)
 })
 
-export const startService = (config: AppConfig) =>
+/** Progress line and actor passivation, common to both modes. */
+const housekeeping = Effect.gen(function* () {
+  const metrics = yield* Metrics
+  const registry = yield* ActorRegistry
+  const progress = Effect.flatMap(progressLine(metrics), Console.log).pipe(
+    Effect.repeat(Schedule.spaced("5 seconds")),
+    Effect.delay("5 seconds")
+  )
+  const reaper = Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
+    Effect.flatMap((now) => registry.reap(now)),
+    Effect.tap(() => Effect.sync(() => metrics.activeActors.set(registry.size()))),
+    Effect.repeat(Schedule.spaced("10 seconds"))
+  )
+  yield* Effect.all([progress, reaper], { concurrency: "unbounded", discard: true })
+})
+
+export const startEmbedded = (config: AppConfig) =>
   Effect.gen(function* () {
-    const metrics = yield* Metrics
-    const registry = yield* ActorRegistry
     yield* loadSyntheticDefinitions
-    const topics = topicNames(config.topicPrefix)
-    yield* Effect.logInfo("turnvault started on embedded defaults", {
+    yield* Effect.logInfo("turnvault started on embedded defaults, feeding itself synthetic traffic", {
       http: config.httpPort,
       partitions: config.partitions,
       syntheticRate: config.syntheticRate
     })
-    const progress = Effect.gen(function* () {
-      yield* Console.log(yield* progressLine(metrics))
-    }).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.delay("5 seconds"))
-    const reaper = Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
-      Effect.flatMap((now) => registry.reap(now)),
-      Effect.repeat(Schedule.spaced("10 seconds"))
-    )
+    const topics = topicNames(config.topicPrefix)
     yield* Effect.all(
       [
         runEmbeddedSource({
@@ -70,9 +81,38 @@ export const startService = (config: AppConfig) =>
           idlePoll: "20 millis"
         }),
         feedSynthetic(config),
-        progress,
-        reaper
+        housekeeping
       ],
       { concurrency: "unbounded", discard: true }
     )
   })
+
+export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
+  Effect.gen(function* () {
+    const topics = topicNames(config.topicPrefix)
+    if (config.ensureTopics) {
+      const report = yield* ensureTopics(topicCatalogue(config.topicPrefix, config.partitions))
+      yield* Effect.logInfo("topics ensured", report)
+    }
+    yield* Effect.logInfo("turnvault consuming from Kafka", {
+      topic: topics.turnEvents,
+      group: config.consumerGroup
+    })
+    yield* Effect.all(
+      [
+        runKafkaSource(
+          {
+            topics,
+            group: config.consumerGroup,
+            batchSize: config.batchSize,
+            partitionsConcurrently: config.partitionsConcurrently,
+            sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+            heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10))
+          },
+          progress
+        ),
+        housekeeping
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
+  }).pipe(Effect.scoped)

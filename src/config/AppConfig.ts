@@ -58,6 +58,18 @@ export const AppConfig = Config.all({
     2_000,
     "Events/s that `start` feeds itself on the embedded log"
   ),
+  ensureTopics: Config.boolean("TURNVAULT_ENSURE_TOPICS").pipe(
+    Config.withDefault(true),
+    Config.withDescription("Create missing topics from the catalogue on start (Kafka mode)")
+  ),
+  partitionsConcurrently: int("TURNVAULT_PARTITIONS_CONCURRENTLY", 8, "Kafka partitions processed at once"),
+  kafkaSessionTimeoutMs: int("TURNVAULT_KAFKA_SESSION_TIMEOUT_MS", 30_000, "Consumer group session timeout"),
+  readyStallMs: int(
+    "TURNVAULT_READY_STALL_MS",
+    30_000,
+    "Not ready when a lagging partition commits nothing this long"
+  ),
+  pgPoolSize: int("TURNVAULT_PG_POOL_SIZE", 10, "PostgreSQL connections in the pool"),
   migrateOnStart: Config.boolean("TURNVAULT_MIGRATE_ON_START").pipe(Config.withDefault(true)),
   logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(Config.withDefault("info"))
 })

@@ -20,3 +20,12 @@ export const canonicalJson = (value: unknown): string => {
 export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex")
 
 export const hashCanonical = (value: unknown): string => sha256Hex(canonicalJson(value))
+
+/** A copy with object keys in sorted order at every depth (stable output whatever the store did). */
+export const sortKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(sortKeys)
+  if (value === null || typeof value !== "object") return value
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key])
+  return out
+}

@@ -76,7 +76,8 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
       }
     }
 
-    const process = (events: ReadonlyArray<TurnEvent>) =>
+    /** `partition`: where the events came from, remembered by their actors (-1: unknown). */
+    const process = (events: ReadonlyArray<TurnEvent>, partition = -1) =>
       Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         yield* registry.activate(events.map(refOf), started)
@@ -92,6 +93,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
 
         for (const event of events) {
           const actor = yield* registry.get(refOf(event), started)
+          actor.partition = partition
           const handled = yield* handle(actor, event)
           if ("kind" in handled) {
             results.push(handled)

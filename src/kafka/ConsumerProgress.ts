@@ -1,0 +1,54 @@
+/**
+ * What readiness needs to know about consumption: connected, which partitions are assigned, and
+ * per partition when its committed offset last advanced and how far behind it is. An instance
+ * that is connected but whose lagging partitions stopped committing is not making progress.
+ */
+export interface PartitionProgress {
+  readonly offset: number
+  readonly lag: number
+  readonly advancedAt: number
+}
+
+export const makeConsumerProgress = (now: () => number = Date.now) => {
+  let isConnected = false
+  let assignment = new Set<number>()
+  let assignedAt = now()
+  const partitions = new Map<number, PartitionProgress>()
+  return {
+    connected: (value: boolean) => {
+      isConnected = value
+    },
+    assigned: (value: ReadonlySet<number>) => {
+      assignment = new Set(value)
+      assignedAt = now()
+    },
+    committed: (partition: number, offset: number, lag: number) => {
+      const previous = partitions.get(partition)
+      const advancedAt = previous === undefined || offset > previous.offset ? now() : previous.advancedAt
+      partitions.set(partition, { offset, lag, advancedAt })
+    },
+    /** Reports lag seen outside a commit (e.g. from the broker's end offsets). */
+    lagged: (partition: number, lag: number) => {
+      const previous = partitions.get(partition)
+      partitions.set(partition, {
+        offset: previous?.offset ?? -1,
+        lag,
+        advancedAt: previous?.advancedAt ?? assignedAt
+      })
+    },
+    /** Ready when connected and no assigned partition with lag has been stuck longer than `stallMs`. */
+    check: (stallMs: number) => {
+      if (!isConnected) return { ok: false, detail: "not connected to Kafka" }
+      const stuck: Array<number> = []
+      for (const partition of assignment) {
+        const p = partitions.get(partition)
+        if (p !== undefined && p.lag > 0 && now() - p.advancedAt > stallMs) stuck.push(partition)
+      }
+      return stuck.length === 0
+        ? { ok: true, detail: `${assignment.size} partitions assigned` }
+        : { ok: false, detail: `no progress on partitions ${stuck.join(",")} for over ${stallMs} ms` }
+    }
+  }
+}
+
+export type ConsumerProgress = ReturnType<typeof makeConsumerProgress>
