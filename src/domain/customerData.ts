@@ -102,14 +102,19 @@ export const updateCustomerData = (
     if (checked.kind === "warned") validationErrors.push({ field: name, type: checked.errorType })
 
     const sessionOnly = keepsInSession(def)
+    const vars = variables ?? sessionVariables
     const current = sessionOnly
-      ? (variables ?? sessionVariables)[name]
+      ? Object.hasOwn(vars, name)
+        ? vars[name]
+        : undefined
       : (profileChanges.get(name) ?? profile.get(name))
+    // A CASE value belongs to its case: the same value in another case is a new value.
+    const sameCase = def.scope !== "CASE" || current?.case_id === turn.case_id
     const base = { field_name: name, scope: def.scope, is_update: current !== undefined }
     const report = (status: CustomerDataUpdate["status"]): CustomerDataUpdate =>
       warning === undefined ? { ...base, status } : { ...base, status, validation_error: warning }
 
-    if (current !== undefined && deepEqual(current.value, checked.value)) {
+    if (current !== undefined && sameCase && deepEqual(current.value, checked.value)) {
       updates.push(report("unchanged"))
       continue
     }
@@ -132,7 +137,8 @@ export const updateCustomerData = (
 
     if (sessionOnly) {
       if (becomesCurrent) {
-        variables ??= { ...sessionVariables }
+        // Null prototype: a field may be named like an Object.prototype member (`constructor`).
+        variables ??= Object.assign(Object.create(null) as Record<string, DataEntry>, sessionVariables)
         variables[name] = entry
       }
       updates.push(report("session_only"))
