@@ -33,7 +33,9 @@ export interface AuditStoreService {
   /** Turn records in (tenant, session, turn_number) order. */
   readonly listRecords: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
   /** Ledger entries in (tenant, session, seq) order. */
-  readonly listHistory: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<SessionHistoryEntry>, AuditStoreError>
+  readonly listHistory: (
+    filter: AuditFilter
+  ) => Effect.Effect<ReadonlyArray<SessionHistoryEntry>, AuditStoreError>
 }
 
 export class AuditStore extends Context.Tag("turnvault/AuditStore")<AuditStore, AuditStoreService>() {}

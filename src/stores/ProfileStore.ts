@@ -55,18 +55,29 @@ export interface ProfileStoreService {
   /** Background job: active items whose `source_metadata.derived_from` is gone become orphaned. */
   readonly markOrphans: () => Effect.Effect<number, ProfileStoreError>
   /** The item and every item it derives from (via `source_metadata.derived_from`), nearest first. */
-  readonly derivationChain: (tenantId: string, id: string) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
+  readonly derivationChain: (
+    tenantId: string,
+    id: string
+  ) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
   /** Deletes an item unless others derive from it. */
-  readonly deleteItem: (tenantId: string, id: string) => Effect.Effect<void, ProfileStoreError | ProfileItemRefused>
+  readonly deleteItem: (
+    tenantId: string,
+    id: string
+  ) => Effect.Effect<void, ProfileStoreError | ProfileItemRefused>
   /** Every row matching the filter (active only unless `includeHistory`), in a stable order. */
   readonly list: (filter: ProfileFilter) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
 
   /** Upserts definitions; a changed definition gets `version` + 1. Returns how many changed. */
-  readonly upsertDefinitions: (defs: ReadonlyArray<FieldDefinition>) => Effect.Effect<number, ProfileStoreError>
+  readonly upsertDefinitions: (
+    defs: ReadonlyArray<FieldDefinition>
+  ) => Effect.Effect<number, ProfileStoreError>
   readonly loadDefinitions: (
     tenantId: string,
     agentId: string
   ) => Effect.Effect<ReadonlyArray<FieldDefinition>, ProfileStoreError>
 }
 
-export class ProfileStore extends Context.Tag("turnvault/ProfileStore")<ProfileStore, ProfileStoreService>() {}
+export class ProfileStore extends Context.Tag("turnvault/ProfileStore")<
+  ProfileStore,
+  ProfileStoreService
+>() {}

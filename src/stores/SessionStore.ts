@@ -13,7 +13,10 @@ export interface SessionFilter {
 }
 
 export interface SessionStoreService {
-  readonly load: (tenantId: string, sessionId: string) => Effect.Effect<SessionRecord | null, SessionStoreError>
+  readonly load: (
+    tenantId: string,
+    sessionId: string
+  ) => Effect.Effect<SessionRecord | null, SessionStoreError>
   /**
    * Writes each record unless the store already holds a higher `state.version` for that session,
    * or the same version with a different `content_hash` (a stale owner: fenced).
@@ -21,9 +24,15 @@ export interface SessionStoreService {
    */
   readonly save: (
     records: ReadonlyArray<SessionRecord>
-  ) => Effect.Effect<ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>, SessionStoreError>
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>,
+    SessionStoreError
+  >
   /** For export and verify: every record matching the filter, ordered by tenant then session. */
   readonly list: (filter: SessionFilter) => Effect.Effect<ReadonlyArray<SessionRecord>, SessionStoreError>
 }
 
-export class SessionStore extends Context.Tag("turnvault/SessionStore")<SessionStore, SessionStoreService>() {}
+export class SessionStore extends Context.Tag("turnvault/SessionStore")<
+  SessionStore,
+  SessionStoreService
+>() {}

@@ -1,0 +1,128 @@
+/**
+ * The PostgreSQL connection pool as a scoped service. `query` runs on the ambient transaction's
+ * connection when one is set for the current fiber (see `transaction`), else on the pool, so a store
+ * joins the caller's unit of work without knowing about it.
+ */
+import { Context, Data, Duration, Effect, Exit, FiberRef, Layer, Option } from "effect"
+import pg from "pg"
+
+/** A failed pg promise; each store maps it once into its port's error with the operation's name. */
+export class PgError extends Data.TaggedError("PgError")<{ readonly cause: unknown }> {}
+
+/** BEGIN, COMMIT or ROLLBACK (or checking out the connection for them) failed. */
+export class PgTransactionError extends Data.TaggedError("PgTransactionError")<{
+  readonly operation: "begin" | "commit" | "rollback"
+  readonly cause: unknown
+}> {}
+
+/** The transaction the current fiber runs in: its connection and the lock that serializes it. */
+interface Ambient {
+  readonly client: pg.PoolClient
+  readonly lock: Effect.Semaphore
+}
+
+export interface PgClientConfig {
+  readonly connectionString: string
+  readonly max?: number
+}
+
+export interface PgClientService {
+  readonly pool: pg.Pool
+  readonly query: <R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    params?: ReadonlyArray<unknown>
+  ) => Effect.Effect<pg.QueryResult<R>, PgError>
+  /**
+   * Runs `effect` in one transaction on one connection. Inside an ambient transaction it joins it,
+   * unless `fresh` (then it always opens its own, e.g. for `SET LOCAL ROLE`).
+   */
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: { readonly fresh?: boolean }
+  ) => Effect.Effect<A, E | PgTransactionError, R>
+}
+
+export class PgClient extends Context.Tag("turnvault/PgClient")<PgClient, PgClientService>() {}
+
+const acquirePool = (config: PgClientConfig) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const pool = new pg.Pool({ connectionString: config.connectionString, max: config.max ?? 10 })
+      // An idle client's error (server restart) must not crash the process; the next checkout fails typed.
+      pool.on("error", () => {})
+      return pool
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
+  )
+
+export const make = (config: PgClientConfig) =>
+  Effect.gen(function* () {
+    const pool = yield* acquirePool(config)
+    const ambient = yield* FiberRef.make<Option.Option<Ambient>>(Option.none())
+
+    /**
+     * On the ambient connection statements run one at a time: writes started concurrently inside a
+     * unit wait for the permit (pg@9 drops its own queue). A running statement is not interrupted
+     * halfway, so the rollback that follows an interruption never overlaps it.
+     */
+    const query = <R extends pg.QueryResultRow = pg.QueryResultRow>(
+      text: string,
+      params: ReadonlyArray<unknown> = []
+    ) =>
+      Effect.flatMap(FiberRef.get(ambient), (current) => {
+        const run = (executor: pg.Pool | pg.PoolClient) =>
+          Effect.tryPromise({
+            try: () => executor.query<R>(text, params as Array<unknown>),
+            catch: (cause) => new PgError({ cause })
+          })
+        return Option.match(current, {
+          onNone: () => run(pool),
+          onSome: ({ client, lock }) => lock.withPermits(1)(Effect.uninterruptible(run(client)))
+        })
+      })
+
+    const onClient = (client: pg.PoolClient, text: string, operation: PgTransactionError["operation"]) =>
+      Effect.tryPromise({
+        try: () => client.query(text),
+        catch: (cause) => new PgTransactionError({ operation, cause })
+      })
+
+    /** COMMIT of an aborted transaction answers ROLLBACK without an error: treat it as a failure. */
+    const commit = (client: pg.PoolClient) =>
+      Effect.flatMap(onClient(client, "COMMIT", "commit"), (result) =>
+        result.command === "ROLLBACK"
+          ? Effect.fail(new PgTransactionError({ operation: "commit", cause: "transaction was aborted" }))
+          : Effect.void
+      )
+
+    /** Rolls back a failed or interrupted unit; a connection that cannot roll back is destroyed. */
+    const rollbackAndRelease = (client: pg.PoolClient) =>
+      onClient(client, "ROLLBACK", "rollback").pipe(
+        Effect.match({ onFailure: () => client.release(true), onSuccess: () => client.release() })
+      )
+
+    const runOn = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({
+          try: () => pool.connect(),
+          catch: (cause) => new PgTransactionError({ operation: "begin", cause })
+        }),
+        (client) =>
+          onClient(client, "BEGIN", "begin").pipe(
+            Effect.zipRight(Effect.makeSemaphore(1)),
+            Effect.flatMap((lock) => Effect.locally(effect, ambient, Option.some({ client, lock }))),
+            Effect.tap(() => commit(client))
+          ),
+        (client, exit) =>
+          Exit.isSuccess(exit) ? Effect.sync(() => client.release()) : rollbackAndRelease(client)
+      )
+
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: { readonly fresh?: boolean }) =>
+      Effect.flatMap(FiberRef.get(ambient), (client) =>
+        Option.isSome(client) && options?.fresh !== true ? effect : runOn(effect)
+      )
+
+    return PgClient.of({ pool, query, transaction })
+  })
+
+export const layer = (config: PgClientConfig): Layer.Layer<PgClient> => Layer.scoped(PgClient, make(config))

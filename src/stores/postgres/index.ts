@@ -1,0 +1,26 @@
+/** The PostgreSQL stores: one pool, the three stores, and a UnitOfWork that is one transaction. */
+import { Layer } from "effect"
+import * as PgAuditStore from "./PgAuditStore"
+import * as PgClient from "./PgClient"
+import * as PgProfileStore from "./PgProfileStore"
+import * as PgSessionStore from "./PgSessionStore"
+import * as PgUnitOfWork from "./PgUnitOfWork"
+import * as TenantReader from "./TenantReader"
+
+export { MigrationError, migrationStatus, runMigrations } from "./migrate"
+export { PgAuditStore, PgClient, PgProfileStore, PgSessionStore, PgUnitOfWork, TenantReader }
+
+const stores = Layer.mergeAll(
+  PgSessionStore.layer,
+  PgProfileStore.layer,
+  PgAuditStore.layer,
+  PgUnitOfWork.layer
+)
+
+/** SessionStore, ProfileStore, AuditStore and UnitOfWork over one pool (released when the layer is). */
+export const PgStoresLive = (config: PgClient.PgClientConfig) =>
+  stores.pipe(Layer.provide(PgClient.layer(config)))
+
+/** PgStoresLive plus the PgClient and the tenant-scoped reader, for the admin API and tests. */
+export const PgStoresWithReaderLive = (config: PgClient.PgClientConfig) =>
+  Layer.mergeAll(stores, TenantReader.layer).pipe(Layer.provideMerge(PgClient.layer(config)))

@@ -1,0 +1,124 @@
+/**
+ * The SQL of PgProfileStore: `profile_fields` columns, row mapping and statements. Recency is
+ * (`updated_at::timestamptz`, `source_item_id`), the order `fieldWritePlan.compareRecency` uses;
+ * text sorts use COLLATE "C" to match JavaScript's string order.
+ */
+import type { ProfileField } from "../../domain/model"
+
+export const COLUMNS = `tenant_id, id, customer_id, name, value, scope, status, source, confidence, updated_at,
+  source_item_id, source_item_type, source_metadata, superseded_by_id, case_id, expires_at, validation_error`
+
+const RECORD_TYPE = `tenant_id text, id text, customer_id text, name text, value jsonb, scope text, status text,
+  source text, confidence double precision, updated_at text, source_item_id text, source_item_type text,
+  source_metadata jsonb, superseded_by_id text, case_id text, expires_at text, validation_error text`
+
+export const RECENCY = `updated_at::timestamptz, source_item_id COLLATE "C"`
+
+export const LIST_ORDER = `tenant_id COLLATE "C", customer_id COLLATE "C", name COLLATE "C", ${RECENCY}, id COLLATE "C"`
+
+/** The ids a row of alias `p` derives from: `source_metadata.derived_from` as one id or a list. */
+const derivedFromIds = (p: string) => `(
+  SELECT d.src #>> '{}' AS id
+  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${p}.source_metadata -> 'derived_from') = 'array'
+    THEN ${p}.source_metadata -> 'derived_from'
+    ELSE jsonb_build_array(${p}.source_metadata -> 'derived_from') END) AS d(src)
+  WHERE jsonb_typeof(d.src) = 'string')`
+
+/** $1 lock keys: serializes concurrent writers of the same fields, in one global order (no deadlock). */
+export const LOCK_FIELDS = `
+SELECT pg_advisory_xact_lock(h)
+FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`
+
+/** $1,$2 (tenant, id) of the batch; $3,$4,$5 its (tenant, customer, name) fields. */
+export const SELECT_STORED = `
+SELECT ${COLUMNS} FROM profile_fields
+WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+   OR (status = 'active'
+       AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[])))
+FOR UPDATE`
+
+export const SUPERSEDE = `
+UPDATE profile_fields AS p SET status = 'superseded', superseded_by_id = u.by_id
+FROM unnest($1::text[], $2::text[], $3::text[]) AS u(tenant_id, id, by_id)
+WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
+
+export const INSERT = `
+INSERT INTO profile_fields (${COLUMNS})
+SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS input(${RECORD_TYPE})
+ON CONFLICT (tenant_id, id) DO NOTHING`
+
+/** $1 tenant, $2 customer, $3 history limit per field name. */
+export const LOAD_CUSTOMER = `
+SELECT ${COLUMNS} FROM (
+  SELECT *, row_number() OVER (PARTITION BY name, status
+    ORDER BY updated_at::timestamptz DESC, source_item_id COLLATE "C" DESC) AS recent
+  FROM profile_fields
+  WHERE tenant_id = $1 AND customer_id = $2 AND status IN ('active', 'superseded')
+) AS rows
+WHERE status = 'active' OR recent <= $3
+ORDER BY ${LIST_ORDER}`
+
+export const LIST = `
+SELECT ${COLUMNS} FROM profile_fields
+WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR customer_id = $2)
+  AND ($3::boolean OR status = 'active')
+ORDER BY ${LIST_ORDER}`
+
+export const EXPIRE_CASE = `
+UPDATE profile_fields SET status = 'expired'
+WHERE tenant_id = $1 AND customer_id = $2 AND case_id = $3 AND scope = 'CASE' AND status = 'active'
+RETURNING id`
+
+export const EXPIRE_STALE = `
+UPDATE profile_fields SET status = 'expired'
+WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at::timestamptz < $1`
+
+export const MARK_ORPHANS = `
+UPDATE profile_fields AS p SET status = 'orphaned'
+WHERE p.status = 'active'
+  AND p.source_metadata ? 'derived_from'
+  AND EXISTS (
+    SELECT 1 FROM ${derivedFromIds("p")} AS src
+    WHERE NOT EXISTS (SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id))`
+
+/** $1 tenant, $2 id: the item, then what it derives from, by distance then id. */
+export const DERIVATION_CHAIN = `
+WITH RECURSIVE chain(id, depth, path) AS (
+  SELECT id, 0, ARRAY[id] FROM profile_fields WHERE tenant_id = $1 AND id = $2
+  UNION ALL
+  SELECT s.id, c.depth + 1, c.path || s.id
+  FROM chain AS c
+  JOIN profile_fields AS p ON p.tenant_id = $1 AND p.id = c.id
+  CROSS JOIN LATERAL ${derivedFromIds("p")} AS src
+  JOIN profile_fields AS s ON s.tenant_id = $1 AND s.id = src.id
+  WHERE NOT s.id = ANY(c.path)
+)
+SELECT ${COLUMNS}
+FROM (SELECT id, min(depth) AS depth FROM chain GROUP BY id) AS c
+JOIN profile_fields AS p USING (id)
+WHERE p.tenant_id = $1
+ORDER BY c.depth, id COLLATE "C"`
+
+/** $1 tenant, $2 id: deletes unless something derives from it; reports which case applied. */
+export const DELETE_ITEM = `
+WITH derived AS (
+  SELECT 1 FROM profile_fields AS p
+  WHERE p.tenant_id = $1
+    AND (p.source_metadata ->> 'derived_from' = $2
+         OR p.source_metadata -> 'derived_from' @> jsonb_build_array($2::text))
+  LIMIT 1
+), deleted AS (
+  DELETE FROM profile_fields WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM derived)
+  RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM profile_fields WHERE tenant_id = $1 AND id = $2) AS found,
+       EXISTS (SELECT 1 FROM derived) AS has_derived`
+
+export interface FieldRow extends Omit<ProfileField, "value"> {
+  readonly value: unknown
+}
+
+export const fromRow = (row: FieldRow): ProfileField => ({ ...row, value: row.value ?? null })
+
+/** (tenant, customer, name) as a text lock key; JSON because text cannot hold the NUL separator. */
+export const lockKey = (row: ProfileField) => JSON.stringify([row.tenant_id, row.customer_id, row.name])

@@ -1,0 +1,4 @@
+import { MemoryStoresLive } from "../../src/stores/memory"
+import { storeContract } from "./stores.contract"
+
+storeContract("memory", () => MemoryStoresLive)

@@ -1,0 +1,217 @@
+/** ProfileStore contract: last writer wins per (tenant, customer, name), replay-safe by id. */
+import { expect } from "@effect/vitest"
+import { Effect } from "effect"
+import type { ProfileField } from "../../src/domain/model"
+import { ProfileStore } from "../../src/stores/ProfileStore"
+import { profileField } from "./fixtures"
+import type { StoreIt } from "./stores.contract"
+
+const summary = (rows: ReadonlyArray<ProfileField>) =>
+  rows.map((row) => ({ id: row.id, status: row.status, superseded_by_id: row.superseded_by_id }))
+
+const activePerField = (rows: ReadonlyArray<ProfileField>) => {
+  const counts = new Map<string, number>()
+  for (const row of rows) if (row.status === "active") counts.set(row.name, (counts.get(row.name) ?? 0) + 1)
+  return Math.max(0, ...counts.values())
+}
+
+export const profileCases = (it: StoreIt, tenant: (label: string) => string) => {
+  it.effect("profile: a newer row supersedes the active one and keeps its exact content", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("lww-newer")
+      const first = profileField({
+        tenant: t,
+        name: "email",
+        value: "a@x.io",
+        at: "2024-05-01T10:00:00Z",
+        turn: "t1"
+      })
+      const second = profileField({
+        tenant: t,
+        name: "email",
+        value: { primary: "b@x.io", verified: [true, 1.5] },
+        at: "2024-05-01T12:00:00.250+02:00",
+        turn: "t2"
+      })
+      yield* store.writeFields([first])
+      yield* store.writeFields([second])
+      const profile = yield* store.loadCustomer(t, "cust-1", 10)
+      expect(profile.active).toEqual([second])
+      expect(profile.history).toEqual([{ ...first, status: "superseded", superseded_by_id: second.id }])
+    })
+  )
+
+  it.effect("profile: an older late arrival is stored already superseded by the active row", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("lww-late")
+      const newer = profileField({
+        tenant: t,
+        name: "phone",
+        value: "+41",
+        at: "2024-05-02T00:00:00Z",
+        turn: "t2"
+      })
+      const older = profileField({
+        tenant: t,
+        name: "phone",
+        value: "+33",
+        at: "2024-05-01T00:00:00Z",
+        turn: "t1"
+      })
+      yield* store.writeFields([newer])
+      yield* store.writeFields([older])
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      expect(summary(rows)).toEqual([
+        { id: older.id, status: "superseded", superseded_by_id: newer.id },
+        { id: newer.id, status: "active", superseded_by_id: null }
+      ])
+    })
+  )
+
+  it.effect("profile: rewriting an id that exists is a no-op", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("lww-idempotent")
+      const row = profileField({
+        tenant: t,
+        name: "plan",
+        value: "gold",
+        at: "2024-05-01T00:00:00Z",
+        turn: "t1"
+      })
+      yield* store.writeFields([row])
+      yield* store.writeFields([row, { ...row, value: "changed" }])
+      expect(yield* store.list({ tenantId: t, includeHistory: true })).toEqual([row])
+    })
+  )
+
+  it.effect("profile: several rows for one field in one batch leave exactly one active, the latest", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("lww-batch")
+      const at = (hour: number) => `2024-05-01T${String(hour).padStart(2, "0")}:00:00Z`
+      const stored = profileField({ tenant: t, name: "tier", value: 0, at: at(8), turn: "t0" })
+      yield* store.writeFields([stored])
+      const a = profileField({ tenant: t, name: "tier", value: 1, at: at(9), turn: "t1" })
+      const c = profileField({ tenant: t, name: "tier", value: 3, at: at(11), turn: "t3" })
+      const b = profileField({ tenant: t, name: "tier", value: 2, at: at(10), turn: "t2" })
+      const early = profileField({ tenant: t, name: "tier", value: -1, at: at(7), turn: "t-1" })
+      const other = profileField({ tenant: t, name: "city", value: "Bern", at: at(9), turn: "t1" })
+      yield* store.writeFields([a, c, other, b, early])
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      expect(activePerField(rows)).toBe(1)
+      const byId = new Map(rows.map((row) => [row.id, row]))
+      expect(byId.get(c.id)?.status).toBe("active")
+      expect(byId.get(other.id)?.status).toBe("active")
+      expect(byId.get(stored.id)?.superseded_by_id).toBe(a.id)
+      expect(byId.get(a.id)?.superseded_by_id).toBe(c.id)
+      expect(byId.get(b.id)?.superseded_by_id).toBe(c.id)
+      expect(byId.get(early.id)?.superseded_by_id).toBe(c.id)
+      const profile = yield* store.loadCustomer(t, "cust-1", 2)
+      expect(profile.active.map((row) => row.id)).toEqual([other.id, c.id])
+      expect(profile.history.map((row) => row.id)).toEqual([a.id, b.id])
+    })
+  )
+
+  it.effect("profile: equal updated_at is decided by source_item_id; offsets compare as instants", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("lww-tie")
+      const x = profileField({
+        tenant: t,
+        name: "lang",
+        value: "fr",
+        at: "2024-05-01T12:00:00+02:00",
+        turn: "t-b"
+      })
+      const y = profileField({
+        tenant: t,
+        name: "lang",
+        value: "de",
+        at: "2024-05-01T10:00:00Z",
+        turn: "t-a"
+      })
+      yield* store.writeFields([x, y])
+      const active = yield* store.list({ tenantId: t })
+      expect(active.map((row) => row.id)).toEqual([x.id])
+    })
+  )
+
+  it.effect("profile: expireCase hits only active CASE rows of that case, and is idempotent", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("expire-case")
+      const at = "2024-05-01T10:00:00Z"
+      const hit = profileField({
+        tenant: t,
+        name: "ticket",
+        value: 1,
+        at,
+        turn: "t1",
+        scope: "CASE",
+        caseId: "c1"
+      })
+      const otherCase = profileField({
+        tenant: t,
+        name: "rma",
+        value: 2,
+        at,
+        turn: "t1",
+        scope: "CASE",
+        caseId: "c2"
+      })
+      const business = profileField({ tenant: t, name: "plan", value: "x", at, turn: "t1", caseId: "c1" })
+      const otherCustomer = profileField({ ...hitSpec(t, "cust-2"), at, turn: "t1" })
+      yield* store.writeFields([hit, otherCase, business, otherCustomer])
+      expect(yield* store.expireCase(t, "cust-1", "c1")).toEqual([hit.id])
+      expect(yield* store.expireCase(t, "cust-1", "c1")).toEqual([])
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      expect(rows.filter((row) => row.status === "expired").map((row) => row.id)).toEqual([hit.id])
+    })
+  )
+
+  it.effect("profile: expireStale expires active rows past expires_at, once", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("expire-stale")
+      const at = "2024-05-01T10:00:00Z"
+      const stale = profileField({
+        tenant: t,
+        name: "otp",
+        value: "1",
+        at,
+        turn: "t1",
+        expiresAt: "2024-05-01T11:00:00Z"
+      })
+      const fresh = profileField({
+        tenant: t,
+        name: "mood",
+        value: "ok",
+        at,
+        turn: "t1",
+        expiresAt: "2030-01-01T00:00:00Z"
+      })
+      const forever = profileField({ tenant: t, name: "name", value: "Ada", at, turn: "t1" })
+      yield* store.writeFields([stale, fresh, forever])
+      expect(yield* store.expireStale(new Date("2024-06-01T00:00:00Z"))).toBeGreaterThanOrEqual(1)
+      expect(yield* store.expireStale(new Date("2024-06-01T00:00:00Z"))).toBe(0)
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      expect(rows.map((row) => [row.name, row.status])).toEqual([
+        ["mood", "active"],
+        ["name", "active"],
+        ["otp", "expired"]
+      ])
+    })
+  )
+}
+
+const hitSpec = (t: string, customer: string) => ({
+  tenant: t,
+  customer,
+  name: "ticket",
+  value: 1,
+  scope: "CASE" as const,
+  caseId: "c1"
+})

@@ -1,0 +1,104 @@
+/** SessionStore contract: exact round-trip and fencing of stale owners. */
+import { expect } from "@effect/vitest"
+import { Effect } from "effect"
+import type { DataEntry } from "../../src/domain/model"
+import { SessionStore } from "../../src/stores/SessionStore"
+import { UnitOfWork } from "../../src/stores/UnitOfWork"
+import { sessionRecord, sessionState } from "./fixtures"
+import type { StoreIt } from "./stores.contract"
+
+const nested: DataEntry = {
+  value: { street: "Rue de l'Église 3", tags: ["vip", 42, true, null], geo: { lat: 46.2, lng: 6.14 } },
+  source: "TOOL",
+  confidence: 0.75,
+  updated_at: "2024-05-01T10:00:00.123+02:00",
+  source_item_id: "turn-1",
+  scope: "SESSION",
+  history: [
+    {
+      value: "old",
+      source: "USER",
+      confidence: 1,
+      updated_at: "2024-04-30T09:00:00Z",
+      source_item_id: "turn-0"
+    }
+  ],
+  validation_error: "not in allowed_values"
+}
+
+export const sessionCases = (it: StoreIt, tenant: (label: string) => string) => {
+  it.effect("session: save then load returns exactly what was written, nested variables included", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const t = tenant("session-roundtrip")
+      const state = sessionState(t, "s1", {
+        version: 2,
+        turn_count: 2,
+        variables: { address: nested },
+        ended_event_ids: ["evt-1", "evt-2"]
+      })
+      const record = sessionRecord(state)
+      expect(yield* store.save([record])).toEqual([])
+      expect(yield* store.load(t, "s1")).toEqual(record)
+      expect(yield* store.load(t, "missing")).toBeNull()
+    })
+  )
+
+  it.effect("session: a lower version, or the same version with another hash, is fenced", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const t = tenant("session-fencing")
+      const v2 = sessionRecord(sessionState(t, "s1", { version: 2 }))
+      yield* store.save([v2])
+      const stale = sessionRecord(sessionState(t, "s1", { version: 1, gaps: 9 }))
+      expect(yield* store.save([stale])).toEqual([{ tenant_id: t, session_id: "s1" }])
+      expect(yield* store.save([v2])).toEqual([])
+      const rival = sessionRecord(sessionState(t, "s1", { version: 2, turn_count: 7 }))
+      expect(yield* store.save([rival])).toEqual([{ tenant_id: t, session_id: "s1" }])
+      expect((yield* store.load(t, "s1"))?.content_hash).toBe(v2.content_hash)
+      const v3 = sessionRecord(sessionState(t, "s1", { version: 3 }))
+      expect(yield* store.save([v3])).toEqual([])
+      expect(yield* store.load(t, "s1")).toEqual(v3)
+    })
+  )
+
+  it.effect("session: one batch may carry several versions of a session, applied in order", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const t = tenant("session-batch")
+      const v1 = sessionRecord(sessionState(t, "a", { version: 1 }))
+      const v2 = sessionRecord(sessionState(t, "a", { version: 2 }))
+      const other = sessionRecord(sessionState(t, "b", { version: 5 }))
+      expect(yield* store.save([v1, other, v2])).toEqual([])
+      expect((yield* store.load(t, "a"))?.state.version).toBe(2)
+      const v4 = sessionRecord(sessionState(t, "a", { version: 4 }))
+      const v3 = sessionRecord(sessionState(t, "a", { version: 3 }))
+      expect(yield* store.save([v4, v3])).toEqual([{ tenant_id: t, session_id: "a" }])
+      expect((yield* store.load(t, "a"))?.state.version).toBe(4)
+    })
+  )
+
+  it.effect("session: list filters and orders by tenant then session", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const t = tenant("session-list")
+      yield* store.save(["s3", "s1", "s2"].map((id) => sessionRecord(sessionState(t, id))))
+      const all = yield* store.list({ tenantId: t })
+      expect(all.map((record) => record.state.session_id)).toEqual(["s1", "s2", "s3"])
+      const one = yield* store.list({ tenantId: t, sessionId: "s2" })
+      expect(one.map((record) => record.state.session_id)).toEqual(["s2"])
+    })
+  )
+
+  it.effect("unit of work: run returns the effect's value and its writes are visible afterwards", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const uow = yield* UnitOfWork
+      const t = tenant("uow")
+      const record = sessionRecord(sessionState(t, "s1"))
+      const fenced = yield* uow.run(store.save([record]))
+      expect(fenced).toEqual([])
+      expect(yield* store.load(t, "s1")).toEqual(record)
+    })
+  )
+}

@@ -1,0 +1,39 @@
+/**
+ * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore and
+ * UnitOfWork must pass unchanged. The layer is built once per suite; each case writes under its
+ * own tenant ids so cases never see each other's rows.
+ */
+import { layer, type Vitest } from "@effect/vitest"
+import type { Layer } from "effect"
+import type { AuditStore } from "../../src/stores/AuditStore"
+import type { ProfileStore } from "../../src/stores/ProfileStore"
+import type { SessionStore } from "../../src/stores/SessionStore"
+import type { UnitOfWork } from "../../src/stores/UnitOfWork"
+import { auditCases } from "./audit.cases"
+import { definitionCases } from "./definitions.cases"
+import { lineageCases } from "./lineage.cases"
+import { profileCases } from "./profile.cases"
+import { sessionCases } from "./session.cases"
+import { tenancyCases } from "./tenancy.cases"
+
+export type Stores = SessionStore | ProfileStore | AuditStore | UnitOfWork
+export type StoreIt = Vitest.MethodsNonLive<Stores>
+
+/** Tenant ids unique to one suite run, so a shared database never mixes runs. */
+export const tenantFactory = () => {
+  const run = Math.random().toString(36).slice(2, 8)
+  let next = 0
+  return (label: string) => `t-${run}-${label}-${next++}`
+}
+
+export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores, unknown>) => {
+  layer(makeLayer(), { timeout: "60 seconds" })(`store contract: ${name}`, (it) => {
+    const tenant = tenantFactory()
+    sessionCases(it, tenant)
+    profileCases(it, tenant)
+    lineageCases(it, tenant)
+    definitionCases(it, tenant)
+    auditCases(it, tenant)
+    tenancyCases(it, tenant)
+  })
+}

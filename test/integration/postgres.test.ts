@@ -1,0 +1,154 @@
+/** The PostgreSQL schema against a real server: migrations, append-only tables, row-level security. */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import pg from "pg"
+import { AuditStore } from "../../src/stores/AuditStore"
+import { ProfileStore } from "../../src/stores/ProfileStore"
+import { migrationStatus, PgStoresWithReaderLive, runMigrations } from "../../src/stores/postgres"
+import { PgClient } from "../../src/stores/postgres/PgClient"
+import { TenantReader } from "../../src/stores/postgres/TenantReader"
+import { SessionStore } from "../../src/stores/SessionStore"
+import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
+import { freshDatabase } from "../support/postgres"
+
+const TABLES = ["field_definitions", "profile_fields", "session_history", "sessions", "turn_records"]
+
+const database = (migrate: boolean) =>
+  Effect.acquireRelease(
+    Effect.promise(() => freshDatabase({ migrate })),
+    (db) => Effect.promise(() => db.drop())
+  )
+
+const publicTables = (url: string) =>
+  Effect.acquireUseRelease(
+    Effect.promise(async () => {
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      return client
+    }),
+    (client) =>
+      Effect.promise(() =>
+        client.query<{ name: string }>(
+          "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        )
+      ).pipe(Effect.map((result) => result.rows.map((row) => row.name))),
+    (client) => Effect.promise(() => client.end())
+  )
+
+describe("postgres migrations", () => {
+  it.scoped("run up, all the way down, and up again", () =>
+    Effect.gen(function* () {
+      const db = yield* database(false)
+      const up = yield* runMigrations(db.url, "up")
+      expect(up.length).toBeGreaterThanOrEqual(4)
+      expect(yield* migrationStatus(db.url)).toEqual({ applied: up, pending: [] })
+      const down = yield* runMigrations(db.url, "down")
+      expect(down).toEqual([...up].reverse())
+      expect(yield* migrationStatus(db.url)).toEqual({ applied: [], pending: up })
+      expect(yield* publicTables(db.url)).toEqual(["pgmigrations"])
+      expect(yield* runMigrations(db.url, "up")).toEqual(up)
+    })
+  )
+})
+
+const stores = Layer.unwrapScoped(
+  Effect.map(database(true), (db) => PgStoresWithReaderLive({ connectionString: db.url, max: 4 }))
+)
+
+layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
+  it.effect("every table has tenant_id, leading every index, with forced row-level security", () =>
+    Effect.gen(function* () {
+      const pg = yield* PgClient
+      const tables = yield* pg.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.columns
+         WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY table_name`
+      )
+      expect(tables.rows.map((row) => row.table_name)).toEqual(TABLES)
+      const leading = yield* pg.query<{ index: string; first: string }>(
+        `SELECT i.indexrelid::regclass::text AS index, a.attname AS first
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = ANY($1::regclass[])`,
+        [TABLES]
+      )
+      expect(leading.rows.length).toBeGreaterThanOrEqual(TABLES.length)
+      expect(leading.rows.filter((row) => row.first !== "tenant_id")).toEqual([])
+      const rls = yield* pg.query<{ relname: string }>(
+        `SELECT relname FROM pg_class WHERE relname = ANY($1) AND relrowsecurity AND relforcerowsecurity`,
+        [TABLES]
+      )
+      expect(rls.rows.map((row) => row.relname).sort()).toEqual(TABLES)
+    })
+  )
+
+  it.effect("turn_records and session_history reject UPDATE, DELETE and TRUNCATE", () =>
+    Effect.gen(function* () {
+      const pg = yield* PgClient
+      const audit = yield* AuditStore
+      yield* audit.append([turnRecord("t-ledger", "s1", 1)], [historyEntry("t-ledger", "s1", 1)])
+      const attempts = [
+        "UPDATE turn_records SET hash = 'forged'",
+        "DELETE FROM turn_records",
+        "TRUNCATE turn_records",
+        "UPDATE session_history SET reason = 'forged'",
+        "DELETE FROM session_history",
+        "TRUNCATE session_history"
+      ]
+      for (const statement of attempts) {
+        const error = yield* Effect.flip(pg.query(statement))
+        expect(String(error.cause), statement).toMatch(/append-only/)
+      }
+      expect((yield* audit.listRecords({ tenantId: "t-ledger" }))[0]?.hash).toBe("hash-1")
+      expect((yield* audit.listHistory({ tenantId: "t-ledger" })).length).toBe(1)
+    })
+  )
+
+  it.effect("through the tenant role a tenant reads only its rows and cannot write another's", () =>
+    Effect.gen(function* () {
+      const client = yield* PgClient
+      const reader = yield* TenantReader
+      const at = "2024-05-01T10:00:00Z"
+      yield* (yield* ProfileStore).writeFields([
+        profileField({ tenant: "rls-a", name: "email", value: "a@x", at, turn: "t1" }),
+        profileField({ tenant: "rls-b", name: "email", value: "b@x", at, turn: "t1" })
+      ])
+      yield* (yield* AuditStore).append([turnRecord("rls-a", "s1", 1), turnRecord("rls-b", "s1", 1)], [])
+      yield* (yield* SessionStore).save([
+        sessionRecord(sessionState("rls-a", "s1")),
+        sessionRecord(sessionState("rls-b", "s1"))
+      ])
+
+      const profile = yield* reader.listProfile("rls-a", "cust-1")
+      expect(profile.map((row) => [row.tenant_id, row.value])).toEqual([["rls-a", "a@x"]])
+      const records = yield* reader.listTurnRecords("rls-b", "s1")
+      expect(records.map((record) => record.tenant_id)).toEqual(["rls-b"])
+
+      const count = (table: string) =>
+        Effect.map(
+          client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`),
+          (r) => r.rows[0]?.n
+        )
+      for (const table of ["sessions", "profile_fields", "turn_records"]) {
+        expect(yield* reader.withTenant("rls-a", count(table)), table).toBe(1)
+        expect(yield* reader.withTenant("nobody", count(table)), table).toBe(0)
+      }
+
+      const insertSession = (tenantId: string) =>
+        client.query(
+          `INSERT INTO sessions (tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at)
+           VALUES ($1, 'forged', 'c', 'a', 'ACTIVE', '{}', 'h', 1, now())`,
+          [tenantId]
+        )
+      const refused = yield* Effect.flip(reader.withTenant("rls-a", insertSession("rls-b")))
+      expect(String((refused as { cause?: unknown }).cause)).toMatch(/row-level security/)
+      yield* reader.withTenant("rls-a", insertSession("rls-a"))
+      expect(yield* reader.withTenant("rls-a", count("sessions"))).toBe(2)
+      expect(yield* reader.withTenant("rls-b", count("sessions"))).toBe(1)
+
+      // The processor role's policy admits every tenant (superusers bypass RLS, so check it as the role).
+      const asProcessor = client.transaction(
+        Effect.zipRight(client.query("SET LOCAL ROLE turnvault_processor"), count("sessions"))
+      )
+      expect(yield* asProcessor).toBe(3)
+    })
+  )
+})
