@@ -59,7 +59,15 @@ export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord
       events.push(decoded.right)
       sources.push(record)
     }
-    const results = events.length === 0 ? [] : yield* processor.process(events, records[0]?.partition ?? -1)
+    // A store error during look-ups fails the attempt (its actors are dropped); it is retried
+    // until the store answers. A transient store error never sends anything to the DLQ.
+    const results =
+      events.length === 0
+        ? []
+        : yield* processor.process(events, records[0]?.partition ?? -1).pipe(
+            Effect.tapError((error) => Effect.logWarning("batch failed on a store error; retrying", error)),
+            Effect.retry(Schedule.spaced("1 second"))
+          )
     results.forEach((result, i) => {
       if (result.kind !== "out_of_order") return
       dead.push(dlqMessage(topics, sources[i]!, "out_of_order", result.detail))

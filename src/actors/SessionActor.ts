@@ -67,6 +67,19 @@ const RECENT_TURN_IDS = 64
 /** UTC ISO with milliseconds: the form every stored timestamp and LWW comparison uses. */
 export const normaliseInstant = (iso: string): string => new Date(iso).toISOString()
 
+/** The memory-ingestion task of a turn; rebuilt identically when a redelivered turn is re-published. */
+export const memoryTaskFor = (event: TurnCompleted): MemoryIngestionTask => ({
+  turn_id: event.turn_id,
+  tenant_id: event.tenant_id,
+  agent_id: event.agent_id,
+  session_id: event.session_id,
+  customer_id: event.customer_id,
+  turn_number: event.turn_number,
+  occurred_at: normaliseInstant(event.occurred_at),
+  user_message: event.user_message,
+  agent_response: event.agent_response
+})
+
 const noEffects = {
   session: null,
   history: null,
@@ -144,17 +157,7 @@ export class SessionActor {
         record,
         profileWrites: customerData.profileWrites,
         customerData,
-        memoryTask: {
-          turn_id: event.turn_id,
-          tenant_id: event.tenant_id,
-          agent_id: event.agent_id,
-          session_id: event.session_id,
-          customer_id: event.customer_id,
-          turn_number: event.turn_number,
-          occurred_at: occurredAt,
-          user_message: event.user_message,
-          agent_response: event.agent_response
-        }
+        memoryTask: memoryTaskFor(event)
       }
     }
   }

@@ -4,8 +4,8 @@
  * durable and its outputs are published: only then may the caller acknowledge the batch.
  * While a store is down, `process` keeps retrying (the partition pauses); nothing is dropped.
  */
-import { Clock, Context, type Duration, Effect, Layer, Schedule } from "effect"
-import type { TurnEvent, TurnRecord } from "../../schemas"
+import { Clock, Context, type Duration, Effect, Exit, Layer, Schedule } from "effect"
+import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
 import type { ActorSettings, EventEffects, SessionActor } from "../actors/SessionActor"
 import { ActorRegistry } from "../actors/ActorRegistry"
 import { sessionKey, type SessionRecord } from "../domain/model"
@@ -21,6 +21,7 @@ import { AuditStore, type AuditStoreError } from "../stores/AuditStore"
 import { Metrics } from "../telemetry/Metrics"
 import type { TopicNames } from "../../streams/topics"
 import { recordEffects } from "./observe"
+import { memoryTaskMessage, republish, turnRecordMessage } from "./outputs"
 
 export type EventResult =
   | { readonly kind: "applied"; readonly record: TurnRecord | null }
@@ -77,8 +78,9 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
     }
 
     /** `partition`: where the events came from, remembered by their actors (-1: unknown). */
-    const process = (events: ReadonlyArray<TurnEvent>, partition = -1) =>
-      Effect.gen(function* () {
+    const process = (events: ReadonlyArray<TurnEvent>, partition = -1) => {
+      const touched = new Map<string, SessionActor>()
+      return Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         yield* registry.activate(events.map(refOf), started)
 
@@ -88,15 +90,17 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         const records: Array<TurnRecord> = []
         const history: BatchWrites["history"][number][] = []
         const outputs: Array<OutputMessage> = []
-        const touched = new Map<string, SessionActor>()
         const ended: Array<SessionActor> = []
+        const duplicates: Array<TurnCompleted> = []
 
         for (const event of events) {
           const actor = yield* registry.get(refOf(event), started)
           actor.partition = partition
+          touched.set(sessionKey(event.tenant_id, event.session_id), actor)
           const handled = yield* handle(actor, event)
           if ("kind" in handled) {
             results.push(handled)
+            if (handled.kind === "duplicate" && event.event_type === "turn.completed") duplicates.push(event)
             metrics.events.inc({
               event_type: event.event_type,
               result: handled.kind === "out_of_order" ? "dlq" : handled.kind
@@ -104,7 +108,6 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
             continue
           }
           const effects = handled
-          touched.set(sessionKey(event.tenant_id, event.session_id), actor)
           if (effects.session !== null)
             sessions.set(sessionKey(event.tenant_id, event.session_id), effects.session)
           if (effects.history !== null) history.push(effects.history)
@@ -112,21 +115,9 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           if (effects.expireCase !== null) profile.push({ kind: "expire_case", ...effects.expireCase })
           if (effects.record !== null) {
             records.push(effects.record)
-            outputs.push({
-              topic: config.topics.turnRecords,
-              key: event.session_id,
-              value: JSON.stringify(effects.record),
-              headers: { turn_id: effects.record.turn_id }
-            })
+            outputs.push(turnRecordMessage(config.topics, effects.record))
           }
-          if (effects.memoryTask !== null) {
-            outputs.push({
-              topic: config.topics.memoryIngestion,
-              key: event.session_id,
-              value: JSON.stringify(effects.memoryTask),
-              headers: { turn_id: effects.memoryTask.turn_id }
-            })
-          }
+          if (effects.memoryTask !== null) outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
           if (event.event_type === "session.ended") ended.push(actor)
           recordEffects(metrics, effects)
           metrics.events.inc({ event_type: event.event_type, result: "applied" })
@@ -153,11 +144,6 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
                   )
               )
             )
-          ),
-          // Interrupted before durable: forget the in-memory state of the touched sessions so
-          // that a redelivery recomputes from what the stores hold.
-          Effect.onInterrupt(() =>
-            registry.dropWhere((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
           )
         )
         if (fenced.length > 0) {
@@ -167,6 +153,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           })
           yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
         }
+        if (duplicates.length > 0) outputs.push(...(yield* republish(audit, config.topics, duplicates)))
         if (outputs.length > 0) {
           yield* sink.publish(outputs).pipe(Effect.retry(Schedule.spaced(config.pauseDelay)))
           for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })
@@ -188,7 +175,16 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         }
         metrics.activeActors.set(registry.size())
         return results
-      })
+      }).pipe(
+        // Failed or interrupted before the end: forget the in-memory state of the touched
+        // sessions, so that the retry or redelivery recomputes from what the stores hold.
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.void
+            : registry.dropWhere((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
+        )
+      )
+    }
 
     return { process }
   })

@@ -30,6 +30,11 @@ export interface AuditStoreService {
     tenantId: string,
     turnIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlySet<string>, AuditStoreError>
+  /** The tenant's records of these turn ids (absent ids are skipped), to re-publish a redelivered turn. */
+  readonly findRecords: (
+    tenantId: string,
+    turnIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
   /** Turn records in (tenant, session, turn_number) order. */
   readonly listRecords: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
   /** Ledger entries in (tenant, session, seq) order. */

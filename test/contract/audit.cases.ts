@@ -20,6 +20,10 @@ export const auditCases = (it: StoreIt, tenant: (label: string) => string) => {
       const recorded = yield* audit.recordedTurns(t, [r1.turn_id, "unknown", r3.turn_id])
       expect([...recorded].sort()).toEqual([r3.turn_id, r1.turn_id].sort())
       expect(yield* audit.recordedTurns(t, [])).toEqual(new Set())
+      // the first record written wins: a replayed, different record never replaces it
+      const found = yield* audit.findRecords(t, [r2.turn_id, "unknown"])
+      expect(found).toEqual([r2])
+      expect(yield* audit.findRecords("another-tenant", [r2.turn_id])).toEqual([])
     })
   )
 

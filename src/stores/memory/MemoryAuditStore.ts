@@ -41,6 +41,8 @@ export const make = (): AuditStoreService => {
       }),
     recordedTurns: (tenantId, turnIds) =>
       Effect.sync(() => new Set(turnIds.filter((turnId) => records.has(recordKey(tenantId, turnId))))),
+    findRecords: (tenantId, turnIds) =>
+      Effect.sync(() => turnIds.flatMap((turnId) => records.get(recordKey(tenantId, turnId)) ?? [])),
     listRecords: (filter) =>
       Effect.sync(() => [...records.values()].filter((record) => matches(record, filter)).sort(recordOrder)),
     listHistory: (filter) =>

@@ -61,6 +61,18 @@ export const make = Effect.gen(function* () {
     return new Set(result.rows.map((row) => row.turn_id))
   })
 
+  const findRecords = Effect.fn("PgAuditStore.findRecords")(function* (
+    tenantId: string,
+    turnIds: ReadonlyArray<string>
+  ) {
+    if (turnIds.length === 0) return []
+    const result = yield* sql("findRecords")<{ record: TurnRecord }>(
+      "SELECT record FROM turn_records WHERE tenant_id = $1 AND turn_id = ANY($2::text[])",
+      [tenantId, turnIds]
+    )
+    return result.rows.map((row) => row.record)
+  })
+
   const listRecords = Effect.fn("PgAuditStore.listRecords")(function* (filter: AuditFilter) {
     const result = yield* sql("listRecords")<{ record: TurnRecord }>(
       `SELECT record FROM turn_records WHERE ${FILTER}
@@ -79,7 +91,7 @@ export const make = Effect.gen(function* () {
     return result.rows
   })
 
-  return AuditStore.of({ append, recordedTurns, listRecords, listHistory })
+  return AuditStore.of({ append, recordedTurns, findRecords, listRecords, listHistory })
 })
 
 export const layer: Layer.Layer<AuditStore, never, PgClient> = Layer.effect(AuditStore, make)

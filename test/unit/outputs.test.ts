@@ -1,0 +1,48 @@
+/** Outputs: one memory task and one turn record per applied turn; a redelivered turn re-publishes them. */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { TurnEvent } from "../../schemas"
+import { topicNames } from "../../streams/topics"
+import { ActorRegistry } from "../../src/actors/ActorRegistry"
+import { InProcessLog } from "../../src/log/InProcessLog"
+import { TurnProcessor } from "../../src/pipeline/TurnProcessor"
+import { turn } from "../support/events"
+import { embeddedPipeline } from "../support/pipeline"
+
+const decode = Schema.decodeUnknownSync(TurnEvent)
+const topics = topicNames("turnvault.")
+const turnIds = (log: InProcessLog["Type"], topic: string) => log.all(topic).map((m) => JSON.parse(m.value).turn_id)
+
+describe("outputs", () => {
+  it.effect("an applied turn publishes its record and memory task, keyed by session, with the turn id", () =>
+    Effect.gen(function* () {
+      const processor = yield* TurnProcessor
+      const log = yield* InProcessLog
+      yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ turn: 2 }))])
+      expect(turnIds(log, topics.turnRecords)).toEqual(["t1-s1-1", "t1-s1-2"])
+      expect(turnIds(log, topics.memoryIngestion)).toEqual(["t1-s1-1", "t1-s1-2"])
+      const [message] = log.all(topics.memoryIngestion)
+      expect(message?.key).toBe("s1")
+      expect(message?.headers).toEqual({ turn_id: "t1-s1-1" })
+      expect(JSON.parse(message!.value)).toMatchObject({ user_message: "hello", agent_response: "hi" })
+    }).pipe(Effect.provide(embeddedPipeline()))
+  )
+
+  it.effect("a turn redelivered after a restart (already applied) re-publishes the same outputs", () =>
+    Effect.gen(function* () {
+      const processor = yield* TurnProcessor
+      const log = yield* InProcessLog
+      const first = decode(turn({ turn: 1 }))
+      yield* processor.process([first, decode(turn({ turn: 2 }))])
+      const published = log.all(topics.turnRecords).map((m) => m.value)
+      // a restart forgets every actor; the redelivered turn is recognised from the audit store
+      yield* (yield* ActorRegistry).dropWhere(() => true)
+      const [result] = yield* processor.process([first])
+      expect(result?.kind).toBe("duplicate")
+      const again = log.all(topics.turnRecords).map((m) => m.value)
+      expect(again).toHaveLength(3)
+      expect(again[2]).toBe(published[0])
+      expect(turnIds(log, topics.memoryIngestion)).toEqual(["t1-s1-1", "t1-s1-2", "t1-s1-1"])
+    }).pipe(Effect.provide(embeddedPipeline()))
+  )
+})
