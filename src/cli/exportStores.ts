@@ -41,8 +41,8 @@ export const exportStores = (dir: string) =>
       status: state.status,
       turn_count: state.turn_count,
       last_turn_number: state.last_turn_number,
-      variables: Object.fromEntries(
-        Object.entries(state.variables).map(([name, entry]) => [name, entry.value])
+      variables: sortKeys(
+        Object.fromEntries(Object.entries(state.variables).map(([name, entry]) => [name, entry.value]))
       ),
       content_hash
     }))

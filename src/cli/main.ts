@@ -5,10 +5,12 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { parseArgs } from "node:util"
+import { EmbeddedProgress } from "../../streams/EmbeddedSource"
 import { topicCatalogue } from "../../streams/topics"
 import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, pipelineLayer, storesLayer } from "../app/layers"
 import { AppConfig } from "../config/AppConfig"
-import { HttpLive, Readiness } from "../http/HttpApi"
+import { HttpLive } from "../http/HttpApi"
+import { readinessLayer } from "../http/readiness"
 import { makeConsumerProgress } from "../kafka/ConsumerProgress"
 import { ensureTopics } from "../kafka/KafkaTopics"
 import { migrationStatus, runMigrations } from "../stores/postgres"
@@ -69,21 +71,26 @@ const runCommand = (config: AppConfig) =>
     const [command, sub] = positionals
     switch (command) {
       case "start": {
+        const progress = makeConsumerProgress()
+        const readiness = (source: string) =>
+          readinessLayer({ source, progress, stallMs: config.readyStallMs, databaseUrl: config.databaseUrl })
         if (Option.isSome(config.kafkaBrokers)) {
-          const progress = makeConsumerProgress()
-          const readiness = Layer.succeed(Readiness, {
-            check: Effect.sync(() => [{ name: "kafka", ...progress.check(config.readyStallMs) }])
-          })
           const layer = pipelineLayer(config).pipe(
             Layer.provideMerge(Layer.mergeAll(stores, kafkaLogLayer(config.kafkaBrokers.value)))
           )
           return yield* startKafka(config, progress).pipe(
-            Effect.provide(Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness))))
+            Effect.provide(
+              Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness("kafka"))))
+            )
           )
         }
         return yield* startEmbedded(config).pipe(
           Effect.provide(
-            Layer.merge(embedded, HttpLive(config.httpPort).pipe(Layer.provide(Readiness.alwaysReady)))
+            Layer.mergeAll(
+              embedded,
+              Layer.succeed(EmbeddedProgress, progress),
+              HttpLive(config.httpPort).pipe(Layer.provide(readiness("embedded")))
+            )
           )
         )
       }
@@ -91,7 +98,8 @@ const runCommand = (config: AppConfig) =>
         const options = {
           definitions: yield* required("definitions"),
           input: yield* required("input"),
-          exportDir: yield* required("export")
+          exportDir: yield* required("export"),
+          batchSize: config.batchSize
         }
         return yield* print(yield* processFile(options).pipe(Effect.provide(embedded)))
       }

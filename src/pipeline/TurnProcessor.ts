@@ -35,6 +35,14 @@ export interface TurnProcessorConfig extends ActorSettings {
   readonly pauseDelay: Duration.DurationInput
 }
 
+/** The ids every turn-related log line carries (DESIGN 7); never a customer-data value. */
+const logIds = (event: TurnEvent) => ({
+  tenant_id: event.tenant_id,
+  session_id: event.session_id,
+  event_id: event.event_id,
+  ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
+})
+
 const refOf = (event: TurnEvent) => ({
   tenant_id: event.tenant_id,
   session_id: event.session_id,
@@ -99,6 +107,9 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           touched.set(sessionKey(event.tenant_id, event.session_id), actor)
           const handled = yield* handle(actor, event)
           if ("kind" in handled) {
+            yield* Effect.logDebug(`${event.event_type} not applied`, { result: handled.kind }).pipe(
+              Effect.annotateLogs(logIds(event))
+            )
             results.push(handled)
             if (handled.kind === "duplicate" && event.event_type === "turn.completed") duplicates.push(event)
             metrics.events.inc({
@@ -120,15 +131,28 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           if (effects.memoryTask !== null) outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
           if (event.event_type === "session.ended") ended.push(actor)
           recordEffects(metrics, effects)
+          // Field names and statuses only: values (possibly PII) never reach the logs.
+          yield* Effect.logDebug(`${event.event_type} applied`, {
+            resolution: effects.record?.outcome.resolution,
+            updates: effects.record?.customer_data_updates.map((u) => `${u.field_name}:${u.status}`)
+          }).pipe(Effect.annotateLogs(logIds(event)))
           metrics.events.inc({ event_type: event.event_type, result: "applied" })
           results.push({ kind: "applied", record: effects.record })
         }
 
         const writes: BatchWrites = { sessions: [...sessions.values()], profile, records, history }
+        // A batch line names its turns (the first ones, for a large batch) and their tenants.
+        const batchIds = {
+          partition,
+          turns: records.length,
+          tenant_ids: [...new Set(records.map((r) => r.tenant_id))].slice(0, 20),
+          session_ids: [...new Set(records.map((r) => r.session_id))].slice(0, 20),
+          turn_ids: records.slice(0, 20).map((r) => r.turn_id)
+        }
         const pauseWarning = (error: PersistenceError) =>
           Effect.logWarning("stores unavailable; pausing until they recover", {
             failed: error.failures.map((f) => f.operation)
-          })
+          }).pipe(Effect.annotateLogs(batchIds))
         const { fenced } = yield* persistence.persist(writes).pipe(
           // A store outage pauses this batch (and so its partition) until the writes succeed.
           // Only the pause is interruptible: shutdown never cuts a healthy write short.
@@ -150,7 +174,13 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
           yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
             sessions: fenced.length
-          })
+          }).pipe(
+            Effect.annotateLogs({
+              partition,
+              tenant_ids: [...new Set(fenced.map((f) => f.tenant_id))].slice(0, 20),
+              session_ids: fenced.slice(0, 20).map((f) => f.session_id)
+            })
+          )
           yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
         }
         if (duplicates.length > 0) outputs.push(...(yield* republish(audit, config.topics, duplicates)))

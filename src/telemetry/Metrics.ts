@@ -4,14 +4,49 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as Prom from "prom-client"
+import { DlqReason, OutcomeCategory, Resolution, Scope, UpdateStatus } from "../../schemas"
+import type { ValidationErrorType } from "../domain/coercion"
 
 const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
+/**
+ * prom-client's default collectors include three gauges named `*_total` (active handles, requests,
+ * resources), which Prometheus reserves for counters (`promtool check metrics` rejects them). Their
+ * per-type siblings (`nodejs_active_handles` etc.) carry the same information.
+ */
+const nonConformingDefaults = ["active_handles_total", "active_requests_total", "active_resources_total"]
+
+/** The bounded label values every series is created with, so that dashboards never show "no data". */
+export const labelValues = {
+  eventTypes: ["turn.completed", "session.ended", "case.closed"],
+  eventResults: ["applied", "duplicate", "ignored", "dlq"],
+  operations: ["session", "customer_data", "turn_record"],
+  operationStatuses: ["success", "failure"],
+  /** `NONE`: an unknown field has no definition and so no scope. */
+  updateScopes: [...Scope.literals, "NONE"],
+  persistentScopes: Scope.literals.filter((scope) => scope !== "SESSION"),
+  validationErrorTypes: [
+    "type",
+    "regex",
+    "allowed_values",
+    "min",
+    "max",
+    "min_length",
+    "max_length"
+  ] satisfies ReadonlyArray<ValidationErrorType>,
+  /** The caches of the snapshot load (DESIGN 2): session state, customer data, field definitions. */
+  caches: ["session", "profile", "definitions"],
+  cacheResults: ["hit", "miss", "error", "fallback"]
+} as const
+
 export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
   const registry = new Prom.Registry()
-  if (options.processMetrics) Prom.collectDefaultMetrics({ register: registry, prefix: "turnvault_" })
+  if (options.processMetrics) {
+    Prom.collectDefaultMetrics({ register: registry, prefix: "turnvault_" })
+    for (const name of nonConformingDefaults) registry.removeSingleMetric(`turnvault_nodejs_${name}`)
+  }
   const registers = [registry]
-  return {
+  const metrics = {
     registry,
     turnDuration: new Prom.Histogram({
       name: "turnvault_turn_processing_duration_seconds",
@@ -130,6 +165,38 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       registers
     })
   }
+  initialiseSeries(metrics)
+  return metrics
+}
+
+/** Creates every known labelled series at zero (counters) or empty (histograms). */
+const initialiseSeries = (m: {
+  readonly events: Prom.Counter<"event_type" | "result">
+  readonly turns: Prom.Counter<"resolution">
+  readonly outcomeCategories: Prom.Counter<"category">
+  readonly persistenceDuration: Prom.Histogram<"operation">
+  readonly persistenceOperations: Prom.Counter<"operation" | "status">
+  readonly customerDataUpdates: Prom.Counter<"scope" | "status">
+  readonly markedForPersistence: Prom.Counter<"scope">
+  readonly validationErrors: Prom.Counter<"type">
+  readonly dlqMessages: Prom.Counter<"reason">
+  readonly cacheRequests: Prom.Counter<"cache" | "result">
+}) => {
+  const v = labelValues
+  for (const event_type of v.eventTypes)
+    for (const result of v.eventResults) m.events.inc({ event_type, result }, 0)
+  for (const resolution of Resolution.literals) m.turns.inc({ resolution }, 0)
+  for (const category of OutcomeCategory.literals) m.outcomeCategories.inc({ category }, 0)
+  for (const operation of v.operations) {
+    m.persistenceDuration.zero({ operation })
+    for (const status of v.operationStatuses) m.persistenceOperations.inc({ operation, status }, 0)
+  }
+  for (const scope of v.updateScopes)
+    for (const status of UpdateStatus.literals) m.customerDataUpdates.inc({ scope, status }, 0)
+  for (const scope of v.persistentScopes) m.markedForPersistence.inc({ scope }, 0)
+  for (const type of v.validationErrorTypes) m.validationErrors.inc({ type }, 0)
+  for (const reason of DlqReason.literals) m.dlqMessages.inc({ reason }, 0)
+  for (const cache of v.caches) for (const result of v.cacheResults) m.cacheRequests.inc({ cache, result }, 0)
 }
 
 export type MetricsService = ReturnType<typeof makeMetrics>

@@ -4,6 +4,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { caseClosed, def, ended, turn } from "../support/events"
+import { syntheticDefinitions } from "../../src/synthetic/definitions"
+import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/synthetic/SyntheticTraffic"
 import { runProcess } from "../support/pipeline"
 
 const defs = [
@@ -257,6 +259,23 @@ describe("process", () => {
       const out = yield* runProcess(defs, lines, { TURNVAULT_MAX_HISTORY_ENTRIES: "2" })
       expect(out.profile.filter((r) => r.status === "active")).toHaveLength(1)
       expect(out.profile).toHaveLength(6)
+    })
+  )
+
+  it.effect("handing consecutive lines to the processor in batches exports exactly what one at a time does", () =>
+    Effect.gen(function* () {
+      const traffic = makeSyntheticTraffic({ ...defaultTrafficOptions, concurrentSessions: 30, customersPerTenant: 20 })
+      const lines: Array<string> = Array.from({ length: 1500 }, () => traffic.next().value)
+      // a few late turns with new ids: out of order, wherever they land in a batch
+      lines.splice(700, 0, JSON.stringify({ ...JSON.parse(lines[650]!), turn_id: "late-1", turn_number: 1 }))
+      const defs = syntheticDefinitions(traffic.tenants, traffic.agents)
+      const single = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "1" })
+      const batched = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "250" })
+      expect(single.records.length).toBeGreaterThan(1000)
+      expect(single.dlq.some((d) => d.reason === "out_of_order")).toBe(true)
+      const { dir: _a, ...a } = single
+      const { dir: _b, ...b } = batched
+      expect(b).toEqual(a)
     })
   )
 })

@@ -54,9 +54,12 @@ export const runProcess = (
     const text = lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n"
     yield* Effect.promise(() => writeFile(inputPath, text))
     const out = join(dir, "out")
-    yield* processFile({ definitions: defsPath, input: inputPath, exportDir: out }).pipe(
-      Effect.provide(embeddedPipeline(overrides, stores))
-    )
+    yield* processFile({
+      definitions: defsPath,
+      input: inputPath,
+      exportDir: out,
+      batchSize: Number(overrides.TURNVAULT_BATCH_SIZE ?? 1)
+    }).pipe(Effect.provide(embeddedPipeline(overrides, stores)))
     return {
       sessions: yield* readJsonl(join(out, "sessions.jsonl")),
       profile: yield* readJsonl(join(out, "profile_fields.jsonl")),

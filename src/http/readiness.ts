@@ -1,0 +1,72 @@
+/**
+ * The Readiness of `/readyz` (DESIGN 7): ready when the consumer is connected and making progress
+ * (no partition with lag has gone `stallMs` without its committed offset advancing) and every
+ * configured store answers a ping. The PostgreSQL ping has a one-connection pool of its own, so it
+ * reports whether the server answers, not whether the stores' pool happens to be busy: a consumer
+ * whose writes are blocked while the connections are up shows as "not making progress".
+ */
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import type { ConsumerProgress } from "../kafka/ConsumerProgress"
+import { PgClient } from "../stores/postgres"
+import { Readiness } from "./HttpApi"
+
+export interface ReadinessConfig {
+  /** `kafka` or `embedded`: the name of the consumption check. */
+  readonly source: string
+  readonly progress: ConsumerProgress
+  readonly stallMs: number
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  /** How long a ping may take before its dependency counts as unavailable. */
+  readonly pingTimeout?: Duration.DurationInput
+}
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** Runs a ping; any failure or timeout is "not ok", with a detail that never carries a secret. */
+const ping = (name: string, effect: Effect.Effect<unknown, unknown>, timeout: Duration.DurationInput) =>
+  effect.pipe(
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => `no answer within ${Duration.format(timeout)}`
+    }),
+    Effect.match({
+      onSuccess: (): Check => ({ name, ok: true, detail: "ok" }),
+      onFailure: (error): Check => ({
+        name,
+        ok: false,
+        detail: typeof error === "string" ? error : `ping failed (${describe(error)})`
+      })
+    })
+  )
+
+const describe = (error: unknown) => {
+  const cause = (error as { cause?: unknown }).cause
+  return cause instanceof Error ? cause.message : String((error as { _tag?: string })._tag ?? "error")
+}
+
+const postgresPing = (url: Redacted.Redacted<string>, timeout: Duration.DurationInput) =>
+  Effect.map(PgClient.make({ connectionString: Redacted.value(url), max: 1 }), (pg) =>
+    ping("postgres", pg.query("SELECT 1"), timeout)
+  )
+
+export const readinessLayer = (config: ReadinessConfig): Layer.Layer<Readiness> =>
+  Layer.scoped(
+    Readiness,
+    Effect.gen(function* () {
+      const timeout = config.pingTimeout ?? Duration.seconds(2)
+      const consumer = Effect.sync(
+        (): Check => ({ name: config.source, ...config.progress.check(config.stallMs) })
+      )
+      const pings: Array<Effect.Effect<Check>> = []
+      if (Option.isSome(config.databaseUrl))
+        pings.push(yield* postgresPing(config.databaseUrl.value, timeout))
+      // TODO(redis): add a `PING` through the Redis client once src/redis exists and REDIS_URL is set.
+      return {
+        check: Effect.all([consumer, ...pings], { concurrency: "unbounded" })
+      }
+    })
+  )

@@ -1,0 +1,147 @@
+/**
+ * `process` against PostgreSQL: the same export as the embedded default, idempotent replays,
+ * crash-and-rerun exactness, `verify` catching tampering, and definitions import versioning.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { join } from "node:path"
+import pg from "pg"
+import { freshDatabase, type TestDatabase } from "../support/postgres"
+import { readExport, runCli, writeWorkload } from "../support/cli"
+
+let db: TestDatabase
+let workload: Awaited<ReturnType<typeof writeWorkload>>
+
+const query = async (sql: string, params: Array<unknown> = []) => {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    return await client.query(sql, params)
+  } finally {
+    await client.end()
+  }
+}
+const rowCounts = async () =>
+  (
+    await query(`SELECT (SELECT count(*) FROM sessions) s, (SELECT count(*) FROM session_history) h,
+                        (SELECT count(*) FROM profile_fields) p, (SELECT count(*) FROM turn_records) r`)
+  ).rows[0]
+
+const processInto = (exportDir: string, env: Record<string, string>) =>
+  runCli(
+    ["process", "--definitions", workload.definitions, "--input", workload.input, "--export", exportDir],
+    env
+  )
+
+beforeAll(async () => {
+  db = await freshDatabase({ migrate: false })
+  workload = await writeWorkload(1500)
+})
+afterAll(async () => {
+  await db?.drop()
+})
+
+describe("process on PostgreSQL", () => {
+  it("exports exactly what the embedded default exports, and a second run writes no new rows", async () => {
+    const embedded = await processInto(join(workload.dir, "embedded"), {})
+    expect(embedded.code).toBe(0)
+    const first = await processInto(join(workload.dir, "pg1"), { DATABASE_URL: db.url })
+    expect(first.stderr).not.toContain('"logLevel":"ERROR"')
+    expect(first.code).toBe(0)
+    const reference = await readExport(join(workload.dir, "embedded"))
+    expect(reference.records.length).toBeGreaterThan(1000)
+    expect(await readExport(join(workload.dir, "pg1"))).toEqual(reference)
+
+    const before = await rowCounts()
+    const second = await processInto(join(workload.dir, "pg2"), { DATABASE_URL: db.url })
+    expect(second.code).toBe(0)
+    expect(await rowCounts()).toEqual(before)
+    const again = await readExport(join(workload.dir, "pg2"))
+    // the DLQ of a replay lists the same bad lines; everything else is identical
+    expect({ ...again, dlq: [] }).toEqual({ ...reference, dlq: [] })
+    expect(again.dlq.filter((l) => !l.includes("out_of_order"))).toEqual(
+      reference.dlq.filter((l) => !l.includes("out_of_order"))
+    )
+
+    const verified = await runCli(["verify"], { DATABASE_URL: db.url })
+    expect(verified.code).toBe(0)
+    expect(JSON.parse(verified.stdout).broken).toEqual([])
+  })
+
+  it("a run killed mid-way and restarted ends in the same rows as a clean run", async () => {
+    const crashDb = await freshDatabase()
+    try {
+      const env = { DATABASE_URL: crashDb.url }
+      for (const killAfterMs of [2500, 3500]) {
+        const killed = await runCli(
+          [
+            "process",
+            "--definitions",
+            workload.definitions,
+            "--input",
+            workload.input,
+            "--export",
+            join(workload.dir, "x")
+          ],
+          env,
+          { killAfterMs }
+        )
+        expect(killed.signal === "SIGKILL" || killed.code === 0).toBe(true)
+      }
+      const final = await runCli(
+        [
+          "process",
+          "--definitions",
+          workload.definitions,
+          "--input",
+          workload.input,
+          "--export",
+          join(workload.dir, "crash")
+        ],
+        env
+      )
+      expect(final.code).toBe(0)
+      const reference = await readExport(join(workload.dir, "embedded"))
+      const crashed = await readExport(join(workload.dir, "crash"))
+      expect({ ...crashed, dlq: [] }).toEqual({ ...reference, dlq: [] })
+    } finally {
+      await crashDb.drop()
+    }
+  })
+
+  it("verify reports a turn record or a session state edited behind the service's back", async () => {
+    // the audit tables refuse UPDATE; an attacker with superuser rights can bypass the triggers
+    await query(`SET session_replication_role = replica;
+                 UPDATE turn_records SET record = jsonb_set(record, '{turn_number}', '999')
+                 WHERE turn_id = (SELECT turn_id FROM turn_records ORDER BY turn_id LIMIT 1)`)
+    await query(`UPDATE sessions SET state = jsonb_set(state, '{turn_count}', '12345')
+                 WHERE session_id = (SELECT session_id FROM sessions ORDER BY session_id DESC LIMIT 1)`)
+    const verified = await runCli(["verify"], { DATABASE_URL: db.url })
+    expect(verified.code).toBe(1)
+    const problems = JSON.parse(verified.stdout).broken.map((b: { problem: string }) => b.problem)
+    expect(problems.some((p: string) => p.includes("does not match its hash"))).toBe(true)
+    expect(problems).toContain("session state does not match its content hash")
+  })
+
+  it("the audit tables refuse UPDATE, DELETE and TRUNCATE through the service's connection", async () => {
+    await expect(query("DELETE FROM turn_records")).rejects.toThrow()
+    await expect(query("UPDATE session_history SET reason = 'x'")).rejects.toThrow()
+    await expect(query("TRUNCATE turn_records")).rejects.toThrow()
+  })
+
+  it("definitions import upserts and bumps the version only of changed definitions", async () => {
+    const first = await runCli(["definitions", "import", workload.definitions], { DATABASE_URL: db.url })
+    expect(JSON.parse(first.stdout)).toMatchObject({ changed: 0 })
+    const { writeFile, readFile } = await import("node:fs/promises")
+    const defs = JSON.parse(await readFile(workload.definitions, "utf8"))
+    defs[0].description = "changed"
+    const changedPath = join(workload.dir, "defs-changed.json")
+    await writeFile(changedPath, JSON.stringify(defs))
+    const second = await runCli(["definitions", "import", changedPath], { DATABASE_URL: db.url })
+    expect(JSON.parse(second.stdout)).toMatchObject({ changed: 1 })
+    const { rows } = await query(
+      "SELECT version FROM field_definitions WHERE tenant_id = $1 AND agent_id = $2 AND name = $3",
+      [defs[0].tenant_id, defs[0].agent_id, defs[0].name]
+    )
+    expect(rows[0].version).toBe(2)
+  })
+})
