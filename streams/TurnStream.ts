@@ -38,6 +38,32 @@ export const dlqMessage = (
   }
 })
 
+const sourceOf = (record: RawRecord) => ({
+  source_topic: record.topic,
+  source_partition: record.partition,
+  source_offset: record.offset
+})
+
+/**
+ * The ids of an event that failed to decode, where they are present and strings, so that its DLQ
+ * log line still names its tenant, session and turn. Nothing else of the payload is logged.
+ */
+const idsOf = (raw: string): Record<string, string> => {
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    return {}
+  }
+  if (typeof json !== "object" || json === null) return {}
+  const ids: Record<string, string> = {}
+  for (const key of ["tenant_id", "session_id", "turn_id", "event_id"]) {
+    const value = (json as Record<string, unknown>)[key]
+    if (typeof value === "string") ids[key] = value
+  }
+  return ids
+}
+
 /** What `handleBatch` needs from its context. */
 export type HandleBatchContext = TurnProcessor | OutputSink | Metrics
 
@@ -54,6 +80,9 @@ export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord
       if (Either.isLeft(decoded)) {
         dead.push(dlqMessage(topics, record, decoded.left.reason, decoded.left.detail))
         metrics.dlqMessages.inc({ reason: decoded.left.reason })
+        yield* Effect.logWarning("event dead-lettered", decoded.left).pipe(
+          Effect.annotateLogs({ ...sourceOf(record), ...idsOf(record.value) })
+        )
         continue
       }
       events.push(decoded.right)
@@ -68,11 +97,21 @@ export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord
             Effect.tapError((error) => Effect.logWarning("batch failed on a store error; retrying", error)),
             Effect.retry(Schedule.spaced("1 second"))
           )
-    results.forEach((result, i) => {
-      if (result.kind !== "out_of_order") return
+    for (const [i, result] of results.entries()) {
+      if (result.kind !== "out_of_order") continue
+      const event = events[i]!
       dead.push(dlqMessage(topics, sources[i]!, "out_of_order", result.detail))
       metrics.dlqMessages.inc({ reason: "out_of_order" })
-    })
+      yield* Effect.logWarning("event dead-lettered", { reason: "out_of_order", detail: result.detail }).pipe(
+        Effect.annotateLogs({
+          ...sourceOf(sources[i]!),
+          tenant_id: event.tenant_id,
+          session_id: event.session_id,
+          event_id: event.event_id,
+          ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
+        })
+      )
+    }
     if (dead.length > 0) yield* sink.publish(dead).pipe(Effect.retry(Schedule.spaced("1 second")))
     return results
   })

@@ -14,6 +14,7 @@ import { readinessLayer } from "../http/readiness"
 import { makeConsumerProgress } from "../kafka/ConsumerProgress"
 import { ensureTopics } from "../kafka/KafkaTopics"
 import { migrationStatus, runMigrations } from "../stores/postgres"
+import { writeWorkload } from "../synthetic/writeWorkload"
 import { Metrics } from "../telemetry/Metrics"
 import { exportStores } from "./exportStores"
 import { CliInputError, importDefinitions, processFile } from "./processFile"
@@ -29,7 +30,8 @@ const USAGE = `usage: turnvault <command>
   export --export DIR                     export sessions, profile fields and turn records
   verify [--tenant T] [--session S]       recompute hash chains and content hashes
   migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
-  topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)`
+  topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
+  generate --lines N --output DIR         write a synthetic DEFS.json and events.jsonl`
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -40,7 +42,9 @@ const { positionals, values } = parseArgs({
     export: { type: "string" },
     tenant: { type: "string" },
     session: { type: "string" },
-    all: { type: "boolean" }
+    all: { type: "boolean" },
+    lines: { type: "string" },
+    output: { type: "string" }
   }
 })
 
@@ -73,7 +77,13 @@ const runCommand = (config: AppConfig) =>
       case "start": {
         const progress = makeConsumerProgress()
         const readiness = (source: string) =>
-          readinessLayer({ source, progress, stallMs: config.readyStallMs, databaseUrl: config.databaseUrl })
+          readinessLayer({
+            source,
+            progress,
+            stallMs: config.readyStallMs,
+            databaseUrl: config.databaseUrl,
+            redisUrl: config.redisUrl
+          })
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = pipelineLayer(config).pipe(
             Layer.provideMerge(Layer.mergeAll(stores, kafkaLogLayer(config.kafkaBrokers.value)))
@@ -135,6 +145,10 @@ const runCommand = (config: AppConfig) =>
         yield* print(report)
         if (report.mismatched.length > 0) process.exitCode = 1
         return
+      }
+      case "generate": {
+        const lines = Number(flag("lines") ?? "10000")
+        return yield* print(yield* writeWorkload(yield* required("output"), lines))
       }
       default:
         return yield* Console.log(USAGE)

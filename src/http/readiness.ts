@@ -1,11 +1,13 @@
 /**
  * The Readiness of `/readyz` (DESIGN 7): ready when the consumer is connected and making progress
  * (no partition with lag has gone `stallMs` without its committed offset advancing) and every
- * configured store answers a ping. The PostgreSQL ping has a one-connection pool of its own, so it
- * reports whether the server answers, not whether the stores' pool happens to be busy: a consumer
- * whose writes are blocked while the connections are up shows as "not making progress".
+ * configured store answers a ping (PostgreSQL when DATABASE_URL is set, Redis when REDIS_URL is).
+ * Each ping has a connection of its own, so it reports whether the server answers, not whether the
+ * stores' pool happens to be busy: a consumer whose writes are blocked while the connections are up
+ * shows as "not making progress".
  */
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Redis } from "ioredis"
 import type { ConsumerProgress } from "../kafka/ConsumerProgress"
 import { PgClient } from "../stores/postgres"
 import { Readiness } from "./HttpApi"
@@ -16,6 +18,7 @@ export interface ReadinessConfig {
   readonly progress: ConsumerProgress
   readonly stallMs: number
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   /** How long a ping may take before its dependency counts as unavailable. */
   readonly pingTimeout?: Duration.DurationInput
 }
@@ -53,6 +56,34 @@ const postgresPing = (url: Redacted.Redacted<string>, timeout: Duration.Duration
     ping("postgres", pg.query("SELECT 1"), timeout)
   )
 
+/** A lazily connecting client that fails fast (no offline queue) and keeps reconnecting. */
+const redisPing = (url: Redacted.Redacted<string>, timeout: Duration.DurationInput) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = new Redis(Redacted.value(url), {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectionName: "turnvault-readiness"
+        })
+        // Connection errors surface through the ping; unhandled they would crash the process.
+        client.on("error", () => {})
+        return client
+      }),
+      (client) => Effect.sync(() => client.disconnect())
+    ),
+    (client) =>
+      ping(
+        "redis",
+        Effect.tryPromise(async () => {
+          if (client.status === "wait" || client.status === "end") await client.connect()
+          return client.ping()
+        }),
+        timeout
+      )
+  )
+
 export const readinessLayer = (config: ReadinessConfig): Layer.Layer<Readiness> =>
   Layer.scoped(
     Readiness,
@@ -64,7 +95,7 @@ export const readinessLayer = (config: ReadinessConfig): Layer.Layer<Readiness> 
       const pings: Array<Effect.Effect<Check>> = []
       if (Option.isSome(config.databaseUrl))
         pings.push(yield* postgresPing(config.databaseUrl.value, timeout))
-      // TODO(redis): add a `PING` through the Redis client once src/redis exists and REDIS_URL is set.
+      if (Option.isSome(config.redisUrl)) pings.push(yield* redisPing(config.redisUrl.value, timeout))
       return {
         check: Effect.all([consumer, ...pings], { concurrency: "unbounded" })
       }

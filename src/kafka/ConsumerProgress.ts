@@ -12,7 +12,6 @@ export interface PartitionProgress {
 export const makeConsumerProgress = (now: () => number = Date.now) => {
   let isConnected = false
   let assignment = new Set<number>()
-  let assignedAt = now()
   const partitions = new Map<number, PartitionProgress>()
   return {
     connected: (value: boolean) => {
@@ -20,7 +19,6 @@ export const makeConsumerProgress = (now: () => number = Date.now) => {
     },
     assigned: (value: ReadonlySet<number>) => {
       assignment = new Set(value)
-      assignedAt = now()
     },
     committed: (partition: number, offset: number, lag: number) => {
       const previous = partitions.get(partition)
@@ -30,10 +28,12 @@ export const makeConsumerProgress = (now: () => number = Date.now) => {
     /** Reports lag seen outside a commit (e.g. from the broker's end offsets). */
     lagged: (partition: number, lag: number) => {
       const previous = partitions.get(partition)
+      // Lag that appears after an idle spell starts the stall clock now, not at the last commit.
+      const wasIdle = previous === undefined || previous.lag === 0
       partitions.set(partition, {
         offset: previous?.offset ?? -1,
         lag,
-        advancedAt: previous?.advancedAt ?? assignedAt
+        advancedAt: wasIdle ? now() : previous.advancedAt
       })
     },
     /** Ready when connected and no assigned partition with lag has been stuck longer than `stallMs`. */

@@ -8,7 +8,7 @@ import { Clock, Context, type Duration, Effect, Exit, Layer, Schedule } from "ef
 import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
 import type { ActorSettings, EventEffects, SessionActor } from "../actors/SessionActor"
 import { ActorRegistry } from "../actors/ActorRegistry"
-import { sessionKey, type SessionRecord } from "../domain/model"
+import { type ProfileField, type SessionRecord, sessionKey } from "../domain/model"
 import {
   type BatchWrites,
   Persistence,
@@ -42,6 +42,17 @@ const logIds = (event: TurnEvent) => ({
   event_id: event.event_id,
   ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
 })
+
+/**
+ * Consecutive field writes of a batch become one `writeFields` call (one round trip per statement
+ * type for the whole batch); a case closure in between keeps its place in event order.
+ */
+const appendWrites = (ops: Array<ProfileOp>, rows: ReadonlyArray<ProfileField>) => {
+  const last = ops.at(-1)
+  // the array was created below, so it is ours to extend
+  if (last?.kind === "write") (last.rows as Array<ProfileField>).push(...rows)
+  else ops.push({ kind: "write", rows: [...rows] })
+}
 
 const refOf = (event: TurnEvent) => ({
   tenant_id: event.tenant_id,
@@ -122,7 +133,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           if (effects.session !== null)
             sessions.set(sessionKey(event.tenant_id, event.session_id), effects.session)
           if (effects.history !== null) history.push(effects.history)
-          if (effects.profileWrites.length > 0) profile.push({ kind: "write", rows: effects.profileWrites })
+          if (effects.profileWrites.length > 0) appendWrites(profile, effects.profileWrites)
           if (effects.expireCase !== null) profile.push({ kind: "expire_case", ...effects.expireCase })
           if (effects.record !== null) {
             records.push(effects.record)

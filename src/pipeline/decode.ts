@@ -34,7 +34,12 @@ export const decodeTurnEvent = (raw: string): Either.Either<TurnEvent, DecodeFai
   try {
     json = JSON.parse(raw)
   } catch (error) {
-    return Either.left({ reason: "malformed_json", detail: `not valid JSON: ${(error as Error).message}` })
+    // V8 quotes an excerpt of the input in its message, which may hold PII: keep only the position.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1]
+    return Either.left({
+      reason: "malformed_json",
+      detail: position === undefined ? "not valid JSON" : `not valid JSON (error at position ${position})`
+    })
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left({ reason: "schema_violation", detail: "event: expected a JSON object" })

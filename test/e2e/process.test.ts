@@ -262,20 +262,30 @@ describe("process", () => {
     })
   )
 
-  it.effect("handing consecutive lines to the processor in batches exports exactly what one at a time does", () =>
-    Effect.gen(function* () {
-      const traffic = makeSyntheticTraffic({ ...defaultTrafficOptions, concurrentSessions: 30, customersPerTenant: 20 })
-      const lines: Array<string> = Array.from({ length: 1500 }, () => traffic.next().value)
-      // a few late turns with new ids: out of order, wherever they land in a batch
-      lines.splice(700, 0, JSON.stringify({ ...JSON.parse(lines[650]!), turn_id: "late-1", turn_number: 1 }))
-      const defs = syntheticDefinitions(traffic.tenants, traffic.agents)
-      const single = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "1" })
-      const batched = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "250" })
-      expect(single.records.length).toBeGreaterThan(1000)
-      expect(single.dlq.some((d) => d.reason === "out_of_order")).toBe(true)
-      const { dir: _a, ...a } = single
-      const { dir: _b, ...b } = batched
-      expect(b).toEqual(a)
-    })
+  it.effect(
+    "handing consecutive lines to the processor in batches exports exactly what one at a time does",
+    () =>
+      Effect.gen(function* () {
+        const traffic = makeSyntheticTraffic({
+          ...defaultTrafficOptions,
+          concurrentSessions: 30,
+          customersPerTenant: 20
+        })
+        const lines: Array<string> = Array.from({ length: 1500 }, () => traffic.next().value)
+        // a few late turns with new ids: out of order, wherever they land in a batch
+        lines.splice(
+          700,
+          0,
+          JSON.stringify({ ...JSON.parse(lines[650]!), turn_id: "late-1", turn_number: 1 })
+        )
+        const defs = syntheticDefinitions(traffic.tenants, traffic.agents)
+        const single = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "1" })
+        const batched = yield* runProcess(defs, lines, { TURNVAULT_BATCH_SIZE: "250" })
+        expect(single.records.length).toBeGreaterThan(1000)
+        expect(single.dlq.some((d) => d.reason === "out_of_order")).toBe(true)
+        const { dir: _a, ...a } = single
+        const { dir: _b, ...b } = batched
+        expect(b).toEqual(a)
+      })
   )
 })

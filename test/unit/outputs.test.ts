@@ -11,7 +11,8 @@ import { embeddedPipeline } from "../support/pipeline"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const topics = topicNames("turnvault.")
-const turnIds = (log: InProcessLog["Type"], topic: string) => log.all(topic).map((m) => JSON.parse(m.value).turn_id)
+const turnIds = (log: InProcessLog["Type"], topic: string) =>
+  log.all(topic).map((m) => JSON.parse(m.value).turn_id)
 
 describe("outputs", () => {
   it.effect("an applied turn publishes its record and memory task, keyed by session, with the turn id", () =>

@@ -44,6 +44,8 @@ export interface PgClientService {
 
 export class PgClient extends Context.Tag("turnvault/PgClient")<PgClient, PgClientService>() {}
 
+const ignoreCheckedOutError = () => {}
+
 const acquirePool = (config: PgClientConfig) =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -95,16 +97,29 @@ export const make = (config: PgClientConfig) =>
           : Effect.void
       )
 
+    /** Back to the pool (or destroyed), without the error listener of its checkout. */
+    const release = (client: pg.PoolClient, destroy = false) => {
+      client.removeListener("error", ignoreCheckedOutError)
+      client.release(destroy)
+    }
+
     /** Rolls back a failed or interrupted unit; a connection that cannot roll back is destroyed. */
     const rollbackAndRelease = (client: pg.PoolClient) =>
       onClient(client, "ROLLBACK", "rollback").pipe(
-        Effect.match({ onFailure: () => client.release(true), onSuccess: () => client.release() })
+        Effect.match({ onFailure: () => release(client, true), onSuccess: () => release(client) })
       )
 
     const runOn = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({
-          try: () => pool.connect(),
+          try: async () => {
+            const client = await pool.connect()
+            // pg-pool listens for errors only on idle clients: a backend terminated between two
+            // statements of this transaction would crash the process with an unhandled 'error'.
+            // Ignored here, it surfaces as the next statement's typed failure instead.
+            client.on("error", ignoreCheckedOutError)
+            return client
+          },
           catch: (cause) => new PgTransactionError({ operation: "begin", cause })
         }),
         (client) =>
@@ -114,7 +129,7 @@ export const make = (config: PgClientConfig) =>
             Effect.tap(() => commit(client))
           ),
         (client, exit) =>
-          Exit.isSuccess(exit) ? Effect.sync(() => client.release()) : rollbackAndRelease(client)
+          Exit.isSuccess(exit) ? Effect.sync(() => release(client)) : rollbackAndRelease(client)
       )
 
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: { readonly fresh?: boolean }) =>
