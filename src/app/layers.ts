@@ -12,6 +12,7 @@ import { Persistence } from "../persistence/Persistence"
 import { TurnProcessor } from "../pipeline/TurnProcessor"
 import { OutputSink } from "../sinks/OutputSink"
 import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
+import { withOptionalRedisCache } from "../redis"
 import { MemoryStoresLive } from "../stores/memory"
 import { topicNames } from "../../streams/topics"
 import type { Metrics } from "../telemetry/Metrics"
@@ -22,7 +23,7 @@ export const storesLayer = (config: AppConfig) =>
   Option.match(config.databaseUrl, {
     onNone: () => MemoryStoresLive,
     onSome: (url) => postgresStores(url, config)
-  })
+  }).pipe(withOptionalRedisCache(config.redisUrl))
 
 /** The embedded log and output sink (used when KAFKA_BROKERS is unset). */
 export const embeddedLogLayer = (config: AppConfig) => {

@@ -13,10 +13,12 @@ export const KafkaSinkLive = Layer.scoped(
   OutputSink,
   Effect.gen(function* () {
     const kafka = yield* KafkaClient
+    // Unlimited retries: limiting them would let the idempotent producer lose its sequence (EoS)
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      allowAutoTopicCreation: false
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 }
     })
     yield* Effect.acquireRelease(
       Effect.tryPromise({ try: () => producer.connect(), catch: (cause) => new OutputSinkError({ cause }) }),

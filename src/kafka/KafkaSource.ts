@@ -46,6 +46,8 @@ export const runKafkaSource = (
       heartbeatInterval: config.heartbeatIntervalMs,
       rebalanceTimeout: config.sessionTimeoutMs * 2,
       maxBytesPerPartition: 1024 * 1024,
+      // kafkajs waits up to 5 s for data by default: an idle partition then stalls the others' fetch
+      maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false
     })
     const attempt = <A>(operation: string, f: () => Promise<A>) =>

@@ -34,7 +34,8 @@ export const make = Effect.gen(function* () {
   const cache = yield* RedisCache
   const conn = cache.connection
   const epoch = namespaceKeys(conn.config.keyPrefix, "session").epoch
-  const keysOf = (record: SessionRecord) => cache.keys("session", record.state.tenant_id, record.state.session_id)
+  const keysOf = (record: SessionRecord) =>
+    cache.keys("session", record.state.tenant_id, record.state.session_id)
 
   /** The "after commit" step: write each committed snapshot through; invalidate the fenced ones. */
   const committed = (
@@ -100,4 +101,7 @@ export const make = Effect.gen(function* () {
 })
 
 /** Replaces the SessionStore in context with its cached decorator. */
-export const layer: Layer.Layer<SessionStore, never, SessionStore | RedisCache> = Layer.effect(SessionStore, make)
+export const layer: Layer.Layer<SessionStore, never, SessionStore | RedisCache> = Layer.effect(
+  SessionStore,
+  make
+)

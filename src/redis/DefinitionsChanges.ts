@@ -6,7 +6,7 @@
  * so handlers run once with `all: true`.
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Queue, type Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Queue, type Scope } from "effect"
 import { DEFINITIONS_CHANNEL } from "./internal/keys"
 import { RedisConnection } from "./RedisConnection"
 
@@ -25,6 +25,8 @@ export type DefinitionsHandler = (change: DefinitionsChange) => Effect.Effect<vo
 export interface DefinitionsChangesService {
   /** Runs the handlers here and announces the change to the other instances (best effort). */
   readonly publish: (keys: ReadonlyArray<DefinitionsKey>) => Effect.Effect<void>
+  /** Completes once this instance listens to other instances' changes (at once without Redis). */
+  readonly subscribed: Effect.Effect<void>
   /** Registers a handler for the lifetime of the scope. */
   readonly onChange: (handler: DefinitionsHandler) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -38,6 +40,7 @@ export class DefinitionsChanges extends Context.Tag("turnvault/DefinitionsChange
     const handlers = new Set<DefinitionsHandler>()
     return {
       publish: (keys) => runAll(handlers, { all: false, keys }),
+      subscribed: Effect.void,
       onChange: (handler) => register(handlers, handler)
     }
   })
@@ -75,6 +78,7 @@ export const make = Effect.gen(function* () {
   const inbox = yield* Queue.sliding<DefinitionsChange>(1_000)
 
   const subscriber = conn.subscriber
+  const subscribed = yield* Deferred.make<void>()
   let subscribedOnce = false
   subscriber.on("message", (channel: string, text: string) => {
     const message = channel === DEFINITIONS_CHANNEL ? decode(text) : undefined
@@ -90,6 +94,7 @@ export const make = Effect.gen(function* () {
     subscriber.subscribe(DEFINITIONS_CHANNEL).then(
       () => {
         subscribedOnce = true
+        Deferred.unsafeDone(subscribed, Exit.void)
       },
       () => {}
     )
@@ -110,7 +115,11 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  return DefinitionsChanges.of({ publish, onChange: (handler) => register(handlers, handler) })
+  return DefinitionsChanges.of({
+    publish,
+    subscribed: Deferred.await(subscribed),
+    onChange: (handler) => register(handlers, handler)
+  })
 })
 
 export const layer: Layer.Layer<DefinitionsChanges, never, RedisConnection> = Layer.scoped(

@@ -51,7 +51,9 @@ export const withRedisCache =
     stores: Layer.Layer<ROut | Ports, E, R>
   ): Layer.Layer<ROut | Ports | RedisCache | DefinitionsChanges, E, R | Metrics> => {
     const connection = RedisConnection.layer(config)
-    const redis = Layer.merge(RedisCache.layer, DefinitionsChangesModule.layer).pipe(Layer.provide(connection))
+    const redis = Layer.merge(RedisCache.layer, DefinitionsChangesModule.layer).pipe(
+      Layer.provide(connection)
+    )
     return decorate<ROut>().pipe(Layer.provide(Layer.merge(stores, redis)))
   }
 

@@ -122,7 +122,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
     const taskIds = new Set(memory.map((m) => m.headers.turn_id))
     expect(actual.records.filter((r) => !taskIds.has(r.turn_id)).map((r) => r.turn_id)).toEqual([])
     console.log(
-      `[kafka-crash] ${memory.length} memory-ingestion messages for ${actual.records.length} turns (${memory.length - taskIds.size} redelivered)`
+      `[kafka-crash] ${memory.length} memory-ingestion messages for ${actual.records.length} turns (${memory.length - taskIds.size} republished for duplicates and redeliveries)`
     )
 
     const verify = await runTurnvault(["verify"], { DATABASE_URL: database.url })

@@ -357,7 +357,12 @@ export const waitGroupCaughtUp = async (
   brokers: string,
   group: string,
   topic: string,
-  options: { readonly timeoutMs: number; readonly describe?: () => string }
+  options: {
+    readonly timeoutMs: number
+    readonly describe?: () => string
+    /** Committed must equal the end offset (not just reach it: an offset set beyond the end). */
+    readonly exact?: boolean
+  }
 ) => {
   const { admin } = await kafkaAdmin(brokers)
   let last: GroupPosition | undefined
@@ -366,7 +371,8 @@ export const waitGroupCaughtUp = async (
       `group ${group} to reach the end of ${topic}`,
       async () => {
         last = await groupPosition(admin, group, topic)
-        return last.end > 0 && last.partitions.every(([c, e]) => c >= e) ? last : undefined
+        const done = last.partitions.every(([c, e]) => (options.exact === true ? c === e : c >= e))
+        return last.end > 0 && done ? last : undefined
       },
       {
         timeoutMs: options.timeoutMs,
