@@ -12,7 +12,7 @@ import { Persistence } from "../persistence/Persistence"
 import { TurnProcessor } from "../pipeline/TurnProcessor"
 import { OutputSink } from "../sinks/OutputSink"
 import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
-import { withOptionalRedisCache } from "../redis"
+import { DefinitionsHotReload, withOptionalRedisCache } from "../redis"
 import { MemoryStoresLive } from "../stores/memory"
 import { topicNames } from "../../streams/topics"
 import type { Metrics } from "../telemetry/Metrics"
@@ -73,3 +73,12 @@ export const pipelineLayer = (config: AppConfig) => {
 }
 
 export type PipelineRequirements = Metrics
+
+/**
+ * The whole pipeline over the configured stores and the given log: also wires definition
+ * changes (Redis pub/sub, or local) to the actors, so a running service picks them up at once.
+ */
+export const serviceLayer = <ROut, E>(config: AppConfig, log: Layer.Layer<ROut, E>) =>
+  Layer.provideMerge(DefinitionsHotReload, pipelineLayer(config)).pipe(
+    Layer.provideMerge(Layer.mergeAll(storesLayer(config), log))
+  )

@@ -7,7 +7,7 @@ import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effe
 import { parseArgs } from "node:util"
 import { EmbeddedProgress } from "../../streams/EmbeddedSource"
 import { topicCatalogue } from "../../streams/topics"
-import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, pipelineLayer, storesLayer } from "../app/layers"
+import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, serviceLayer, storesLayer } from "../app/layers"
 import { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../http/HttpApi"
 import { readinessLayer } from "../http/readiness"
@@ -69,9 +69,7 @@ const needDatabase = (config: AppConfig) =>
 const runCommand = (config: AppConfig) =>
   Effect.gen(function* () {
     const stores = storesLayer(config)
-    const embedded = pipelineLayer(config).pipe(
-      Layer.provideMerge(Layer.mergeAll(stores, embeddedLogLayer(config)))
-    )
+    const embedded = serviceLayer(config, embeddedLogLayer(config))
     const [command, sub] = positionals
     switch (command) {
       case "start": {
@@ -85,9 +83,7 @@ const runCommand = (config: AppConfig) =>
             redisUrl: config.redisUrl
           })
         if (Option.isSome(config.kafkaBrokers)) {
-          const layer = pipelineLayer(config).pipe(
-            Layer.provideMerge(Layer.mergeAll(stores, kafkaLogLayer(config.kafkaBrokers.value)))
-          )
+          const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
           return yield* startKafka(config, progress).pipe(
             Effect.provide(
               Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness("kafka"))))
