@@ -97,11 +97,11 @@ export const make = (config: PgClientConfig) =>
           : Effect.void
       )
 
-    /** Back to the pool (or destroyed), without the error listener of its checkout. */
-    const release = (client: pg.PoolClient, destroy = false) => {
-      client.removeListener("error", ignoreCheckedOutError)
-      client.release(destroy)
-    }
+    /**
+     * Back to the pool (or destroyed). The checkout's error listener stays: a destroyed client can
+     * still emit the server's termination error after release, and nobody else listens then.
+     */
+    const release = (client: pg.PoolClient, destroy = false) => client.release(destroy)
 
     /** Rolls back a failed or interrupted unit; a connection that cannot roll back is destroyed. */
     const rollbackAndRelease = (client: pg.PoolClient) =>
@@ -117,7 +117,8 @@ export const make = (config: PgClientConfig) =>
             // pg-pool listens for errors only on idle clients: a backend terminated between two
             // statements of this transaction would crash the process with an unhandled 'error'.
             // Ignored here, it surfaces as the next statement's typed failure instead.
-            client.on("error", ignoreCheckedOutError)
+            if (!client.listeners("error").includes(ignoreCheckedOutError))
+              client.on("error", ignoreCheckedOutError)
             return client
           },
           catch: (cause) => new PgTransactionError({ operation: "begin", cause })
