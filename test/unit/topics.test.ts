@@ -1,0 +1,17 @@
+/** The topic catalogue document is generated from the catalogue; it must not drift. */
+import { readFileSync } from "node:fs"
+import { describe, expect, it } from "vitest"
+import { renderCatalogue } from "../../streams/catalogueMarkdown"
+import { topicCatalogue, topicNames } from "../../streams/topics"
+
+describe("topic catalogue", () => {
+  it("docs/TOPICS.md is up to date (run `npm run topics:doc`)", () => {
+    expect(readFileSync(new URL("../../docs/TOPICS.md", import.meta.url), "utf8")).toBe(renderCatalogue())
+  })
+
+  it("lists every topic turnvault reads or writes, keyed by session id, with the prefix applied", () => {
+    const catalogue = topicCatalogue("acme.", 12)
+    expect(catalogue.map((t) => t.name).sort()).toEqual(Object.values(topicNames("acme.")).sort())
+    expect(catalogue.every((t) => t.partitions === 12 && t.key.startsWith("session_id"))).toBe(true)
+  })
+})
