@@ -6,7 +6,7 @@ import { Effect, Layer } from "effect"
 import type { TurnRecord } from "../../../schemas"
 import type { SessionHistoryEntry } from "../../domain/model"
 import { type AuditFilter, AuditStore, AuditStoreError } from "../AuditStore"
-import { PgClient } from "./PgClient"
+import { PgClient, storeQuery } from "./PgClient"
 
 const APPEND_RECORDS = `
 INSERT INTO turn_records (tenant_id, turn_id, session_id, turn_number, record, prev_hash, hash, occurred_at)
@@ -33,13 +33,7 @@ const filterParams = (filter: AuditFilter) => [filter.tenantId ?? null, filter.s
 
 export const make = Effect.gen(function* () {
   const pg = yield* PgClient
-  const sql =
-    (operation: string) =>
-    <R extends object>(text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(
-        pg.query<R>(text, params),
-        (error) => new AuditStoreError({ operation, cause: error.cause })
-      )
+  const sql = storeQuery(pg, (operation, cause) => new AuditStoreError({ operation, cause }))
 
   const append = Effect.fn("PgAuditStore.append")(function* (
     records: ReadonlyArray<TurnRecord>,

@@ -142,3 +142,13 @@ export const make = (config: PgClientConfig) =>
   })
 
 export const layer = (config: PgClientConfig): Layer.Layer<PgClient> => Layer.scoped(PgClient, make(config))
+
+/**
+ * A store's query function: statements named by operation, failures typed as the store's own
+ * error (each port has one tagged error per concern, built here from the operation and cause).
+ */
+export const storeQuery =
+  <E>(pg: PgClientService, toError: (operation: string, cause: unknown) => E) =>
+  (operation: string) =>
+  <R extends object>(text: string, params: ReadonlyArray<unknown>) =>
+    Effect.mapError(pg.query<R & pg.QueryResultRow>(text, params), (error) => toError(operation, error.cause))

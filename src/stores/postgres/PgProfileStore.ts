@@ -10,7 +10,7 @@ import type { ProfileField } from "../../domain/model"
 import { fieldKey, planFieldWrites, rowKey } from "../memory/fieldWritePlan"
 import { lastPerKey } from "../memory/definitionsTable"
 import { ProfileItemRefused, type ProfileFilter, ProfileStore, ProfileStoreError } from "../ProfileStore"
-import { PgClient, PgTransactionError } from "./PgClient"
+import { PgClient, PgTransactionError, storeQuery } from "./PgClient"
 import * as Sql from "./profileSql"
 
 const UPSERT_DEFINITIONS = `
@@ -30,13 +30,7 @@ const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 export const make = Effect.gen(function* () {
   const pg = yield* PgClient
-  const sql =
-    (operation: string) =>
-    <R extends object>(text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(
-        pg.query<R>(text, params),
-        (error) => new ProfileStoreError({ operation, cause: error.cause })
-      )
+  const sql = storeQuery(pg, (operation, cause) => new ProfileStoreError({ operation, cause }))
   const inTransaction = <A>(operation: string, effect: Effect.Effect<A, ProfileStoreError>) =>
     Effect.mapError(pg.transaction(effect), (error) =>
       error instanceof PgTransactionError

@@ -5,7 +5,7 @@
 import { Effect, Layer } from "effect"
 import type { SessionRecord, SessionState } from "../../domain/model"
 import { type SessionFilter, SessionStore, SessionStoreError } from "../SessionStore"
-import { PgClient } from "./PgClient"
+import { PgClient, storeQuery } from "./PgClient"
 
 type SessionId = { readonly tenant_id: string; readonly session_id: string }
 
@@ -72,13 +72,7 @@ const toRecord = (row: Row): SessionRecord => ({ state: row.state, content_hash:
 
 export const make = Effect.gen(function* () {
   const pg = yield* PgClient
-  const sql =
-    (operation: string) =>
-    <R extends object>(text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(
-        pg.query<R>(text, params),
-        (error) => new SessionStoreError({ operation, cause: error.cause })
-      )
+  const sql = storeQuery(pg, (operation, cause) => new SessionStoreError({ operation, cause }))
 
   const load = Effect.fn("PgSessionStore.load")(function* (tenantId: string, sessionId: string) {
     const result = yield* sql("load")<Row>(
