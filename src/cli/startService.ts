@@ -63,6 +63,13 @@ const housekeeping = Effect.gen(function* () {
   yield* Effect.all([progress, reaper], { concurrency: "unbounded", discard: true })
 })
 
+/** Logged once the sources stopped and in-flight batches finished (before buffers flush and stores close). */
+const stopped = Effect.gen(function* () {
+  const metrics = yield* Metrics
+  const committed = (yield* Effect.promise(() => metrics.committedOffsets.get())).values[0]?.value ?? 0
+  yield* Effect.logInfo("turnvault stopped: consumption ended, in-flight batches finished", { committed })
+})
+
 export const startEmbedded = (config: AppConfig) =>
   Effect.gen(function* () {
     yield* loadSyntheticDefinitions
@@ -85,7 +92,7 @@ export const startEmbedded = (config: AppConfig) =>
       ],
       { concurrency: "unbounded", discard: true }
     )
-  })
+  }).pipe(Effect.onInterrupt(() => stopped))
 
 export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
   Effect.gen(function* () {
@@ -115,4 +122,7 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
       ],
       { concurrency: "unbounded", discard: true }
     )
-  }).pipe(Effect.scoped)
+  }).pipe(
+    Effect.scoped,
+    Effect.onInterrupt(() => stopped)
+  )
