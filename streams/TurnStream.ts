@@ -94,7 +94,13 @@ export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord
       events.length === 0
         ? []
         : yield* processor.process(events, records[0]?.partition ?? -1).pipe(
-            Effect.tapError((error) => Effect.logWarning("batch failed on a store error; retrying", error)),
+            Effect.tapError((error) =>
+              error._tag === "SessionsFenced"
+                ? Effect.logWarning("stale session owner fenced: recomputing the batch from the stores", {
+                    sessions: error.sessions.length
+                  })
+                : Effect.logWarning("batch failed on a store error; retrying", error)
+            ),
             Effect.retry(Schedule.spaced("1 second"))
           )
     for (const [i, result] of results.entries()) {

@@ -2,19 +2,39 @@
 import { createHash } from "node:crypto"
 
 export const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== "object") {
-    return value === undefined ? "null" : JSON.stringify(value)
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null"
+    case "boolean":
+      return value ? "true" : "false"
+    case "object": {
+      if (value === null) return "null"
+      // Hot path (every turn hashes its record and its session state): plain string building.
+      if (Array.isArray(value)) {
+        let out = "["
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ","
+          out += canonicalJson(value[i])
+        }
+        return out + "]"
+      }
+      const keys = Object.keys(value).sort()
+      let out = "{"
+      let first = true
+      for (const key of keys) {
+        const item = (value as Record<string, unknown>)[key]
+        if (item === undefined) continue
+        out += (first ? "" : ",") + JSON.stringify(key) + ":" + canonicalJson(item)
+        first = false
+      }
+      return out + "}"
+    }
+    default:
+      // undefined (in an array), functions, symbols: JSON's null
+      return "null"
   }
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => (item === undefined ? "null" : canonicalJson(item))).join(",")}]`
-  }
-  const keys = Object.keys(value).sort()
-  const parts: Array<string> = []
-  for (const key of keys) {
-    const item = (value as Record<string, unknown>)[key]
-    if (item !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(item)}`)
-  }
-  return `{${parts.join(",")}}`
 }
 
 export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex")

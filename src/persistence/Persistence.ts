@@ -43,6 +43,15 @@ export class PersistenceError extends Data.TaggedError("PersistenceError")<{
   }
 }
 
+/**
+ * The store holds a newer version of these sessions: this instance is a stale owner (paused past
+ * its session timeout while another took over). With an atomic unit nothing was committed; the
+ * caller drops the batch's actors and recomputes the batch from the stores.
+ */
+export class SessionsFenced extends Data.TaggedError("SessionsFenced")<{
+  readonly sessions: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>
+}> {}
+
 export interface PersistenceConfig {
   /** Run the three operations one after another instead of concurrently (for comparison). */
   readonly sequential: boolean
@@ -126,10 +135,16 @@ export const makePersistence = (config: PersistenceConfig) =>
           failures.push({ operation: "customer_data", cause: customerData.left })
         if (Either.isLeft(turnRecord)) failures.push({ operation: "turn_record", cause: turnRecord.left })
         if (failures.length > 0) return yield* new PersistenceError({ failures })
-        return { fenced: Either.getOrThrow(session) } satisfies PersistResult
+        const fenced = Either.getOrThrow(session)
+        // A stale owner computed these turns from an outdated snapshot: in one transaction none of
+        // the batch may commit (its profile rows would differ from the new owner's).
+        if (uow.atomic && fenced.length > 0) return yield* new SessionsFenced({ sessions: fenced })
+        return { fenced } satisfies PersistResult
       })
 
-    const persist = (writes: BatchWrites): Effect.Effect<PersistResult, PersistenceError> => {
+    const persist = (
+      writes: BatchWrites
+    ): Effect.Effect<PersistResult, PersistenceError | SessionsFenced> => {
       if (emptyBatch(writes)) return Effect.succeed({ fenced: [] })
       const unit = uow
         .run(attempt(writes))
@@ -138,7 +153,10 @@ export const makePersistence = (config: PersistenceConfig) =>
             Effect.fail(new PersistenceError({ failures: [{ operation: "transaction", cause }] }))
           )
         )
-      return (uow.atomic ? Effect.retry(unit, retry) : unit).pipe(Effect.withSpan("Persistence.persist"))
+      const retried = uow.atomic
+        ? Effect.retry(unit, { schedule: retry, while: (e) => e._tag === "PersistenceError" })
+        : unit
+      return retried.pipe(Effect.withSpan("Persistence.persist"))
     }
 
     return { persist }

@@ -170,17 +170,20 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           Effect.catchTag("PersistenceError", (error) =>
             pauseWarning(error).pipe(
               Effect.zipRight(
-                persistence
-                  .persist(writes)
-                  .pipe(
-                    Effect.tapError(pauseWarning),
-                    Effect.retry(Schedule.spaced(config.pauseDelay)),
-                    Effect.interruptible
-                  )
+                persistence.persist(writes).pipe(
+                  Effect.tapErrorTag("PersistenceError", pauseWarning),
+                  Effect.retry({
+                    schedule: Schedule.spaced(config.pauseDelay),
+                    while: (e) => e._tag === "PersistenceError"
+                  }),
+                  Effect.interruptible
+                )
               )
             )
           )
         )
+        // (SessionsFenced from an atomic unit propagates: the batch's actors are dropped on exit and
+        // the caller recomputes the batch from the stores, where its turns are now duplicates.)
         if (fenced.length > 0) {
           const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
           yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
