@@ -152,6 +152,23 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
         return actor
       })
 
+    /**
+     * The hot path of `get`, without an effect: the resident actor when it and its definitions are
+     * current, else undefined (then `get` activates or refreshes).
+     */
+    const resident = (ref: SessionRef, now: number): SessionActor | undefined => {
+      const key = sessionKey(ref.tenant_id, ref.session_id)
+      const actor = actors.get(key)
+      const defs = definitions.get(definitionKey(ref.tenant_id, ref.agent_id))
+      if (actor === undefined || defs === undefined || now - defs.loadedAt >= config.definitionsTtlMs)
+        return undefined
+      actor.definitions = defs.defs
+      actor.lastUsed = now
+      actors.delete(key)
+      actors.set(key, actor)
+      return actor
+    }
+
     /** Passivates idle actors and trims to capacity. Returns how many were passivated. */
     const reap = (now: number) =>
       Effect.sync(() => {
@@ -168,6 +185,7 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
     return {
       activate,
       get,
+      resident,
       reap,
       passivate: (tenantId: string, sessionId: string) =>
         Effect.sync(() => release(sessionKey(tenantId, sessionId))),

@@ -4,7 +4,7 @@
  * durable and its outputs are published: only then may the caller acknowledge the batch.
  * While a store is down, `process` keeps retrying (the partition pauses); nothing is dropped.
  */
-import { Clock, Context, type Duration, Effect, Exit, Layer, Schedule } from "effect"
+import { Clock, Context, type Duration, Effect, Exit, FiberRef, Layer, LogLevel, Schedule } from "effect"
 import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
 import type { ActorSettings, EventEffects, SessionActor } from "../actors/SessionActor"
 import { ActorRegistry } from "../actors/ActorRegistry"
@@ -17,7 +17,7 @@ import {
 } from "../persistence/Persistence"
 import { type OutputMessage, OutputSink } from "../sinks/OutputSink"
 import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
-import { AuditStore, type AuditStoreError } from "../stores/AuditStore"
+import { AuditStore } from "../stores/AuditStore"
 import { Metrics } from "../telemetry/Metrics"
 import type { TopicNames } from "../../streams/topics"
 import { recordEffects } from "./observe"
@@ -70,31 +70,38 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
     const telemetry = yield* TelemetryBuffer
     const metrics = yield* Metrics
 
-    const handle = (
-      actor: SessionActor,
-      event: TurnEvent
-    ): Effect.Effect<EventResult | EventEffects, AuditStoreError> => {
+    /** Handles an event synchronously; only a possibly-late turn needs the audit store. */
+    const handleNow = (actor: SessionActor, event: TurnEvent): EventResult | EventEffects | "check_audit" => {
       switch (event.event_type) {
         case "turn.completed": {
-          const first = actor.handleTurn(event, config)
-          const decision =
-            first.kind === "check_audit"
-              ? Effect.map(audit.recordedTurns(event.tenant_id, [event.turn_id]), (known) =>
-                  actor.handleTurn(event, config, known.has(event.turn_id))
-                )
-              : Effect.succeed(first)
-          return Effect.map(decision, (d) =>
-            d.kind === "applied" ? d.effects : d.kind === "check_audit" ? { kind: "duplicate" } : d
-          )
+          const decision = actor.handleTurn(event, config)
+          return decision.kind === "applied"
+            ? decision.effects
+            : decision.kind === "check_audit"
+              ? "check_audit"
+              : decision
         }
         case "session.ended": {
           const decision = actor.handleEnded(event, config)
-          return Effect.succeed(decision.kind === "applied" ? decision.effects : decision)
+          return decision.kind === "applied" ? decision.effects : decision
         }
         case "case.closed":
-          return Effect.succeed(actor.handleCaseClosed(event))
+          return actor.handleCaseClosed(event)
       }
     }
+
+    const handleChecked = (actor: SessionActor, event: TurnCompleted) =>
+      Effect.map(
+        audit.recordedTurns(event.tenant_id, [event.turn_id]),
+        (known): EventResult | EventEffects => {
+          const decision = actor.handleTurn(event, config, known.has(event.turn_id))
+          return decision.kind === "applied"
+            ? decision.effects
+            : decision.kind === "check_audit"
+              ? { kind: "duplicate" }
+              : decision
+        }
+      )
 
     /** `partition`: where the events came from, remembered by their actors (-1: unknown). */
     const process = (events: ReadonlyArray<TurnEvent>, partition = -1) => {
@@ -112,15 +119,25 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         const ended: Array<SessionActor> = []
         const duplicates: Array<TurnCompleted> = []
 
+        // Per-event debug lines cost more than the turn itself: built only when they are shown.
+        const debug = LogLevel.lessThanEqual(
+          yield* FiberRef.get(FiberRef.currentMinimumLogLevel),
+          LogLevel.Debug
+        )
+
         for (const event of events) {
-          const actor = yield* registry.get(refOf(event), started)
+          const ref = refOf(event)
+          const actor = registry.resident(ref, started) ?? (yield* registry.get(ref, started))
           actor.partition = partition
           touched.set(sessionKey(event.tenant_id, event.session_id), actor)
-          const handled = yield* handle(actor, event)
+          const now = handleNow(actor, event)
+          const handled = now === "check_audit" ? yield* handleChecked(actor, event as TurnCompleted) : now
           if ("kind" in handled) {
-            yield* Effect.logDebug(`${event.event_type} not applied`, { result: handled.kind }).pipe(
-              Effect.annotateLogs(logIds(event))
-            )
+            if (debug) {
+              yield* Effect.logDebug(`${event.event_type} not applied`, { result: handled.kind }).pipe(
+                Effect.annotateLogs(logIds(event))
+              )
+            }
             results.push(handled)
             if (handled.kind === "duplicate" && event.event_type === "turn.completed") duplicates.push(event)
             metrics.events.inc({
@@ -143,10 +160,12 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           if (event.event_type === "session.ended") ended.push(actor)
           recordEffects(metrics, effects)
           // Field names and statuses only: values (possibly PII) never reach the logs.
-          yield* Effect.logDebug(`${event.event_type} applied`, {
-            resolution: effects.record?.outcome.resolution,
-            updates: effects.record?.customer_data_updates.map((u) => `${u.field_name}:${u.status}`)
-          }).pipe(Effect.annotateLogs(logIds(event)))
+          if (debug) {
+            yield* Effect.logDebug(`${event.event_type} applied`, {
+              resolution: effects.record?.outcome.resolution,
+              updates: effects.record?.customer_data_updates.map((u) => `${u.field_name}:${u.status}`)
+            }).pipe(Effect.annotateLogs(logIds(event)))
+          }
           metrics.events.inc({ event_type: event.event_type, result: "applied" })
           results.push({ kind: "applied", record: effects.record })
         }

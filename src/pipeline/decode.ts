@@ -34,11 +34,12 @@ export const decodeTurnEvent = (raw: string): Either.Either<TurnEvent, DecodeFai
   try {
     json = JSON.parse(raw)
   } catch (error) {
-    // V8 quotes an excerpt of the input in its message, which may hold PII: keep only the position.
-    const position = /position (\d+)/.exec((error as Error).message)?.[1]
+    // V8 quotes an excerpt of the input in some messages, which may hold PII: those are replaced.
+    const message = (error as Error).message
+    const quotesInput = message.includes('"') || message.includes("'")
     return Either.left({
       reason: "malformed_json",
-      detail: position === undefined ? "not valid JSON" : `not valid JSON (error at position ${position})`
+      detail: `not valid JSON: ${quotesInput ? "unexpected token" : message}`
     })
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
