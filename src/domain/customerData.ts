@@ -66,6 +66,18 @@ const expiresAt = (def: FieldDefinition, occurredAt: string): string | null =>
     ? null
     : new Date(Date.parse(occurredAt) + def.expires_after_seconds * 1000).toISOString()
 
+/** The report of a candidate that passed validation (no closure per candidate: this is the hot path). */
+const applied = (
+  name: string,
+  def: FieldDefinition,
+  isUpdate: boolean,
+  status: CustomerDataUpdate["status"],
+  warning: string | undefined
+): CustomerDataUpdate =>
+  warning === undefined
+    ? { field_name: name, scope: def.scope, is_update: isUpdate, status }
+    : { field_name: name, scope: def.scope, is_update: isUpdate, status, validation_error: warning }
+
 export const updateCustomerData = (
   turn: TurnContext,
   candidates: Readonly<Record<string, CandidateVariable>>,
@@ -110,12 +122,10 @@ export const updateCustomerData = (
       : (profileChanges.get(name) ?? profile.get(name))
     // A CASE value belongs to its case: the same value in another case is a new value.
     const sameCase = def.scope !== "CASE" || current?.case_id === turn.case_id
-    const base = { field_name: name, scope: def.scope, is_update: current !== undefined }
-    const report = (status: CustomerDataUpdate["status"]): CustomerDataUpdate =>
-      warning === undefined ? { ...base, status } : { ...base, status, validation_error: warning }
+    const isUpdate = current !== undefined
 
     if (current !== undefined && sameCase && deepEqual(current.value, checked.value)) {
-      updates.push(report("unchanged"))
+      updates.push(applied(name, def, isUpdate, "unchanged", warning))
       continue
     }
     const version: ValueVersion = {
@@ -141,7 +151,7 @@ export const updateCustomerData = (
         variables ??= Object.assign(Object.create(null) as Record<string, DataEntry>, sessionVariables)
         variables[name] = entry
       }
-      updates.push(report("session_only"))
+      updates.push(applied(name, def, isUpdate, "session_only", warning))
       continue
     }
     if (becomesCurrent) profileChanges.set(name, entry)
@@ -160,7 +170,7 @@ export const updateCustomerData = (
       expires_at: expiresAt(def, turn.occurred_at),
       validation_error: warning ?? null
     })
-    updates.push(report("persisted"))
+    updates.push(applied(name, def, isUpdate, "persisted", warning))
   }
   return {
     updates,
