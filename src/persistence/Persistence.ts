@@ -7,21 +7,14 @@
  */
 import { Clock, Context, Data, type Duration, Effect, Either, Layer, Schedule } from "effect"
 import type { TurnRecord } from "../../schemas"
-import type { ProfileField, SessionHistoryEntry, SessionRecord } from "../domain/model"
+import type { SessionHistoryEntry, SessionRecord } from "../domain/model"
 import { AuditStore } from "../stores/AuditStore"
-import { ProfileStore } from "../stores/ProfileStore"
+import { type ProfileOp, ProfileStore } from "../stores/ProfileStore"
+
+export type { ProfileOp }
 import { SessionStore } from "../stores/SessionStore"
 import { UnitOfWork } from "../stores/UnitOfWork"
 import { Metrics } from "../telemetry/Metrics"
-
-export type ProfileOp =
-  | { readonly kind: "write"; readonly rows: ReadonlyArray<ProfileField> }
-  | {
-      readonly kind: "expire_case"
-      readonly tenant_id: string
-      readonly customer_id: string
-      readonly case_id: string
-    }
 
 export interface BatchWrites {
   /** The latest record of each session touched by the batch. */
@@ -85,16 +78,6 @@ export const makePersistence = (config: PersistenceConfig) =>
       Schedule.intersect(Schedule.recurs(Math.max(0, config.maxAttempts - 1)))
     )
 
-    const profileOps = (ops: ReadonlyArray<ProfileOp>) =>
-      Effect.forEach(
-        ops,
-        (op) =>
-          op.kind === "write"
-            ? profiles.writeFields(op.rows)
-            : profiles.expireCase(op.tenant_id, op.customer_id, op.case_id),
-        { discard: true }
-      )
-
     /** Times and counts one operation; in non-atomic mode it retries on its own. */
     const measured = <A, E>(operation: Operation, effect: Effect.Effect<A, E>, elapsed: Array<number>) =>
       Effect.gen(function* () {
@@ -117,7 +100,7 @@ export const makePersistence = (config: PersistenceConfig) =>
         const [session, customerData, turnRecord] = yield* Effect.all(
           [
             measured("session", sessions.save(writes.sessions), elapsed),
-            measured("customer_data", profileOps(writes.profile), elapsed),
+            measured("customer_data", profiles.applyOps(writes.profile), elapsed),
             measured("turn_record", audit.append(writes.records, writes.history), elapsed)
           ],
           { concurrency: config.sequential ? 1 : 3, mode: "either" }

@@ -7,7 +7,12 @@
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import { type CustomerProfile, ProfileStore, type ProfileStoreService } from "../stores/ProfileStore"
+import {
+  type CustomerProfile,
+  opCustomers,
+  ProfileStore,
+  type ProfileStoreService
+} from "../stores/ProfileStore"
 import { DefinitionsChanges, type DefinitionsKey } from "./DefinitionsChanges"
 import { RedisCache } from "./RedisCache"
 
@@ -91,6 +96,11 @@ export const make = Effect.gen(function* () {
       cache.guardedWrite(
         rows.map((row) => customerKeys(row.tenant_id, row.customer_id)),
         store.writeFields(rows)
+      ),
+    applyOps: (ops) =>
+      cache.guardedWrite(
+        ops.flatMap(opCustomers).map((c) => customerKeys(c.tenant_id, c.customer_id)),
+        store.applyOps(ops)
       ),
     expireCase: (tenantId, customerId, caseId) =>
       cache.guardedWrite(

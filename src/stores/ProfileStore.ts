@@ -30,6 +30,22 @@ export interface ProfileFilter {
   readonly includeHistory?: boolean
 }
 
+/** One change of a batch, in event order: field writes, or the closure of a case. */
+export type ProfileOp =
+  | { readonly kind: "write"; readonly rows: ReadonlyArray<ProfileField> }
+  | {
+      readonly kind: "expire_case"
+      readonly tenant_id: string
+      readonly customer_id: string
+      readonly case_id: string
+    }
+
+/** The customers an op touches (for locks and cache invalidation). */
+export const opCustomers = (
+  op: ProfileOp
+): ReadonlyArray<{ readonly tenant_id: string; readonly customer_id: string }> =>
+  op.kind === "write" ? op.rows : [op]
+
 export interface ProfileStoreService {
   readonly loadCustomer: (
     tenantId: string,
@@ -44,6 +60,12 @@ export interface ProfileStoreService {
    * Several rows for the same field may come in one call; they are applied in array order.
    */
   readonly writeFields: (rows: ReadonlyArray<ProfileField>) => Effect.Effect<void, ProfileStoreError>
+  /**
+   * Applies a batch's profile changes in order, as one unit: `writeFields` and `expireCase` per op,
+   * with every customer the batch touches locked once, up front, in one global order (two batches
+   * sharing customers can then never deadlock).
+   */
+  readonly applyOps: (ops: ReadonlyArray<ProfileOp>) => Effect.Effect<void, ProfileStoreError>
   /** Marks the customer's active CASE fields of `caseId` as expired. Idempotent. Returns the expired ids. */
   readonly expireCase: (
     tenantId: string,

@@ -172,6 +172,57 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect("profile: applyOps applies a batch's writes and case closures in order", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("apply-ops")
+      const first = profileField({
+        tenant: t,
+        name: "ticket",
+        value: 1,
+        at: "2024-05-01T10:00:00Z",
+        turn: "t1",
+        scope: "CASE",
+        caseId: "c1"
+      })
+      const plan = profileField({
+        tenant: t,
+        customer: "cust-2",
+        name: "plan",
+        value: "pro",
+        at: "2024-05-01T10:00:00Z",
+        turn: "t1"
+      })
+      const reopened = profileField({
+        tenant: t,
+        name: "ticket",
+        value: 2,
+        at: "2024-05-01T11:00:00Z",
+        turn: "t2",
+        scope: "CASE",
+        caseId: "c1"
+      })
+      yield* store.applyOps([
+        { kind: "write", rows: [first, plan] },
+        { kind: "expire_case", tenant_id: t, customer_id: "cust-1", case_id: "c1" },
+        { kind: "write", rows: [reopened] }
+      ])
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      // the closure expired what was active then; the later write of the same case is active
+      expect(rows.map((row) => [row.id, row.status])).toEqual([
+        [first.id, "expired"],
+        [reopened.id, "active"],
+        [plan.id, "active"]
+      ])
+      // replaying the same batch changes nothing
+      yield* store.applyOps([
+        { kind: "write", rows: [first, plan] },
+        { kind: "write", rows: [reopened] }
+      ])
+      expect(yield* store.list({ tenantId: t, includeHistory: true })).toEqual(rows)
+    })
+  )
+
   it.effect("profile: expireStale expires active rows past expires_at, once", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore

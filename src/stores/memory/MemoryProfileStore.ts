@@ -59,6 +59,14 @@ export const make = (): ProfileStoreService => {
     for (const row of plan.inserts) put(row)
   }
 
+  const expireCase = (tenantId: string, customerId: string, caseId: string) => {
+    const hits = customerRows(tenantId, customerId).filter(
+      (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
+    )
+    for (const row of hits) setStatus(row, "expired")
+    return hits.map((row) => row.id).sort(compareText)
+  }
+
   const loadCustomer = (tenantId: string, customerId: string, historyLimit: number) => {
     const all = customerRows(tenantId, customerId).sort(listOrder)
     const history: Array<ProfileField> = []
@@ -119,14 +127,14 @@ export const make = (): ProfileStoreService => {
     loadCustomer: (tenantId, customerId, historyLimit) =>
       Effect.sync(() => loadCustomer(tenantId, customerId, historyLimit)),
     writeFields: (batch) => Effect.sync(() => writeFields(batch)),
-    expireCase: (tenantId, customerId, caseId) =>
+    applyOps: (ops) =>
       Effect.sync(() => {
-        const hits = customerRows(tenantId, customerId).filter(
-          (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
-        )
-        for (const row of hits) setStatus(row, "expired")
-        return hits.map((row) => row.id).sort(compareText)
+        for (const op of ops) {
+          if (op.kind === "write") writeFields(op.rows)
+          else expireCase(op.tenant_id, op.customer_id, op.case_id)
+        }
       }),
+    expireCase: (tenantId, customerId, caseId) => Effect.sync(() => expireCase(tenantId, customerId, caseId)),
     expireStale: (now) =>
       Effect.sync(() => {
         const hits = activeRows().filter(

@@ -9,7 +9,14 @@ import type { FieldDefinition } from "../../../schemas"
 import type { ProfileField } from "../../domain/model"
 import { fieldKey, planFieldWrites, rowKey } from "../memory/fieldWritePlan"
 import { lastPerKey } from "../memory/definitionsTable"
-import { ProfileItemRefused, type ProfileFilter, ProfileStore, ProfileStoreError } from "../ProfileStore"
+import {
+  opCustomers,
+  type ProfileOp,
+  ProfileItemRefused,
+  type ProfileFilter,
+  ProfileStore,
+  ProfileStoreError
+} from "../ProfileStore"
 import { PgClient, PgTransactionError, storeQuery } from "./PgClient"
 import * as Sql from "./profileSql"
 
@@ -38,8 +45,12 @@ export const make = Effect.gen(function* () {
         : error
     )
 
+  /** Takes the customers' locks for the rest of the transaction, all at once, in one order. */
+  const lockCustomers = (
+    customers: ReadonlyArray<{ readonly tenant_id: string; readonly customer_id: string }>
+  ) => sql("lockCustomers")(Sql.LOCK_FIELDS, [[...new Set(customers.map(Sql.lockKey))]])
+
   const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (rows: ReadonlyArray<ProfileField>) {
-    yield* sql("writeFields.lock")(Sql.LOCK_FIELDS, [[...new Set(rows.map(Sql.lockKey))]])
     const stored = yield* sql("writeFields.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
       rows.map((row) => row.tenant_id),
       rows.map((row) => row.id),
@@ -71,7 +82,29 @@ export const make = Effect.gen(function* () {
   })
 
   const writeFields = (rows: ReadonlyArray<ProfileField>) =>
-    rows.length === 0 ? Effect.void : inTransaction("writeFields", applyPlan(rows))
+    rows.length === 0
+      ? Effect.void
+      : inTransaction("writeFields", Effect.zipRight(lockCustomers(rows), applyPlan(rows)))
+
+  const expireCaseLocked = (tenantId: string, customerId: string, caseId: string) =>
+    Effect.map(sql("expireCase")<{ id: string }>(Sql.EXPIRE_CASE, [tenantId, customerId, caseId]), (result) =>
+      result.rows.map((row) => row.id).sort(compareText)
+    )
+
+  const applyOps = (ops: ReadonlyArray<ProfileOp>) =>
+    ops.length === 0
+      ? Effect.void
+      : inTransaction(
+          "applyOps",
+          Effect.gen(function* () {
+            yield* lockCustomers(ops.flatMap(opCustomers))
+            for (const op of ops) {
+              if (op.kind === "write") {
+                if (op.rows.length > 0) yield* applyPlan(op.rows)
+              } else yield* expireCaseLocked(op.tenant_id, op.customer_id, op.case_id)
+            }
+          })
+        )
 
   const loadCustomer = Effect.fn("PgProfileStore.loadCustomer")(function* (
     tenantId: string,
@@ -90,14 +123,14 @@ export const make = Effect.gen(function* () {
     }
   })
 
-  const expireCase = Effect.fn("PgProfileStore.expireCase")(function* (
-    tenantId: string,
-    customerId: string,
-    caseId: string
-  ) {
-    const result = yield* sql("expireCase")<{ id: string }>(Sql.EXPIRE_CASE, [tenantId, customerId, caseId])
-    return result.rows.map((row) => row.id).sort(compareText)
-  })
+  const expireCase = (tenantId: string, customerId: string, caseId: string) =>
+    inTransaction(
+      "expireCase",
+      Effect.zipRight(
+        lockCustomers([{ tenant_id: tenantId, customer_id: customerId }]),
+        expireCaseLocked(tenantId, customerId, caseId)
+      )
+    )
 
   const expireStale = Effect.fn("PgProfileStore.expireStale")(function* (now: Date) {
     return (yield* sql("expireStale")(Sql.EXPIRE_STALE, [now.toISOString()])).rowCount ?? 0
@@ -156,6 +189,7 @@ export const make = Effect.gen(function* () {
   return ProfileStore.of({
     loadCustomer,
     writeFields,
+    applyOps,
     expireCase,
     expireStale,
     markOrphans,

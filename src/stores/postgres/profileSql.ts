@@ -24,7 +24,7 @@ const derivedFromIds = (p: string) => `(
     ELSE jsonb_build_array(${p}.source_metadata -> 'derived_from') END) AS d(src)
   WHERE jsonb_typeof(d.src) = 'string')`
 
-/** $1 lock keys: serializes concurrent writers of the same fields, in one global order (no deadlock). */
+/** $1 lock keys: serializes concurrent writers of the same customers, in one global order (no deadlock). */
 export const LOCK_FIELDS = `
 SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`
@@ -121,4 +121,6 @@ export interface FieldRow extends Omit<ProfileField, "value"> {
 export const fromRow = (row: FieldRow): ProfileField => ({ ...row, value: row.value ?? null })
 
 /** (tenant, customer, name) as a text lock key; JSON because text cannot hold the NUL separator. */
-export const lockKey = (row: ProfileField) => JSON.stringify([row.tenant_id, row.customer_id, row.name])
+/** Writers lock per customer: a batch locks all of its customers at once, in one global order. */
+export const lockKey = (row: { readonly tenant_id: string; readonly customer_id: string }) =>
+  JSON.stringify([row.tenant_id, row.customer_id])
