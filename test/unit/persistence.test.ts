@@ -68,8 +68,7 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     ProfileStore,
     Effect.map(ProfileStore, (store) => ({
       ...store,
-      writeFields: (rows: Parameters<typeof store.writeFields>[0]) =>
-        tracked(probe, hold, store.writeFields(rows))
+      applyOps: (ops: Parameters<typeof store.applyOps>[0]) => tracked(probe, hold, store.applyOps(ops))
     }))
   )
   const audit = Layer.effect(

@@ -30,12 +30,18 @@ SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`
 
 /** $1,$2 (tenant, id) of the batch; $3,$4,$5 its (tenant, customer, name) fields. */
+/**
+ * Two index look-ups (primary key; the one-active-row index) joined by UNION ALL: an OR of the two
+ * sets was planned as a sequential scan of the whole table. No FOR UPDATE: every writer of a
+ * customer's rows holds that customer's advisory lock (LOCK_FIELDS) until it commits.
+ */
 export const SELECT_STORED = `
 SELECT ${COLUMNS} FROM profile_fields
 WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-   OR (status = 'active'
-       AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[])))
-FOR UPDATE`
+UNION ALL
+SELECT ${COLUMNS} FROM profile_fields
+WHERE status = 'active'
+  AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]))`
 
 export const SUPERSEDE = `
 UPDATE profile_fields AS p SET status = 'superseded', superseded_by_id = u.by_id
