@@ -55,7 +55,8 @@ const params = quick
     }
 
 const runId = `${Date.now().toString(36)}`
-const say = (message: string) => console.log(`[bench ${Math.round((wallMs() - startedAt) / 1000)}s] ${message}`)
+const say = (message: string) =>
+  console.log(`[bench ${Math.round((wallMs() - startedAt) / 1000)}s] ${message}`)
 const startedAt = wallMs()
 const loads: Array<{ scenario: string; load: Array<number> }> = []
 const databases: Array<TestDatabase> = []
@@ -84,7 +85,9 @@ const git = (...argv: Array<string>) => {
 }
 
 const machine = async (brokers: ReadonlyArray<string>) => {
-  const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test" })
+  const admin = new pg.Client({
+    connectionString: process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+  })
   await admin.connect()
   const show = async (name: string) => Object.values((await admin.query(`SHOW ${name}`)).rows[0] ?? {})[0]
   const pgVersion = await show("server_version")
@@ -121,7 +124,9 @@ const main = async () => {
   try {
     await createTopics(brokers, prefix, PARTITIONS)
     const produced = await produceAll(brokers, `${prefix}turn-events`, workload.lines)
-    say(`produced ${workload.stats.events} events (${workload.stats.turns} turns) in ${Math.round(produced.ms)} ms`)
+    say(
+      `produced ${workload.stats.events} events (${workload.stats.turns} turns) in ${Math.round(produced.ms)} ms`
+    )
 
     results.endToEnd = await step("end to end (turnvault, backlog drain)", async () => {
       const db = await fresh()
@@ -148,7 +153,12 @@ const main = async () => {
       })
     })
     results.kafkaCeiling = await step("ceiling: raw kafkajs consume (same topic)", () =>
-      runScenario("bench/scenarios/kafkaCeiling.ts", { brokers, prefix, group: `${prefix}ceiling`, events: params.events })
+      runScenario("bench/scenarios/kafkaCeiling.ts", {
+        brokers,
+        prefix,
+        group: `${prefix}ceiling`,
+        events: params.events
+      })
     )
     results.pgCeiling = await step("ceiling: raw PostgreSQL bulk writes (same rows)", async () => {
       const dbs = [await fresh(), await fresh()]
@@ -204,7 +214,11 @@ const main = async () => {
       })
     )
     results.sessions = await step(`sessions in memory (${params.sessions} actors)`, () =>
-      runScenario("bench/scenarios/sessions.ts", { sessions: params.sessions }, { nodeFlags: ["--expose-gc"] })
+      runScenario(
+        "bench/scenarios/sessions.ts",
+        { sessions: params.sessions },
+        { nodeFlags: ["--expose-gc"] }
+      )
     )
     results.profileCache = await step("profile cache (existing bench/profile-cache.bench.ts)", async () => {
       const out = await runCommand(process.execPath, ["--import", "tsx", "bench/profile-cache.bench.ts"], {
@@ -224,7 +238,10 @@ const main = async () => {
     kind: quick ? "quick" : "full",
     command: quick ? "npm run bench -- --quick" : "npm run bench",
     date: new Date().toISOString(),
-    git: { revision: git("rev-parse", "HEAD"), dirty: git("status", "--porcelain", "--", "src", "streams", "schemas", "bench") !== "" },
+    git: {
+      revision: git("rev-parse", "HEAD"),
+      dirty: git("status", "--porcelain", "--", "src", "streams", "schemas", "bench") !== ""
+    },
     machine: info,
     loadDuringRun: loads,
     loadAtEnd: load(),
@@ -277,7 +294,19 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
   const t0 = wallMs()
   await runCommand(
     process.execPath,
-    ["--cpu-prof", "--cpu-prof-dir", processDir, cli, "process", "--definitions", join(work, "defs.json"), "--input", join(work, "events.jsonl"), "--export", join(work, "export")],
+    [
+      "--cpu-prof",
+      "--cpu-prof-dir",
+      processDir,
+      cli,
+      "process",
+      "--definitions",
+      join(work, "defs.json"),
+      "--input",
+      join(work, "events.jsonl"),
+      "--export",
+      join(work, "export")
+    ],
     { env }
   )
   const processMs = wallMs() - t0
@@ -302,7 +331,12 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
   ).catch((e) => ({ error: String(e) }))
   const e2eProfile = summariseProfile(mainThreadProfile(e2eDir), root, 15)
   return {
-    process: { events, runMs: round(processMs, 0), command: "node --cpu-prof <bundle of src/cli/main.ts> process ...", ...processProfile },
+    process: {
+      events,
+      runMs: round(processMs, 0),
+      command: "node --cpu-prof <bundle of src/cli/main.ts> process ...",
+      ...processProfile
+    },
     endToEnd: { events, run: drain, ...e2eProfile }
   }
 }

@@ -37,7 +37,11 @@ export interface HotSpot {
 export interface ProfileSummary {
   readonly wallMs: number
   readonly busyMs: number
-  readonly components: ReadonlyArray<{ readonly component: string; readonly selfMs: number; readonly share: number }>
+  readonly components: ReadonlyArray<{
+    readonly component: string
+    readonly selfMs: number
+    readonly share: number
+  }>
   readonly topTurnvault: ReadonlyArray<HotSpot>
   readonly topOverall: ReadonlyArray<HotSpot>
 }
@@ -86,7 +90,10 @@ const declaredName = (url: string, line: number): string | undefined => {
     sourceLines.set(path, lines)
   }
   for (let i = line; i >= Math.max(0, line - 40); i--) {
-    const m = /(?:const|function\*?|let)\s+([A-Za-z_$][\w$]*)|^\s*(?:readonly\s+)?([A-Za-z_$][\w$]*)\s*[:=(]/.exec(lines[i] ?? "")
+    const m =
+      /(?:const|function\*?|let)\s+([A-Za-z_$][\w$]*)|^\s*(?:readonly\s+)?([A-Za-z_$][\w$]*)\s*[:=(]/.exec(
+        lines[i] ?? ""
+      )
     if (m !== null) return `${m[1] ?? m[2]} (≈)`
   }
   return undefined

@@ -6,7 +6,9 @@ import { loadavg } from "node:os"
 export const wallMs = () => performance.timeOrigin + performance.now()
 
 export const percentile = (sorted: ArrayLike<number>, p: number) =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
 export interface Distribution {
   readonly n: number

@@ -23,7 +23,7 @@ export const decodeAll = (lines: ReadonlyArray<TrafficLine>): Array<TurnEvent> =
 
 /** Session actors over in-memory snapshots, shared customer snapshots, definitions by (tenant, agent). */
 export const makeActors = () => {
-  const definitions = new Map<string, Map<string, (ReturnType<typeof workloadDefinitions>)[number]>>()
+  const definitions = new Map<string, Map<string, ReturnType<typeof workloadDefinitions>[number]>>()
   for (const def of workloadDefinitions()) {
     const key = definitionKey(def.tenant_id, def.agent_id)
     const map = definitions.get(key) ?? new Map()

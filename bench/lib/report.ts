@@ -16,9 +16,12 @@ export const headline = (report: Any) => {
   const turnsPerEvent = report.workload.turns / report.workload.events
   const e2e = r.endToEnd?.turnsPerSec
   const naive = r.naive?.turnsPerSec
-  const kafka = r.kafkaCeiling?.messagesPerSec === undefined ? undefined : r.kafkaCeiling.messagesPerSec * turnsPerEvent
+  const kafka =
+    r.kafkaCeiling?.messagesPerSec === undefined ? undefined : r.kafkaCeiling.messagesPerSec * turnsPerEvent
   const pg = r.pgCeiling?.best?.turnsPerSec
-  const lower = [kafka, pg].filter((x) => typeof x === "number").reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)
+  const lower = [kafka, pg]
+    .filter((x) => typeof x === "number")
+    .reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)
   const at2000 = (r.latency ?? []).find((l: Any) => l.turnsPerSecOffered === 2000)
   return {
     e2e,
@@ -33,7 +36,9 @@ export const headline = (report: Any) => {
 }
 
 const dist = (d: Any, digits = 1) =>
-  d === undefined ? "n/a | n/a | n/a" : `${fmt(d.p50, digits)} | ${fmt(d.p95, digits)} | ${fmt(d.p99, digits)}`
+  d === undefined
+    ? "n/a | n/a | n/a"
+    : `${fmt(d.p50, digits)} | ${fmt(d.p95, digits)} | ${fmt(d.p99, digits)}`
 
 export const renderMarkdown = (report: Any, svgName: string): string => {
   const r = report.results
@@ -74,9 +79,13 @@ export const renderMarkdown = (report: Any, svgName: string): string => {
     ...(r.endToEnd?.timeSpent === undefined
       ? []
       : [
-          `Where a batch's wall time went (turnvault's own histograms, mean per observation): ${Object.entries(r.endToEnd.timeSpent)
+          `Where a batch's wall time went (turnvault's own histograms, mean per observation): ${Object.entries(
+            r.endToEnd.timeSpent
+          )
             .map(([k, v]: [string, Any]) => `${k} ${fmt(v.meanMs, 1)} ms × ${fmt(v.count)}`)
-            .join("; ")}. turnDuration is observed once per turn with its batch's wall time (activation, apply, persist, publish).`
+            .join(
+              "; "
+            )}. turnDuration is observed once per turn with its batch's wall time (activation, apply, persist, publish).`
         ]),
     `Naive: ${fmt(r.naive?.turns)} turns in ${fmt(r.naive?.seconds, 1)} s (time budget), ${fmt(r.naive?.perTurnMs, 2)} ms per turn.`,
     "",
@@ -138,7 +147,9 @@ export const renderMarkdown = (report: Any, svgName: string): string => {
     ["canonicalJsonOfStateAndRecord", "  of which canonicalJson of session state + turn record"],
     ["sha256OfStateAndRecord", "  of which sha256 of both"]
   ] as const)
-    add(`| ${label} | ${fmt(c[name]?.p50, 1)} | ${fmt(c[name]?.p95, 1)} | ${fmt(c[name]?.p99, 1)} | ${fmt(c[name]?.mean, 1)} |`)
+    add(
+      `| ${label} | ${fmt(c[name]?.p50, 1)} | ${fmt(c[name]?.p95, 1)} | ${fmt(c[name]?.p99, 1)} | ${fmt(c[name]?.mean, 1)} |`
+    )
   add(
     "",
     `Whole in-memory pipeline (streams/TurnStream.handleBatch over memory stores, no-op sink, batches of ${r.cpu?.pipeline?.batchSize}): ${fmt(r.cpu?.pipeline?.cpuPerTurnUs)} µs CPU per turn, ${fmt(r.cpu?.pipeline?.turnsPerSec)} turns/s on one core — the Effect orchestration, logging and metrics around the pure work cost ${fmt((r.cpu?.pipeline?.cpuPerTurnUs ?? Number.NaN) - (c.decodePlusApply?.mean ?? Number.NaN))} µs per turn on top of it.`,
@@ -165,16 +176,43 @@ export const renderMarkdown = (report: Any, svgName: string): string => {
     ] as const) {
       const prof = r.profiles[key]
       if (prof === undefined) continue
-      add("", `## ${title}`, "", `${fmt(prof.events)} events; busy ${fmt(prof.busyMs)} ms of ${fmt(prof.wallMs)} ms profiled. Self time by component (share of busy time):`, "")
+      add(
+        "",
+        `## ${title}`,
+        "",
+        `${fmt(prof.events)} events; busy ${fmt(prof.busyMs)} ms of ${fmt(prof.wallMs)} ms profiled. Self time by component (share of busy time):`,
+        ""
+      )
       add("| component | self ms | share |", "|---|---:|---:|")
-      for (const comp of prof.components.slice(0, 10)) add(`| ${comp.component} | ${fmt(comp.selfMs)} | ${comp.share}% |`)
-      add("", "Top self time in turnvault's own code:", "", "| function | location | self ms | share |", "|---|---|---:|---:|")
-      for (const s of prof.topTurnvault.slice(0, 12)) add(`| ${s.function} | ${s.location} | ${fmt(s.selfMs, 1)} | ${s.share}% |`)
-      add("", "Top self time overall:", "", "| function | location | component | share |", "|---|---|---|---:|")
-      for (const s of prof.topOverall.slice(0, 10)) add(`| ${s.function} | ${s.location} | ${s.component} | ${s.share}% |`)
+      for (const comp of prof.components.slice(0, 10))
+        add(`| ${comp.component} | ${fmt(comp.selfMs)} | ${comp.share}% |`)
+      add(
+        "",
+        "Top self time in turnvault's own code:",
+        "",
+        "| function | location | self ms | share |",
+        "|---|---|---:|---:|"
+      )
+      for (const s of prof.topTurnvault.slice(0, 12))
+        add(`| ${s.function} | ${s.location} | ${fmt(s.selfMs, 1)} | ${s.share}% |`)
+      add(
+        "",
+        "Top self time overall:",
+        "",
+        "| function | location | component | share |",
+        "|---|---|---|---:|"
+      )
+      for (const s of prof.topOverall.slice(0, 10))
+        add(`| ${s.function} | ${s.location} | ${s.component} | ${s.share}% |`)
     }
   }
-  add("", "## Load average per scenario (1 / 5 / 15 min, at its start)", "", "| scenario | load |", "|---|---|")
+  add(
+    "",
+    "## Load average per scenario (1 / 5 / 15 min, at its start)",
+    "",
+    "| scenario | load |",
+    "|---|---|"
+  )
   for (const l of report.loadDuringRun) add(`| ${l.scenario} | ${l.load.join(" / ")} |`)
   add("")
   return lines.join("\n")

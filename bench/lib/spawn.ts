@@ -52,6 +52,9 @@ export const runCommand = (
     child.once("exit", (code, signal) => {
       clearTimeout(timer)
       if (code === 0) resolve(stdout)
-      else reject(new Error(`${command} ${argv.join(" ")} exited with ${code ?? signal}\n${stdout.slice(-2000)}`))
+      else
+        reject(
+          new Error(`${command} ${argv.join(" ")} exited with ${code ?? signal}\n${stdout.slice(-2000)}`)
+        )
     })
   })

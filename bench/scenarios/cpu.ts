@@ -108,7 +108,8 @@ const pipeline = Effect.gen(function* () {
   }))
   const batchSize = config.batchSize
   const runAll = Effect.gen(function* () {
-    for (let i = 0; i < records.length; i += batchSize) yield* handleBatch(topics, records.slice(i, i + batchSize))
+    for (let i = 0; i < records.length; i += batchSize)
+      yield* handleBatch(topics, records.slice(i, i + batchSize))
   })
   const cpu0 = process.cpuUsage()
   const t0 = wallMs()

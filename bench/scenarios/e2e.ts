@@ -129,9 +129,21 @@ const timeSpent = (metrics: Metrics["Type"]) =>
     } as const
     const out: Record<string, { count: number; sumSeconds: number; meanMs: number }> = {}
     for (const [name, histogram] of Object.entries(histograms)) {
-      const values = (await (histogram as { get: () => Promise<{ values: Array<{ metricName?: string; labels: Record<string, unknown>; value: number }> }> }).get()).values
+      const values = (
+        await (
+          histogram as {
+            get: () => Promise<{
+              values: Array<{ metricName?: string; labels: Record<string, unknown>; value: number }>
+            }>
+          }
+        ).get()
+      ).values
       for (const v of values) {
-        const suffix = v.metricName?.endsWith("_sum") ? "sum" : v.metricName?.endsWith("_count") ? "count" : undefined
+        const suffix = v.metricName?.endsWith("_sum")
+          ? "sum"
+          : v.metricName?.endsWith("_count")
+            ? "count"
+            : undefined
         if (suffix === undefined) continue
         const key = `${name}${Object.values(v.labels).length > 0 ? `{${Object.values(v.labels).join(",")}}` : ""}`
         const entry = out[key] ?? { count: 0, sumSeconds: 0, meanMs: 0 }
@@ -216,7 +228,10 @@ const measure = Effect.gen(function* () {
       steadyTurnsPerSec: round(durableAt.size / ((last - first) / 1000), 0)
     }
   }
-  const sent = (JSON.parse(readFileSync(args.producerOut, "utf8")) as { sentAt: Array<number>; achievedEventsPerSec: number })
+  const sent = JSON.parse(readFileSync(args.producerOut, "utf8")) as {
+    sentAt: Array<number>
+    achievedEventsPerSec: number
+  }
   const sentAt = new Map<string, number>()
   workload.lines.forEach((line, i) => {
     const event = JSON.parse(line.value) as { turn_id?: string }

@@ -156,7 +156,9 @@ const handle = async (raw: string) => {
     return
   }
   const decision =
-    event.event_type === "turn.completed" ? actor.handleTurn(event, settings, false) : actor.handleEnded(event, settings)
+    event.event_type === "turn.completed"
+      ? actor.handleTurn(event, settings, false)
+      : actor.handleEnded(event, settings)
   if (decision.kind !== "applied") return
   const effects = decision.effects
   if (effects.session !== null) await saveSession(effects.session)
@@ -166,7 +168,16 @@ const handle = async (raw: string) => {
     await db.query(
       `INSERT INTO turn_records (tenant_id, turn_id, session_id, turn_number, record, prev_hash, hash, occurred_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-      [r.tenant_id, r.turn_id, r.session_id, r.turn_number, JSON.stringify(r), r.prev_hash, r.hash, r.occurred_at]
+      [
+        r.tenant_id,
+        r.turn_id,
+        r.session_id,
+        r.turn_number,
+        JSON.stringify(r),
+        r.prev_hash,
+        r.hash,
+        r.occurred_at
+      ]
     )
   }
   if (effects.history !== null) {

@@ -12,7 +12,13 @@
 import { Context, Duration, Effect, Layer } from "effect"
 import type { EventEffects } from "../../src/actors/SessionActor"
 import { type BatchWrites, Persistence } from "../../src/persistence/Persistence"
-import { PgAuditStore, PgClient, PgProfileStore, PgSessionStore, PgStoresLive } from "../../src/stores/postgres"
+import {
+  PgAuditStore,
+  PgClient,
+  PgProfileStore,
+  PgSessionStore,
+  PgStoresLive
+} from "../../src/stores/postgres"
 import { UnitOfWork } from "../../src/stores/UnitOfWork"
 import { Metrics } from "../../src/telemetry/Metrics"
 import { distribution, load, log, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
@@ -24,7 +30,9 @@ const args = scenarioArgs({ databaseUrls: [] as Array<string>, turns: 400, batch
 const toWrites = (list: ReadonlyArray<EventEffects>): BatchWrites => {
   const sessions = new Map<string, NonNullable<EventEffects["session"]>>()
   const rows = list.flatMap((e) => e.profileWrites)
-  for (const e of list) if (e.session !== null) sessions.set(`${e.session.state.tenant_id}/${e.session.state.session_id}`, e.session)
+  for (const e of list)
+    if (e.session !== null)
+      sessions.set(`${e.session.state.tenant_id}/${e.session.state.session_id}`, e.session)
   return {
     sessions: [...sessions.values()],
     profile: rows.length === 0 ? [] : [{ kind: "write", rows }],
@@ -40,7 +48,11 @@ const turnEffects = effectsOf(decodeAll(makeWorkload(args.turns * 3).lines)).fil
 )
 const single = turnEffects.slice(0, args.turns).map((e) => toWrites([e]))
 const batched: Array<BatchWrites> = []
-for (let i = args.turns; i + args.batchTurns <= turnEffects.length && batched.length < 8; i += args.batchTurns)
+for (
+  let i = args.turns;
+  i + args.batchTurns <= turnEffects.length && batched.length < 8;
+  i += args.batchTurns
+)
   batched.push(toWrites(turnEffects.slice(i, i + args.batchTurns)))
 
 const persistence = (sequential: boolean) =>

@@ -33,7 +33,8 @@ for (let i = 0; i < effects.length; i += args.batchSize) {
   const batch: Batch = { sessions: [], fields: [], records: [], history: [] }
   for (const e of effects.slice(i, i + args.batchSize)) {
     if (e === null) continue
-    if (e.session !== null) sessions.set(`${e.session.state.tenant_id}/${e.session.state.session_id}`, e.session)
+    if (e.session !== null)
+      sessions.set(`${e.session.state.tenant_id}/${e.session.state.session_id}`, e.session)
     if (e.record !== null) batch.records.push(e.record)
     if (e.history !== null) batch.history.push(e.history)
     for (const row of e.profileWrites) {
@@ -128,10 +129,14 @@ const variant = async (url: string, connections: number) => {
   }
 }
 
-const variants = [await variant(args.databaseUrls[0]!, 1), await variant(args.databaseUrls[1]!, args.connections)]
+const variants = [
+  await variant(args.databaseUrls[0]!, 1),
+  await variant(args.databaseUrls[1]!, args.connections)
+]
 const best = variants.reduce((a, b) => (b.turnsPerSec > a.turnsPerSec ? b : a))
 writeResult({
-  method: "multi-row INSERT ... SELECT FROM jsonb_to_recordset, one statement per table per batch, one transaction per batch",
+  method:
+    "multi-row INSERT ... SELECT FROM jsonb_to_recordset, one statement per table per batch, one transaction per batch",
   batchSize: args.batchSize,
   rows,
   variants,

@@ -61,7 +61,9 @@ const recordRate = Effect.gen(function* () {
 const flushRate = Effect.gen(function* () {
   const published = yield* Ref.make(0)
   const layer = TelemetryBuffer.layer({ capacity: args.flush + 1, flushChunk: 500, topic }).pipe(
-    Layer.provide(counting(published).pipe(Layer.provide(KafkaSinkLive), Layer.provide(kafkaClientLayer(args.brokers))))
+    Layer.provide(
+      counting(published).pipe(Layer.provide(KafkaSinkLive), Layer.provide(kafkaClientLayer(args.brokers)))
+    )
   )
   return yield* Effect.scoped(
     Effect.gen(function* () {
