@@ -5,7 +5,7 @@
  * carrying a whole batch's outputs, awaited before the next starts.
  */
 import { Duration, Effect, Layer } from "effect"
-import { CompressionTypes } from "kafkajs"
+import { CompressionTypes, Partitioners } from "kafkajs"
 import { OutputSink, OutputSinkError } from "../sinks/OutputSink"
 import { KafkaClient } from "./KafkaClient"
 
@@ -18,6 +18,8 @@ export const KafkaSinkLive = Layer.scoped(
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // murmur2, like Java clients: a key lands on the same partition whoever produces it
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 }
     })
     yield* Effect.acquireRelease(
