@@ -4,30 +4,22 @@
  * run of the same file (nothing missing, nothing twice) and `turnvault verify` passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureKafka } from "../support/kafka"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import type { TestDatabase } from "../support/postgres"
 import {
   compareExports,
   databaseExport,
   duplicateTurnRecords,
   groupPosition,
   kafkaAdmin,
-  kafkaEnv,
-  makeWorkload,
-  referenceExport,
   runTurnvault,
   sleep,
   spawnTurnvault,
   type TurnvaultProcess,
-  turnvault,
-  uniqueName,
   waitFor,
   waitGroupCaughtUp,
-  workDir,
-  writeWorkload
+  prepareScenario
 } from "../support/turnvaultProcess"
-import { topicNames } from "../../streams/topics"
 
 describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
   let db: TestDatabase | undefined
@@ -40,22 +32,10 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
   })
 
   it("survives three SIGKILLs at random points with no missing and no duplicate turn", async () => {
-    const [brokers, database, dir] = await Promise.all([
-      ensureKafka(),
-      freshDatabase(),
-      workDir("kafka-crash")
-    ])
-    db = database
-    const workload = makeWorkload({ seed: 2_002, count: 4_000 })
-    const files = await writeWorkload(dir, workload)
-    const prefix = `${uniqueName("crash")}.`
-    const group = uniqueName("crash-group")
-    const topics = topicNames(prefix)
-    const env = kafkaEnv({
-      brokers,
-      databaseUrl: database.url,
-      prefix,
-      group,
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await prepareScenario({
+      name: "crash",
+      seed: 2_002,
+      count: 4_000,
       extra: {
         TURNVAULT_PARTITIONS: "8",
         // small chunks: more commits, more turns in flight when the kill lands
@@ -64,9 +44,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
         TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
       }
     })
-    const referencePromise = referenceExport(dir, files)
-    await turnvault(["definitions", "import", files.definitions], { DATABASE_URL: database.url })
-    await turnvault(["topics", "ensure"], env)
+    db = database
     await kcatProduce(brokers, topics.turnEvents, workload.lines)
     const total = workload.lines.length
 

@@ -5,29 +5,21 @@
  * advanced: the stores still equal `process` and `verify` passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { topicNames } from "../../streams/topics"
-import { ensureKafka } from "../support/kafka"
 import { kcatProduce, requireKcat } from "../support/kcat"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import type { TestDatabase } from "../support/postgres"
 import {
   compareExports,
   databaseExport,
   duplicateTurnRecords,
   groupPosition,
   kafkaAdmin,
-  kafkaEnv,
-  makeWorkload,
-  referenceExport,
   runTurnvault,
   sleep,
   spawnTurnvault,
   type TurnvaultProcess,
-  turnvault,
-  uniqueName,
   waitFor,
   waitGroupCaughtUp,
-  workDir,
-  writeWorkload
+  prepareScenario
 } from "../support/turnvaultProcess"
 
 describe("kafka fencing: a frozen instance thawed after a takeover", () => {
@@ -41,31 +33,17 @@ describe("kafka fencing: a frozen instance thawed after a takeover", () => {
   })
 
   it("does not let the thawed zombie overwrite what the new owner advanced", async () => {
-    const [brokers, database, dir] = await Promise.all([
-      ensureKafka(),
-      freshDatabase(),
-      workDir("kafka-fencing")
-    ])
-    db = database
-    const workload = makeWorkload({ seed: 6_006, count: 3_000 })
-    const files = await writeWorkload(dir, workload)
-    const prefix = `${uniqueName("fencing")}.`
-    const group = uniqueName("fencing-group")
-    const topics = topicNames(prefix)
-    const env = kafkaEnv({
-      brokers,
-      databaseUrl: database.url,
-      prefix,
-      group,
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await prepareScenario({
+      name: "fencing",
+      seed: 6_006,
+      count: 3_000,
       extra: {
         TURNVAULT_PARTITIONS: "8",
         TURNVAULT_BATCH_SIZE: "50",
         TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
       }
     })
-    const referencePromise = referenceExport(dir, files)
-    await turnvault(["definitions", "import", files.definitions], { DATABASE_URL: database.url })
-    await turnvault(["topics", "ensure"], env)
+    db = database
     const total = workload.lines.length
 
     const zombie = await spawnTurnvault({ name: "zombie", dir, env })

@@ -4,29 +4,21 @@
  * then leaves the group) and the other takes its partitions over. The stores equal `process`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureKafka } from "../support/kafka"
 import { kcatProduce, requireKcat } from "../support/kcat"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import type { TestDatabase } from "../support/postgres"
 import {
   compareExports,
   databaseExport,
   duplicateTurnRecords,
   groupPosition,
   kafkaAdmin,
-  kafkaEnv,
-  makeWorkload,
-  referenceExport,
   runTurnvault,
   spawnTurnvault,
   type TurnvaultProcess,
-  turnvault,
-  uniqueName,
   waitFor,
   waitGroupCaughtUp,
-  workDir,
-  writeWorkload
+  prepareScenario
 } from "../support/turnvaultProcess"
-import { topicNames } from "../../streams/topics"
 
 describe("kafka handover: two instances, one leaves mid-stream", () => {
   let db: TestDatabase | undefined
@@ -39,31 +31,17 @@ describe("kafka handover: two instances, one leaves mid-stream", () => {
   })
 
   it("shares the partitions, hands them over on SIGTERM and ends equal to `process`", async () => {
-    const [brokers, database, dir] = await Promise.all([
-      ensureKafka(),
-      freshDatabase(),
-      workDir("kafka-handover")
-    ])
-    db = database
-    const workload = makeWorkload({ seed: 3_003, count: 4_000 })
-    const files = await writeWorkload(dir, workload)
-    const prefix = `${uniqueName("handover")}.`
-    const group = uniqueName("handover-group")
-    const topics = topicNames(prefix)
-    const env = kafkaEnv({
-      brokers,
-      databaseUrl: database.url,
-      prefix,
-      group,
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await prepareScenario({
+      name: "handover",
+      seed: 3_003,
+      count: 4_000,
       extra: {
         TURNVAULT_PARTITIONS: "8",
         TURNVAULT_BATCH_SIZE: "50",
         TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "10000"
       }
     })
-    const referencePromise = referenceExport(dir, files)
-    await turnvault(["definitions", "import", files.definitions], { DATABASE_URL: database.url })
-    await turnvault(["topics", "ensure"], env)
+    db = database
 
     const a = await spawnTurnvault({ name: "a", dir, env })
     const b = await spawnTurnvault({ name: "b", dir, env })

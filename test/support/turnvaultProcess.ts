@@ -18,7 +18,10 @@ import { fileURLToPath } from "node:url"
 import { Kafka, logLevel } from "kafkajs"
 import { syntheticDefinitions } from "../../src/synthetic/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/synthetic/SyntheticTraffic"
+import { topicNames } from "../../streams/topics"
 import type { KeyedLine } from "./kcat"
+import { ensureKafka } from "./kafka"
+import { freshDatabase } from "./postgres"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const bin = path.join(repoRoot, "bin", "turnvault.mjs")
@@ -664,3 +667,41 @@ export const kafkaEnv = (options: {
   TURNVAULT_LOG_LEVEL: "info",
   ...options.extra
 })
+
+/**
+ * The common start of a Kafka scenario: broker, fresh database, work dir, a seeded workload on
+ * disk, unique topic prefix and group, the `process` reference (started, not awaited),
+ * definitions imported and topics created.
+ */
+export const prepareScenario = async (options: {
+  readonly name: string
+  readonly seed: number
+  readonly count: number
+  readonly extra: Record<string, string>
+}) => {
+  const [brokers, database, dir] = await Promise.all([
+    ensureKafka(),
+    freshDatabase(),
+    workDir(`kafka-${options.name}`)
+  ])
+  const workload = makeWorkload({ seed: options.seed, count: options.count })
+  const files = await writeWorkload(dir, workload)
+  const prefix = `${uniqueName(options.name)}.`
+  const group = uniqueName(`${options.name}-group`)
+  const env = kafkaEnv({ brokers, databaseUrl: database.url, prefix, group, extra: options.extra })
+  const referencePromise = referenceExport(dir, files)
+  await turnvault(["definitions", "import", files.definitions], { DATABASE_URL: database.url })
+  await turnvault(["topics", "ensure"], env)
+  return {
+    brokers,
+    database,
+    dir,
+    workload,
+    files,
+    prefix,
+    group,
+    topics: topicNames(prefix),
+    env,
+    referencePromise
+  }
+}
