@@ -194,6 +194,18 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
         Effect.sync(() => {
           for (const [key, actor] of actors) if (predicate(actor)) release(key)
         }),
+      /**
+       * Forgets every actor for which `predicate` holds *and* the customer snapshots they hold,
+       * with every other actor sharing those snapshots: after a batch failed, its in-memory
+       * profile changes (never made durable) must not survive in a snapshot another session keeps.
+       */
+      dropWithCustomers: (predicate: (actor: SessionActor) => boolean) =>
+        Effect.sync(() => {
+          const tainted = new Set<CustomerSnapshot>()
+          for (const actor of actors.values()) if (predicate(actor)) tainted.add(actor.customer)
+          for (const [key, actor] of actors) if (tainted.has(actor.customer)) release(key)
+          for (const [key, snapshot] of customers) if (tainted.has(snapshot)) customers.delete(key)
+        }),
       /** Forgets cached definitions so the next event reads them from the store. */
       invalidateDefinitions: () => Effect.sync(() => definitions.clear()),
       size: () => actors.size,

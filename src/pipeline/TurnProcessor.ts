@@ -244,7 +244,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         Effect.onExit((exit) =>
           Exit.isSuccess(exit)
             ? Effect.void
-            : registry.dropWhere((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
+            : registry.dropWithCustomers((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
         )
       )
     }
