@@ -130,6 +130,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           const actor = registry.resident(ref, started) ?? (yield* registry.get(ref, started))
           actor.partition = partition
           touched.set(sessionKey(event.tenant_id, event.session_id), actor)
+          const gapsBefore = actor.record?.state.gaps ?? 0
           const now = handleNow(actor, event)
           const handled = now === "check_audit" ? yield* handleChecked(actor, event as TurnCompleted) : now
           if ("kind" in handled) {
@@ -158,7 +159,7 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           }
           if (effects.memoryTask !== null) outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
           if (event.event_type === "session.ended") ended.push(actor)
-          recordEffects(metrics, effects)
+          recordEffects(metrics, effects, gapsBefore)
           // Field names and statuses only: values (possibly PII) never reach the logs.
           if (debug) {
             yield* Effect.logDebug(`${event.event_type} applied`, {

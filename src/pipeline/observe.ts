@@ -2,15 +2,14 @@
 import type { EventEffects } from "../actors/SessionActor"
 import type { MetricsService } from "../telemetry/Metrics"
 
-export const recordEffects = (metrics: MetricsService, effects: EventEffects) => {
+/** `gapsBefore`: the session's gap count before the event (a turn that skipped numbers adds one). */
+export const recordEffects = (metrics: MetricsService, effects: EventEffects, gapsBefore: number) => {
   const record = effects.record
   if (record !== null) {
     metrics.turns.inc({ resolution: record.outcome.resolution })
     for (const entry of record.outcome.categories) metrics.outcomeCategories.inc({ category: entry.category })
   }
-  if (effects.history !== null && effects.session !== null && effects.history.reason === "turn") {
-    // gaps are counted in the state; the counter follows the state's increments
-  }
+  if (effects.session !== null && effects.session.state.gaps > gapsBefore) metrics.turnGaps.inc()
   const data = effects.customerData
   if (data === null) return
   for (const update of data.updates) {

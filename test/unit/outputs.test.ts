@@ -6,6 +6,7 @@ import { topicNames } from "../../streams/topics"
 import { ActorRegistry } from "../../src/actors/ActorRegistry"
 import { InProcessLog } from "../../src/log/InProcessLog"
 import { TurnProcessor } from "../../src/pipeline/TurnProcessor"
+import { Metrics } from "../../src/telemetry/Metrics"
 import { turn } from "../support/events"
 import { embeddedPipeline } from "../support/pipeline"
 
@@ -26,6 +27,17 @@ describe("outputs", () => {
       expect(message?.key).toBe("s1")
       expect(message?.headers).toEqual({ turn_id: "t1-s1-1" })
       expect(JSON.parse(message!.value)).toMatchObject({ user_message: "hello", agent_response: "hi" })
+    }).pipe(Effect.provide(embeddedPipeline()))
+  )
+
+  it.effect("a turn that skips numbers is applied and counted as a gap", () =>
+    Effect.gen(function* () {
+      const processor = yield* TurnProcessor
+      const results = yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ turn: 4 }))])
+      expect(results.map((r) => r.kind)).toEqual(["applied", "applied"])
+      const metrics = yield* Metrics
+      const gaps = yield* Effect.promise(() => metrics.turnGaps.get())
+      expect(gaps.values[0]?.value).toBe(1)
     }).pipe(Effect.provide(embeddedPipeline()))
   )
 
