@@ -209,7 +209,11 @@ describe("kafka pitfalls", () => {
     expect(new Set(committedDuringOutage).size, JSON.stringify(committedDuringOutage)).toBe(1)
     expect(await service.stop()).toEqual({ code: 0, signal: null })
     const logs = await service.logs(400_000)
-    expect(logs).toContain("stores unavailable; pausing until they recover")
+    // the outage pauses the batch wherever it hits: in the writes, or in a look-up before them
+    expect(
+      logs.includes("stores unavailable; pausing until they recover") ||
+        logs.includes("batch failed on a store error; retrying")
+    ).toBe(true)
 
     const reference = await referencePromise
     const actual = await databaseExport(s.dir, s.database.url)
