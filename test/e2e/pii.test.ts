@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
+import { freePort, sleep } from "../support/child"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import pg from "pg"
@@ -71,18 +71,6 @@ const events: ReadonlyArray<string> = [
   JSON.stringify(turn({ session, turn: 1, turnId: "late-pii", vars: { full_name: `${secret} Late` } })),
   JSON.stringify(ended({ session }))
 ]
-
-const freePort = () =>
-  new Promise<number>((done, fail) => {
-    const server = createServer()
-    server.once("error", fail)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
 const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>) => {
   const deadline = Date.now() + timeoutMs

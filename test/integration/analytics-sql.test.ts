@@ -7,24 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
-import { createServer } from "node:net"
+import { freePort, sleep } from "../support/child"
 import { join, resolve } from "node:path"
 import pg from "pg"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
 
 const repoRoot = resolve(import.meta.dirname, "..", "..")
-
-const freePort = () =>
-  new Promise<number>((done, fail) => {
-    const server = createServer()
-    server.once("error", fail)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
 const stop = async (child: ChildProcess | undefined) => {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return

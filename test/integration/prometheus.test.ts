@@ -9,25 +9,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
+import { freePort, sleep } from "../support/child"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 
 const repoRoot = resolve(import.meta.dirname, "..", "..")
 const prometheusBin = process.env.PROMETHEUS ?? "prometheus"
 const promtoolBin = process.env.PROMTOOL ?? "promtool"
-
-const freePort = () =>
-  new Promise<number>((done, fail) => {
-    const server = createServer()
-    server.once("error", fail)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
 const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>) => {
