@@ -11,11 +11,11 @@
  */
 import { Context, Effect, Fiber, Layer, Option } from "effect"
 import type { ProfileField } from "../src/domain/model"
-import { RedisCacheConfig, withRedisCache } from "../src/redis"
+import { RedisCacheConfig, withRedisCache } from "../src/adapters/redis"
 import { redisServerProcess } from "../test/support/redis"
-import { PgStoresLive } from "../src/stores/postgres"
-import { ProfileStore, type ProfileStoreService } from "../src/stores/ProfileStore"
-import { Metrics, makeMetrics } from "../src/telemetry/Metrics"
+import { PgStoresLive } from "../src/adapters/postgres"
+import { ProfileStore, type ProfileStoreService } from "../src/ports/ProfileStore"
+import { Metrics, makeMetrics } from "../src/observability/Metrics"
 import { freshDatabase } from "../test/support/postgres"
 
 const knob = (name: string, fallback: number) => {

@@ -288,7 +288,7 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
   const w = makeWorkload(events)
   writeFileSync(join(work, "defs.json"), JSON.stringify(workloadDefinitions()))
   writeFileSync(join(work, "events.jsonl"), `${w.lines.map((l) => l.value).join("\n")}\n`)
-  const cli = await bundle("src/cli/main.ts", join(work, "turnvault.mjs"))
+  const cli = await bundle("src/app/main.ts", join(work, "turnvault.mjs"))
   const processDir = join(work, "prof-process")
   const env = { DATABASE_URL: "", REDIS_URL: "", KAFKA_BROKERS: "" }
   const t0 = wallMs()
@@ -334,7 +334,7 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
     process: {
       events,
       runMs: round(processMs, 0),
-      command: "node --cpu-prof <bundle of src/cli/main.ts> process ...",
+      command: "node --cpu-prof <bundle of src/app/main.ts> process ...",
       ...processProfile
     },
     endToEnd: { events, run: drain, ...e2eProfile }

@@ -6,10 +6,10 @@
  */
 import { Effect, Either, Schedule } from "effect"
 import type { TurnEvent } from "../schemas"
-import { decodeTurnEvent } from "../src/pipeline/decode"
-import { TurnProcessor } from "../src/pipeline/TurnProcessor"
-import { type OutputMessage, OutputSink } from "../src/sinks/OutputSink"
-import { Metrics } from "../src/telemetry/Metrics"
+import { decodeTurnEvent } from "./decode"
+import { TurnProcessor } from "../src/batch/TurnBatch"
+import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
+import { Metrics } from "../src/observability/Metrics"
 import type { TopicNames } from "./topics"
 
 export interface RawRecord {

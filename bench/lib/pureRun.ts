@@ -5,11 +5,11 @@
  */
 import { Either } from "effect"
 import type { TurnEvent } from "../../schemas"
-import { CustomerSnapshot, type EventEffects, SessionActor } from "../../src/actors/SessionActor"
+import { CustomerSnapshot, type EventEffects, SessionActor } from "../../src/sessions/SessionActor"
 import type { Definitions } from "../../src/domain/model"
 import { customerKey, definitionKey, sessionKey } from "../../src/domain/model"
-import { decodeTurnEvent } from "../../src/pipeline/decode"
-import type { TrafficLine } from "../../src/synthetic/SyntheticTraffic"
+import { decodeTurnEvent } from "../../streams/decode"
+import type { TrafficLine } from "../../src/dev/SyntheticTraffic"
 import { workloadDefinitions } from "./workload"
 
 export const settings = { defaultMode: "strict", maxHistory: 10, sessionCleanupOnEnd: true } as const

@@ -1,18 +1,18 @@
 /**
  * The fixed synthetic workload every scenario shares: the project's own generator
- * (src/synthetic/SyntheticTraffic.ts), seeded, with no malformed lines and no duplicates so that
+ * (src/dev/SyntheticTraffic.ts), seeded, with no malformed lines and no duplicates so that
  * "everything durable" is an exact count (one turn record per turn.completed event).
  */
 import { Schema } from "effect"
 import { FieldDefinition } from "../../schemas"
-import { syntheticDefinitions } from "../../src/synthetic/definitions"
+import { syntheticDefinitions } from "../../src/dev/definitions"
 import {
   AGENTS,
   defaultTrafficOptions,
   makeSyntheticTraffic,
   type TrafficLine,
   type TrafficOptions
-} from "../../src/synthetic/SyntheticTraffic"
+} from "../../src/dev/SyntheticTraffic"
 
 export const workloadOptions: TrafficOptions = {
   ...defaultTrafficOptions,

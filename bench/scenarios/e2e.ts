@@ -1,5 +1,5 @@
 /**
- * End to end: turnvault in-process, assembled like src/cli/main.ts (`serviceLayer` over Kafka, the
+ * End to end: turnvault in-process, assembled like src/app/main.ts (`serviceLayer` over Kafka, the
  * configured PostgreSQL and Redis) and consuming with `runKafkaSource`, until every turn is durable.
  * "Durable" is observed without touching src: the output sink is wrapped, and TurnProcessor hands
  * a batch's turn records to it only after Persistence has committed the batch.
@@ -13,12 +13,12 @@ import { readFileSync } from "node:fs"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { kafkaClientLayer, serviceLayer } from "../../src/app/layers"
 import { AppConfig } from "../../src/config/AppConfig"
-import { makeConsumerProgress } from "../../src/kafka/ConsumerProgress"
-import { KafkaSinkLive } from "../../src/kafka/KafkaSink"
-import { runKafkaSource } from "../../src/kafka/KafkaSource"
-import { OutputSink } from "../../src/sinks/OutputSink"
-import { ProfileStore } from "../../src/stores/ProfileStore"
-import { Metrics } from "../../src/telemetry/Metrics"
+import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
+import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
+import { runKafkaSource } from "../../src/adapters/kafka/KafkaSource"
+import { OutputSink } from "../../src/ports/OutputSink"
+import { ProfileStore } from "../../src/ports/ProfileStore"
+import { Metrics } from "../../src/observability/Metrics"
 import { topicNames } from "../../streams/topics"
 import {
   busyShare,

@@ -10,17 +10,17 @@
  * database; modes are interleaved in rounds so machine noise hits them alike.
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import type { EventEffects } from "../../src/actors/SessionActor"
-import { type BatchWrites, Persistence } from "../../src/persistence/Persistence"
+import type { EventEffects } from "../../src/sessions/SessionActor"
+import { type BatchWrites, Persistence } from "../../src/batch/Persistence"
 import {
   PgAuditStore,
   PgClient,
   PgProfileStore,
   PgSessionStore,
   PgStoresLive
-} from "../../src/stores/postgres"
-import { UnitOfWork } from "../../src/stores/UnitOfWork"
-import { Metrics } from "../../src/telemetry/Metrics"
+} from "../../src/adapters/postgres"
+import { UnitOfWork } from "../../src/ports/UnitOfWork"
+import { Metrics } from "../../src/observability/Metrics"
 import { distribution, load, log, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 import { decodeAll, effectsOf } from "../lib/pureRun"
 import { makeWorkload } from "../lib/workload"

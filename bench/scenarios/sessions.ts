@@ -5,15 +5,15 @@
  * forced GC (run with --expose-gc), before and after.
  */
 import { Effect, Layer } from "effect"
-import { ActorRegistry } from "../../src/actors/ActorRegistry"
+import { ActorRegistry } from "../../src/sessions/ActorRegistry"
 import { Either } from "effect"
-import { decodeTurnEvent } from "../../src/pipeline/decode"
-import { MemoryStoresLive } from "../../src/stores/memory"
-import { ProfileStore } from "../../src/stores/ProfileStore"
+import { decodeTurnEvent } from "../../streams/decode"
+import { MemoryStoresLive } from "../../src/adapters/embedded"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import { load, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 import { settings } from "../lib/pureRun"
 import { workloadDefinitions, workloadOptions } from "../lib/workload"
-import { tenantIds, AGENTS } from "../../src/synthetic/SyntheticTraffic"
+import { tenantIds, AGENTS } from "../../src/dev/SyntheticTraffic"
 import type { TurnCompleted } from "../../schemas"
 
 const args = scenarioArgs({ sessions: 100_000 })

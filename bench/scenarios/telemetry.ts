@@ -1,5 +1,5 @@
 /**
- * Telemetry buffer (src/sinks/TelemetryBuffer.ts, configured as src/app/layers.ts does):
+ * Telemetry buffer (src/observability/TelemetryBuffer.ts, configured as src/app/layers.ts does):
  *   record rate: `record` called in a tight loop inside one fiber, the drain running against a
  *     no-op sink; reports calls/s, accepted and dropped;
  *   flush rate: N entries recorded into a buffer large enough to hold them, drained by the real
@@ -8,10 +8,10 @@
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { kafkaClientLayer } from "../../src/app/layers"
-import { KafkaSinkLive } from "../../src/kafka/KafkaSink"
-import { OutputSink } from "../../src/sinks/OutputSink"
-import { TelemetryBuffer } from "../../src/sinks/TelemetryBuffer"
-import { Metrics } from "../../src/telemetry/Metrics"
+import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
+import { OutputSink } from "../../src/ports/OutputSink"
+import { TelemetryBuffer } from "../../src/observability/TelemetryBuffer"
+import { Metrics } from "../../src/observability/Metrics"
 import { topicNames } from "../../streams/topics"
 import { load, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 

@@ -1,21 +1,21 @@
 /**
  * Layer assembly: which adapter backs each port, from the configuration. The composition roots
- * (src/cli/*) provide these layers and run programs; nothing here runs anything.
+ * (src/app/main.ts and src/app/commands) provide these layers and run programs; nothing here runs anything.
  */
 import { Duration, Layer, Option } from "effect"
-import { ActorRegistry } from "../actors/ActorRegistry"
+import { ActorRegistry } from "../sessions/ActorRegistry"
 import type { AppConfig } from "../config/AppConfig"
-import { KafkaClient } from "../kafka/KafkaClient"
-import { KafkaSinkLive } from "../kafka/KafkaSink"
-import { InProcessLog } from "../log/InProcessLog"
-import { Persistence } from "../persistence/Persistence"
-import { TurnProcessor } from "../pipeline/TurnProcessor"
-import { OutputSink } from "../sinks/OutputSink"
-import { TelemetryBuffer } from "../sinks/TelemetryBuffer"
-import { DefinitionsHotReload, withOptionalRedisCache } from "../redis"
-import { MemoryStoresLive } from "../stores/memory"
+import { KafkaClient } from "../adapters/kafka/KafkaClient"
+import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
+import { InProcessLog } from "../adapters/embedded/InProcessLog"
+import { Persistence } from "../batch/Persistence"
+import { TurnProcessor } from "../batch/TurnBatch"
+import { OutputSink } from "../ports/OutputSink"
+import { TelemetryBuffer } from "../observability/TelemetryBuffer"
+import { DefinitionsHotReload, withOptionalRedisCache } from "../adapters/redis"
+import { MemoryStoresLive } from "../adapters/embedded"
 import { topicNames } from "../../streams/topics"
-import type { Metrics } from "../telemetry/Metrics"
+import type { Metrics } from "../observability/Metrics"
 import { postgresStores } from "./postgresStores"
 
 /** The stores: PostgreSQL when DATABASE_URL is set, else the in-memory embedded default. */

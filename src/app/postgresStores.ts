@@ -1,7 +1,7 @@
 /** PostgreSQL-backed stores, with migrations applied first when configured. */
 import { Effect, Layer, Redacted } from "effect"
 import type { AppConfig } from "../config/AppConfig"
-import { PgStoresLive, runMigrations } from "../stores/postgres"
+import { PgStoresLive, runMigrations } from "../adapters/postgres"
 
 export const postgresStores = (url: Redacted.Redacted<string>, config: AppConfig) => {
   const connectionString = Redacted.value(url)

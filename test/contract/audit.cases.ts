@@ -1,7 +1,7 @@
 /** AuditStore contract: append-only, replay-safe, ordered reads. */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
-import { AuditStore } from "../../src/stores/AuditStore"
+import { AuditStore } from "../../src/ports/AuditStore"
 import { historyEntry, turnRecord } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 

@@ -2,7 +2,7 @@
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import { ProfileStore } from "../../src/stores/ProfileStore"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import type { StoreIt } from "./stores.contract"
 
 const definition = (

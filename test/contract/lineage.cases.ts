@@ -1,7 +1,7 @@
 /** ProfileStore contract: lineage (derivation chain, refused deletes, orphans; DESIGN 3.6). */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
-import { ProfileStore } from "../../src/stores/ProfileStore"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import { profileField } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 

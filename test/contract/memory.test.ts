@@ -1,4 +1,4 @@
-import { MemoryStoresLive } from "../../src/stores/memory"
+import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { storeContract } from "./stores.contract"
 
 storeContract("memory", () => MemoryStoresLive)

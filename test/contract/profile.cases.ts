@@ -2,7 +2,7 @@
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
 import type { ProfileField } from "../../src/domain/model"
-import { ProfileStore } from "../../src/stores/ProfileStore"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import { profileField } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 

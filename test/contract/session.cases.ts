@@ -2,8 +2,8 @@
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
 import type { DataEntry } from "../../src/domain/model"
-import { SessionStore } from "../../src/stores/SessionStore"
-import { UnitOfWork } from "../../src/stores/UnitOfWork"
+import { SessionStore } from "../../src/ports/SessionStore"
+import { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { sessionRecord, sessionState } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 

@@ -1,9 +1,9 @@
 /** Tenancy contract (DESIGN 3.7): the same session and customer ids in two tenants never mix. */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
-import { AuditStore } from "../../src/stores/AuditStore"
-import { ProfileStore } from "../../src/stores/ProfileStore"
-import { SessionStore } from "../../src/stores/SessionStore"
+import { AuditStore } from "../../src/ports/AuditStore"
+import { ProfileStore } from "../../src/ports/ProfileStore"
+import { SessionStore } from "../../src/ports/SessionStore"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 

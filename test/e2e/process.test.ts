@@ -4,8 +4,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { caseClosed, def, ended, turn } from "../support/events"
-import { syntheticDefinitions } from "../../src/synthetic/definitions"
-import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/synthetic/SyntheticTraffic"
+import { syntheticDefinitions } from "../../src/dev/definitions"
+import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/dev/SyntheticTraffic"
 import { runProcess } from "../support/pipeline"
 
 const defs = [

@@ -7,15 +7,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, type Scope } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import { ActorRegistry, makeActorRegistry } from "../../src/actors/ActorRegistry"
-import { DefinitionsChanges, DefinitionsHotReload, RedisCacheConfig, withRedisCache } from "../../src/redis"
+import { ActorRegistry, makeActorRegistry } from "../../src/sessions/ActorRegistry"
+import {
+  DefinitionsChanges,
+  DefinitionsHotReload,
+  RedisCacheConfig,
+  withRedisCache
+} from "../../src/adapters/redis"
 import { redisServerProcess } from "../support/redis"
-import { MemoryStoresLive } from "../../src/stores/memory"
-import { PgStoresLive } from "../../src/stores/postgres"
-import { ProfileStore, type ProfileStoreService } from "../../src/stores/ProfileStore"
-import { SessionStore } from "../../src/stores/SessionStore"
-import { UnitOfWork } from "../../src/stores/UnitOfWork"
-import { Metrics } from "../../src/telemetry/Metrics"
+import { MemoryStoresLive } from "../../src/adapters/embedded"
+import { PgStoresLive } from "../../src/adapters/postgres"
+import { ProfileStore, type ProfileStoreService } from "../../src/ports/ProfileStore"
+import { SessionStore } from "../../src/ports/SessionStore"
+import { UnitOfWork } from "../../src/ports/UnitOfWork"
+import { Metrics } from "../../src/observability/Metrics"
 import { profileField, sessionRecord, sessionState } from "../contract/fixtures"
 import { storeContract, tenantFactory } from "../contract/stores.contract"
 import { freshDatabase } from "../support/postgres"

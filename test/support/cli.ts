@@ -3,12 +3,12 @@ import { spawn } from "node:child_process"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { syntheticDefinitions } from "../../src/synthetic/definitions"
+import { syntheticDefinitions } from "../../src/dev/definitions"
 import {
   defaultTrafficOptions,
   makeSyntheticTraffic,
   type TrafficOptions
-} from "../../src/synthetic/SyntheticTraffic"
+} from "../../src/dev/SyntheticTraffic"
 
 const bin = join(import.meta.dirname, "..", "..", "bin", "turnvault.mjs")
 

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { embeddedLogLayer, pipelineLayer } from "../../src/app/layers"
 import { AppConfig } from "../../src/config/AppConfig"
-import { processFile } from "../../src/cli/processFile"
-import { MemoryStoresLive } from "../../src/stores/memory"
-import { Metrics } from "../../src/telemetry/Metrics"
+import { processFile } from "../../src/app/commands/process"
+import { MemoryStoresLive } from "../../src/adapters/embedded"
+import { Metrics } from "../../src/observability/Metrics"
 
 export const loadConfig = (overrides: Record<string, string> = {}) =>
   AppConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(overrides)))))

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import pg from "pg"
-import { runMigrations } from "../../src/stores/postgres/migrate"
+import { runMigrations } from "../../src/adapters/postgres/migrate"
 
 export const adminUrl = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 

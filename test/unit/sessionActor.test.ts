@@ -8,7 +8,7 @@ import type {
   TurnRecord,
   VariableSource
 } from "../../schemas"
-import { type ActorSettings, CustomerSnapshot, SessionActor } from "../../src/actors/SessionActor"
+import { type ActorSettings, CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
 import { deepEqual } from "../../src/domain/deepEqual"
 import type { DataEntry, Definitions } from "../../src/domain/model"
 import { recordHash } from "../../src/domain/turnRecord"

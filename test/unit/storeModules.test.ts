@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 
-const dir = join(import.meta.dirname, "..", "..", "src", "stores", "postgres")
+const dir = join(import.meta.dirname, "..", "..", "src", "adapters", "postgres")
 const owners: Record<string, ReadonlyArray<string>> = {
   "PgSessionStore.ts": ["sessions"],
   "PgProfileStore.ts": ["profile_fields", "field_definitions"],

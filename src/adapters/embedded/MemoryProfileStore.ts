@@ -1,0 +1,162 @@
+/** In-memory ProfileStore (customer context vault, DESIGN 3.6). Fresh state per layer build. */
+import { Effect, Layer } from "effect"
+import { customerKey, type ProfileField, type ProfileStatus } from "../../domain/model"
+import {
+  ProfileItemRefused,
+  type ProfileFilter,
+  ProfileStore,
+  type ProfileStoreService
+} from "../../ports/ProfileStore"
+import { makeDefinitionsTable } from "./definitionsTable"
+import { compareRecency, derivedFrom, fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The stable order of `list`: tenant, customer, name, recency, id. */
+const listOrder = (a: ProfileField, b: ProfileField) =>
+  compareText(a.tenant_id, b.tenant_id) ||
+  compareText(a.customer_id, b.customer_id) ||
+  compareText(a.name, b.name) ||
+  compareRecency(a, b) ||
+  compareText(a.id, b.id)
+
+export const make = (): ProfileStoreService => {
+  const rows = new Map<string, ProfileField>()
+  const active = new Map<string, string>()
+  const byCustomer = new Map<string, Set<string>>()
+  const definitions = makeDefinitionsTable()
+
+  const put = (row: ProfileField) => {
+    const key = rowKey(row.tenant_id, row.id)
+    rows.set(key, row)
+    const field = fieldKey(row.tenant_id, row.customer_id, row.name)
+    if (row.status === "active") active.set(field, key)
+    else if (active.get(field) === key) active.delete(field)
+    const customer = customerKey(row.tenant_id, row.customer_id)
+    const keys = byCustomer.get(customer) ?? new Set<string>()
+    byCustomer.set(customer, keys.add(key))
+  }
+
+  const setStatus = (row: ProfileField, status: ProfileStatus) => put({ ...row, status })
+
+  const customerRows = (tenantId: string, customerId: string): Array<ProfileField> =>
+    [...(byCustomer.get(customerKey(tenantId, customerId)) ?? [])].flatMap((key) => rows.get(key) ?? [])
+
+  const activeRows = () => [...active.values()].flatMap((key) => rows.get(key) ?? [])
+
+  const writeFields = (batch: ReadonlyArray<ProfileField>) => {
+    const plan = planFieldWrites(batch, {
+      exists: (tenantId, id) => rows.has(rowKey(tenantId, id)),
+      activeOf: (tenantId, customerId, name) => {
+        const key = active.get(fieldKey(tenantId, customerId, name))
+        return key === undefined ? undefined : rows.get(key)
+      }
+    })
+    for (const change of plan.superseded) {
+      const row = rows.get(rowKey(change.tenant_id, change.id))
+      if (row) put({ ...row, status: "superseded", superseded_by_id: change.superseded_by_id })
+    }
+    for (const row of plan.inserts) put(row)
+  }
+
+  const expireCase = (tenantId: string, customerId: string, caseId: string) => {
+    const hits = customerRows(tenantId, customerId).filter(
+      (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
+    )
+    for (const row of hits) setStatus(row, "expired")
+    return hits.map((row) => row.id).sort(compareText)
+  }
+
+  const loadCustomer = (tenantId: string, customerId: string, historyLimit: number) => {
+    const all = customerRows(tenantId, customerId).sort(listOrder)
+    const history: Array<ProfileField> = []
+    const superseded = all.filter((row) => row.status === "superseded")
+    for (const name of new Set(superseded.map((row) => row.name))) {
+      const ofName = superseded.filter((row) => row.name === name)
+      history.push(...ofName.slice(Math.max(0, ofName.length - historyLimit)))
+    }
+    return { active: all.filter((row) => row.status === "active"), history }
+  }
+
+  const derivationChain = (tenantId: string, id: string): ReadonlyArray<ProfileField> => {
+    const chain: Array<ProfileField> = []
+    const visited = new Set<string>([id])
+    let level = [id]
+    while (level.length > 0) {
+      const found = level.flatMap((itemId) => rows.get(rowKey(tenantId, itemId)) ?? [])
+      chain.push(...found)
+      const next = found.flatMap(derivedFrom).filter((source) => !visited.has(source))
+      for (const source of next) visited.add(source)
+      level = [...new Set(next)].sort(compareText)
+    }
+    return chain
+  }
+
+  const deleteItem = (tenantId: string, id: string) => {
+    const key = rowKey(tenantId, id)
+    const row = rows.get(key)
+    if (row === undefined) return Effect.fail(new ProfileItemRefused({ id, reason: "not_found" }))
+    for (const other of rows.values()) {
+      if (other.tenant_id === tenantId && derivedFrom(other).includes(id)) {
+        return Effect.fail(new ProfileItemRefused({ id, reason: "has_derived_items" }))
+      }
+    }
+    rows.delete(key)
+    byCustomer.get(customerKey(tenantId, row.customer_id))?.delete(key)
+    const field = fieldKey(tenantId, row.customer_id, row.name)
+    if (active.get(field) === key) active.delete(field)
+    return Effect.void
+  }
+
+  const list = (filter: ProfileFilter) => {
+    const candidates =
+      filter.tenantId !== undefined && filter.customerId !== undefined
+        ? customerRows(filter.tenantId, filter.customerId)
+        : [...rows.values()]
+    return candidates
+      .filter(
+        (row) =>
+          (filter.tenantId === undefined || row.tenant_id === filter.tenantId) &&
+          (filter.customerId === undefined || row.customer_id === filter.customerId) &&
+          (filter.includeHistory === true || row.status === "active")
+      )
+      .sort(listOrder)
+  }
+
+  return {
+    loadCustomer: (tenantId, customerId, historyLimit) =>
+      Effect.sync(() => loadCustomer(tenantId, customerId, historyLimit)),
+    writeFields: (batch) => Effect.sync(() => writeFields(batch)),
+    applyOps: (ops) =>
+      Effect.sync(() => {
+        for (const op of ops) {
+          if (op.kind === "write") writeFields(op.rows)
+          else expireCase(op.tenant_id, op.customer_id, op.case_id)
+        }
+      }),
+    expireCase: (tenantId, customerId, caseId) => Effect.sync(() => expireCase(tenantId, customerId, caseId)),
+    expireStale: (now) =>
+      Effect.sync(() => {
+        const hits = activeRows().filter(
+          (row) => row.expires_at !== null && Date.parse(row.expires_at) < now.getTime()
+        )
+        for (const row of hits) setStatus(row, "expired")
+        return hits.length
+      }),
+    markOrphans: () =>
+      Effect.sync(() => {
+        const hits = activeRows().filter((row) =>
+          derivedFrom(row).some((source) => !rows.has(rowKey(row.tenant_id, source)))
+        )
+        for (const row of hits) setStatus(row, "orphaned")
+        return hits.length
+      }),
+    derivationChain: (tenantId, id) => Effect.sync(() => derivationChain(tenantId, id)),
+    deleteItem: (tenantId, id) => Effect.suspend(() => deleteItem(tenantId, id)),
+    list: (filter) => Effect.sync(() => list(filter)),
+    upsertDefinitions: (defs) => Effect.sync(() => definitions.upsert(defs)),
+    loadDefinitions: (tenantId, agentId) => Effect.sync(() => definitions.load(tenantId, agentId))
+  }
+}
+
+export const layer: Layer.Layer<ProfileStore> = Layer.sync(ProfileStore, make)

@@ -1,0 +1,15 @@
+/** The embedded default: every store in memory, no shared transaction. */
+import { Layer } from "effect"
+import { UnitOfWork } from "../../ports/UnitOfWork"
+import * as MemoryAuditStore from "./MemoryAuditStore"
+import * as MemoryProfileStore from "./MemoryProfileStore"
+import * as MemorySessionStore from "./MemorySessionStore"
+
+export { MemoryAuditStore, MemoryProfileStore, MemorySessionStore }
+
+export const MemoryStoresLive = Layer.mergeAll(
+  MemorySessionStore.layer,
+  MemoryProfileStore.layer,
+  MemoryAuditStore.layer,
+  UnitOfWork.passThrough
+)

@@ -1,0 +1,69 @@
+/**
+ * `turnvault topics ensure`: creates every catalogued topic that is missing and checks the
+ * partition count of those that exist (a topic with fewer partitions than catalogued is reported;
+ * kafka never shrinks partitions, and growing them would move keys between partitions).
+ */
+import { Data, Effect } from "effect"
+import type { TopicSpec } from "../../../streams/topics"
+import { KafkaClient } from "./KafkaClient"
+
+export class KafkaAdminError extends Data.TaggedError("KafkaAdminError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {}
+
+export interface EnsureReport {
+  readonly created: ReadonlyArray<string>
+  readonly existing: ReadonlyArray<{ readonly name: string; readonly partitions: number }>
+  readonly mismatched: ReadonlyArray<{
+    readonly name: string
+    readonly expected: number
+    readonly actual: number
+  }>
+}
+
+export const ensureTopics = (catalogue: ReadonlyArray<TopicSpec>) =>
+  Effect.gen(function* () {
+    const kafka = yield* KafkaClient
+    const admin = kafka.admin()
+    const attempt = <A>(operation: string, run: () => Promise<A>) =>
+      Effect.tryPromise({ try: run, catch: (cause) => new KafkaAdminError({ operation, cause }) })
+    return yield* Effect.acquireUseRelease(
+      attempt("connect", () => admin.connect()),
+      () =>
+        Effect.gen(function* () {
+          const names = new Set(yield* attempt("listTopics", () => admin.listTopics()))
+          const missing = catalogue.filter((spec) => !names.has(spec.name))
+          if (missing.length > 0) {
+            yield* attempt("createTopics", () =>
+              admin.createTopics({
+                waitForLeaders: true,
+                topics: missing.map((spec) => ({
+                  topic: spec.name,
+                  numPartitions: spec.partitions,
+                  replicationFactor: -1,
+                  configEntries: [
+                    { name: "retention.ms", value: String(spec.retentionMs) },
+                    { name: "cleanup.policy", value: spec.cleanupPolicy }
+                  ]
+                }))
+              })
+            )
+          }
+          const present = catalogue.filter((spec) => names.has(spec.name))
+          const metadata =
+            present.length === 0
+              ? { topics: [] }
+              : yield* attempt("fetchTopicMetadata", () =>
+                  admin.fetchTopicMetadata({ topics: present.map((s) => s.name) })
+                )
+          const existing = metadata.topics.map((t) => ({ name: t.name, partitions: t.partitions.length }))
+          const mismatched = existing.flatMap((t) => {
+            const expected = present.find((s) => s.name === t.name)!.partitions
+            return t.partitions < expected ? [{ name: t.name, expected, actual: t.partitions }] : []
+          })
+          return { created: missing.map((s) => s.name), existing, mismatched } satisfies EnsureReport
+        }),
+      () => attempt("disconnect", () => admin.disconnect()).pipe(Effect.ignore)
+    )
+  })

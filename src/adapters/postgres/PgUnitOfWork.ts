@@ -1,0 +1,23 @@
+/**
+ * UnitOfWork over one PostgreSQL transaction (DESIGN 4): every store write inside `run` joins the
+ * transaction through PgClient's ambient connection, so a turn's session, profile and audit writes
+ * commit together or not at all. Writes started concurrently inside `run` share the one connection;
+ * pg queues their statements, each runs whole, and they all see the same transaction.
+ */
+import { Effect, Layer } from "effect"
+import { UnitOfWork, UnitOfWorkError } from "../../ports/UnitOfWork"
+import { PgClient, PgTransactionError } from "./PgClient"
+
+export const make = Effect.map(PgClient, (client) =>
+  UnitOfWork.of({
+    atomic: true,
+    run: (effect) =>
+      Effect.mapError(client.transaction(effect), (error) =>
+        error instanceof PgTransactionError
+          ? new UnitOfWorkError({ operation: error.operation, cause: error.cause })
+          : error
+      )
+  })
+)
+
+export const layer: Layer.Layer<UnitOfWork, never, PgClient> = Layer.effect(UnitOfWork, make)

@@ -1,0 +1,118 @@
+/**
+ * ProfileStore decorator: read-through caching of a customer's profile (`profile:{tenant}:{customer}`,
+ * one hash field per history limit) and of the field definitions of (tenant, agent)
+ * (`field_defs:{tenant}:{agent}`). Every write invalidates before and after its commit; jobs that
+ * touch unknown customers invalidate the whole profile namespace. A definitions change is also
+ * published so running instances drop their in-process copies (DefinitionsChanges).
+ */
+import { Effect, Layer } from "effect"
+import type { FieldDefinition } from "../../../schemas"
+import {
+  type CustomerProfile,
+  opCustomers,
+  ProfileStore,
+  type ProfileStoreService
+} from "../../ports/ProfileStore"
+import { DefinitionsChanges, type DefinitionsKey } from "./RedisDefinitionsChanges"
+import { RedisCache } from "./RedisCache"
+
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** The cached profile, if it is one of this customer (ids are checked: a corrupt entry is a miss). */
+const decodeProfile =
+  (tenantId: string, customerId: string) =>
+  (text: string): CustomerProfile | undefined => {
+    const value = parse(text) as CustomerProfile | undefined
+    if (typeof value !== "object" || value === null) return undefined
+    if (!Array.isArray(value.active) || !Array.isArray(value.history)) return undefined
+    const own = (row: { tenant_id: string; customer_id: string }) =>
+      row.tenant_id === tenantId && row.customer_id === customerId
+    return value.active.every(own) && value.history.every(own) ? value : undefined
+  }
+
+const decodeDefinitions =
+  (tenantId: string, agentId: string) =>
+  (text: string): ReadonlyArray<FieldDefinition> | undefined => {
+    const value = parse(text)
+    if (!Array.isArray(value)) return undefined
+    const defs = value as ReadonlyArray<FieldDefinition>
+    return defs.every((d) => d.tenant_id === tenantId && d.agent_id === agentId) ? defs : undefined
+  }
+
+export const make = Effect.gen(function* () {
+  const store = yield* ProfileStore
+  const cache = yield* RedisCache
+  const changes = yield* DefinitionsChanges
+
+  const customerKeys = (tenantId: string, customerId: string) => cache.keys("profile", tenantId, customerId)
+  const definitionKeys = (key: DefinitionsKey) => cache.keys("definitions", key.tenant_id, key.agent_id)
+  const everyProfile = cache.wholeNamespace("profile")
+
+  const loadCustomer: ProfileStoreService["loadCustomer"] = (tenantId, customerId, historyLimit) =>
+    cache.readThrough({
+      keys: customerKeys(tenantId, customerId),
+      field: `h${historyLimit}`,
+      decode: decodeProfile(tenantId, customerId),
+      encode: (profile) => [[`h${historyLimit}`, JSON.stringify(profile)]],
+      load: store.loadCustomer(tenantId, customerId, historyLimit)
+    })
+
+  const loadDefinitions: ProfileStoreService["loadDefinitions"] = (tenantId, agentId) =>
+    cache.readThrough({
+      keys: definitionKeys({ tenant_id: tenantId, agent_id: agentId }),
+      field: "d",
+      decode: decodeDefinitions(tenantId, agentId),
+      encode: (defs) => [["d", JSON.stringify(defs)]],
+      load: store.loadDefinitions(tenantId, agentId)
+    })
+
+  const upsertDefinitions: ProfileStoreService["upsertDefinitions"] = (defs) => {
+    const changed = [
+      ...new Map(
+        defs.map((d) => [
+          `${d.tenant_id}\u0000${d.agent_id}`,
+          { tenant_id: d.tenant_id, agent_id: d.agent_id }
+        ])
+      ).values()
+    ]
+    const targets = changed.map(definitionKeys)
+    return cache.guardedWrite(targets, store.upsertDefinitions(defs), (count, began) =>
+      cache.end(targets, began).pipe(Effect.zipRight(count > 0 ? changes.publish(changed) : Effect.void))
+    )
+  }
+
+  return ProfileStore.of({
+    ...store,
+    loadCustomer,
+    loadDefinitions,
+    upsertDefinitions,
+    writeFields: (rows) =>
+      cache.guardedWrite(
+        rows.map((row) => customerKeys(row.tenant_id, row.customer_id)),
+        store.writeFields(rows)
+      ),
+    applyOps: (ops) =>
+      cache.guardedWrite(
+        ops.flatMap(opCustomers).map((c) => customerKeys(c.tenant_id, c.customer_id)),
+        store.applyOps(ops)
+      ),
+    expireCase: (tenantId, customerId, caseId) =>
+      cache.guardedWrite(
+        [customerKeys(tenantId, customerId)],
+        store.expireCase(tenantId, customerId, caseId)
+      ),
+    expireStale: (now) => cache.guardedWrite([everyProfile], store.expireStale(now)),
+    markOrphans: () => cache.guardedWrite([everyProfile], store.markOrphans()),
+    deleteItem: (tenantId, id) => cache.guardedWrite([everyProfile], store.deleteItem(tenantId, id))
+  })
+})
+
+/** Replaces the ProfileStore in context with its cached decorator. */
+export const layer: Layer.Layer<ProfileStore, never, ProfileStore | RedisCache | DefinitionsChanges> =
+  Layer.effect(ProfileStore, make)

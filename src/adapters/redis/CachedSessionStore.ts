@@ -1,0 +1,107 @@
+/**
+ * SessionStore decorator: hot session snapshots (`session:{tenant}:{session}`). After a save commits,
+ * the saved record is written through (a compare-and-set that never replaces a newer state version
+ * and never writes while another save of the session is pending), so that an instance taking over a
+ * partition activates the session without a database round trip. A load serves the snapshot only
+ * when it is provably current (RedisCache.readThrough); otherwise it reads PostgreSQL.
+ */
+import { Effect, Layer } from "effect"
+import type { SessionRecord } from "../../domain/model"
+import { SessionStore, type SessionStoreService } from "../../ports/SessionStore"
+import type { EntryKeys } from "./internal/keys"
+import { namespaceKeys } from "./internal/keys"
+import { RedisCache } from "./RedisCache"
+
+const decodeRecord =
+  (tenantId: string, sessionId: string) =>
+  (text: string): SessionRecord | undefined => {
+    try {
+      const record = JSON.parse(text) as SessionRecord
+      return record?.state?.tenant_id === tenantId &&
+        record.state.session_id === sessionId &&
+        typeof record.content_hash === "string"
+        ? record
+        : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+const idOf = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`
+
+export const make = Effect.gen(function* () {
+  const store = yield* SessionStore
+  const cache = yield* RedisCache
+  const conn = cache.connection
+  const epoch = namespaceKeys(conn.config.keyPrefix, "session").epoch
+  const keysOf = (record: SessionRecord) =>
+    cache.keys("session", record.state.tenant_id, record.state.session_id)
+
+  /** The "after commit" step: write each committed snapshot through; invalidate the fenced ones. */
+  const committed = (
+    records: ReadonlyArray<SessionRecord>,
+    fenced: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>,
+    began: boolean
+  ) => {
+    const refused = new Set(fenced.map((f) => idOf(f.tenant_id, f.session_id)))
+    const latest = new Map<string, SessionRecord>()
+    const invalidate = new Map<string, EntryKeys>()
+    for (const record of records) {
+      const id = idOf(record.state.tenant_id, record.state.session_id)
+      if (refused.has(id)) invalidate.set(id, keysOf(record))
+      else if ((latest.get(id)?.state.version ?? -1) <= record.state.version) latest.set(id, record)
+    }
+    const written = [...latest.values()]
+    if (written.length === 0) return cache.end([...invalidate.values()], began)
+    const keys = written.flatMap((record) => {
+      const k = keysOf(record)
+      return [k.ver, k.pend, k.entry, epoch]
+    })
+    const args = written.flatMap((record) => [
+      began ? "1" : "0",
+      cache.verTtl,
+      String(cache.entryTtl()),
+      String(record.state.version),
+      JSON.stringify(record)
+    ])
+    const snapshots = conn.script("tvEndWriteSnapshot", keys, args).pipe(
+      Effect.match({
+        onFailure: () => {
+          cache.metrics.write("session", "snapshot", false)
+          conn.distrust()
+        },
+        onSuccess: () => cache.metrics.write("session", "snapshot", true)
+      }),
+      Effect.uninterruptible
+    )
+    return Effect.zipRight(snapshots, cache.end([...invalidate.values()], began))
+  }
+
+  const load: SessionStoreService["load"] = (tenantId, sessionId) =>
+    cache.readThrough({
+      keys: cache.keys("session", tenantId, sessionId),
+      field: "rec",
+      decode: decodeRecord(tenantId, sessionId),
+      encode: (record) =>
+        record === null
+          ? null
+          : [
+              ["rec", JSON.stringify(record)],
+              ["sv", String(record.state.version)]
+            ],
+      load: store.load(tenantId, sessionId)
+    })
+
+  const save: SessionStoreService["save"] = (records) =>
+    cache.guardedWrite(records.map(keysOf), store.save(records), (fenced, began) =>
+      committed(records, fenced, began)
+    )
+
+  return SessionStore.of({ ...store, load, save })
+})
+
+/** Replaces the SessionStore in context with its cached decorator. */
+export const layer: Layer.Layer<SessionStore, never, SessionStore | RedisCache> = Layer.effect(
+  SessionStore,
+  make
+)

@@ -1,0 +1,78 @@
+/**
+ * Writes the export files of DESIGN 9 (sessions, profile fields, turn records) from the
+ * configured stores. `process` and `export` both end here, so a Kafka run can be diffed
+ * against a `process` run.
+ */
+import { Effect } from "effect"
+import { mkdir, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { sortKeys } from "../../domain/hash"
+import type { ProfileField } from "../../domain/model"
+import { AuditStore } from "../../ports/AuditStore"
+import { ProfileStore } from "../../ports/ProfileStore"
+import { SessionStore } from "../../ports/SessionStore"
+
+const jsonl = (rows: ReadonlyArray<unknown>) =>
+  rows.map((row) => JSON.stringify(row)).join("\n") + (rows.length > 0 ? "\n" : "")
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+const profileOrder = (a: ProfileField, b: ProfileField) =>
+  compare(a.tenant_id, b.tenant_id) ||
+  compare(a.customer_id, b.customer_id) ||
+  compare(a.name, b.name) ||
+  compare(a.updated_at, b.updated_at) ||
+  compare(a.source_item_id, b.source_item_id)
+
+export const writeFile_ = (dir: string, name: string, text: string) =>
+  Effect.tryPromise(() => writeFile(join(dir, name), text))
+
+export const exportStores = (dir: string) =>
+  Effect.gen(function* () {
+    const sessions = yield* SessionStore
+    const profiles = yield* ProfileStore
+    const audit = yield* AuditStore
+    yield* Effect.tryPromise(() => mkdir(dir, { recursive: true }))
+
+    const sessionRows = (yield* sessions.list({})).map(({ state, content_hash }) => ({
+      tenant_id: state.tenant_id,
+      session_id: state.session_id,
+      customer_id: state.customer_id,
+      status: state.status,
+      turn_count: state.turn_count,
+      last_turn_number: state.last_turn_number,
+      variables: sortKeys(
+        Object.fromEntries(Object.entries(state.variables).map(([name, entry]) => [name, entry.value]))
+      ),
+      content_hash
+    }))
+    const fieldRows = [...(yield* profiles.list({ includeHistory: true }))].sort(profileOrder).map((row) => ({
+      tenant_id: row.tenant_id,
+      customer_id: row.customer_id,
+      name: row.name,
+      value: sortKeys(row.value),
+      scope: row.scope,
+      status: row.status,
+      source_item_id: row.source_item_id,
+      superseded_by_id: row.superseded_by_id,
+      case_id: row.case_id
+    }))
+    const recordRows = (yield* audit.listRecords({})).map((record) => ({
+      tenant_id: record.tenant_id,
+      session_id: record.session_id,
+      turn_id: record.turn_id,
+      turn_number: record.turn_number,
+      outcome: { resolution: record.outcome.resolution, categories: record.outcome.categories.map(sortKeys) },
+      customer_data_updates: record.customer_data_updates.map((u) => ({
+        field_name: u.field_name,
+        status: u.status,
+        ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
+      }))
+    }))
+    yield* writeFile_(dir, "sessions.jsonl", jsonl(sessionRows))
+    yield* writeFile_(dir, "profile_fields.jsonl", jsonl(fieldRows))
+    yield* writeFile_(dir, "turn_records.jsonl", jsonl(recordRows))
+    return { sessions: sessionRows.length, profileFields: fieldRows.length, turnRecords: recordRows.length }
+  })
+
+export { jsonl }

@@ -1,0 +1,174 @@
+/**
+ * The composition root: parses the command line, assembles layers from the configuration and
+ * runs the chosen program. The only file that runs effects.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { parseArgs } from "node:util"
+import { EmbeddedProgress } from "../adapters/embedded/EmbeddedSource"
+import { topicCatalogue } from "../../streams/topics"
+import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, serviceLayer, storesLayer } from "./layers"
+import { AppConfig } from "../config/AppConfig"
+import { HttpLive } from "../observability/HttpApi"
+import { readinessLayer } from "../observability/Readiness"
+import { makeConsumerProgress } from "../observability/ConsumerProgress"
+import { ensureTopics } from "../adapters/kafka/KafkaTopics"
+import { migrationStatus, runMigrations } from "../adapters/postgres"
+import { writeWorkload } from "../dev/writeWorkload"
+import { Metrics } from "../observability/Metrics"
+import { exportStores } from "./commands/exportStores"
+import { CliInputError, importDefinitions, processFile } from "./commands/process"
+import { startEmbedded, startKafka } from "./commands/start"
+import { verifyStores } from "./commands/verify"
+
+const USAGE = `usage: turnvault <command>
+  start                                   run the service (Kafka when KAFKA_BROKERS is set,
+                                          else embedded defaults with synthetic traffic)
+  process --definitions F --input F --export DIR
+                                          run a file of events and export the stores
+  definitions import DEFS.json            upsert field definitions into the configured store
+  export --export DIR                     export sessions, profile fields and turn records
+  verify [--tenant T] [--session S]       recompute hash chains and content hashes
+  migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
+  topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
+  generate --lines N --output DIR         write a synthetic DEFS.json and events.jsonl`
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  strict: false,
+  options: {
+    definitions: { type: "string" },
+    input: { type: "string" },
+    export: { type: "string" },
+    tenant: { type: "string" },
+    session: { type: "string" },
+    all: { type: "boolean" },
+    lines: { type: "string" },
+    output: { type: "string" }
+  }
+})
+
+const flag = (name: string) => {
+  const value = values[name]
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+const required = (name: string) => {
+  const value = flag(name)
+  return value === undefined
+    ? Effect.fail(new CliInputError({ message: `--${name} is required\n${USAGE}` }))
+    : Effect.succeed(value)
+}
+const print = (value: unknown) => Console.log(JSON.stringify(value))
+
+const needDatabase = (config: AppConfig) =>
+  Option.match(config.databaseUrl, {
+    onNone: () => Effect.fail(new CliInputError({ message: "DATABASE_URL is required for this command" })),
+    onSome: (url) => Effect.succeed(Redacted.value(url))
+  })
+
+const runCommand = (config: AppConfig) =>
+  Effect.gen(function* () {
+    const stores = storesLayer(config)
+    const embedded = serviceLayer(config, embeddedLogLayer(config))
+    const [command, sub] = positionals
+    switch (command) {
+      case "start": {
+        const progress = makeConsumerProgress()
+        const readiness = (source: string) =>
+          readinessLayer({
+            source,
+            progress,
+            stallMs: config.readyStallMs,
+            databaseUrl: config.databaseUrl,
+            redisUrl: config.redisUrl
+          })
+        if (Option.isSome(config.kafkaBrokers)) {
+          const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
+          return yield* startKafka(config, progress).pipe(
+            Effect.provide(
+              Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness("kafka"))))
+            )
+          )
+        }
+        return yield* startEmbedded(config).pipe(
+          Effect.provide(
+            Layer.mergeAll(
+              embedded,
+              Layer.succeed(EmbeddedProgress, progress),
+              HttpLive(config.httpPort).pipe(Layer.provide(readiness("embedded")))
+            )
+          )
+        )
+      }
+      case "process": {
+        const options = {
+          definitions: yield* required("definitions"),
+          input: yield* required("input"),
+          exportDir: yield* required("export"),
+          batchSize: config.batchSize
+        }
+        return yield* print(yield* processFile(options).pipe(Effect.provide(embedded)))
+      }
+      case "definitions": {
+        const path = positionals[2]
+        if (sub !== "import" || path === undefined) return yield* new CliInputError({ message: USAGE })
+        return yield* print(yield* importDefinitions(path).pipe(Effect.provide(stores)))
+      }
+      case "export":
+        return yield* print(yield* exportStores(yield* required("export")).pipe(Effect.provide(stores)))
+      case "verify": {
+        const filter = { tenantId: flag("tenant"), sessionId: flag("session") }
+        const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
+        yield* print(report)
+        if (report.broken.length > 0) process.exitCode = 1
+        return
+      }
+      case "migrate": {
+        const url = yield* needDatabase(config)
+        if (sub === "status") return yield* print(yield* migrationStatus(url))
+        if (sub === "up") return yield* print({ ran: yield* runMigrations(url, "up") })
+        if (sub === "down")
+          return yield* print({ ran: yield* runMigrations(url, "down", values.all ? undefined : 1) })
+        return yield* new CliInputError({ message: USAGE })
+      }
+      case "topics": {
+        if (sub !== "ensure" || Option.isNone(config.kafkaBrokers)) {
+          return yield* new CliInputError({ message: "usage: KAFKA_BROKERS=... turnvault topics ensure" })
+        }
+        const report = yield* ensureTopics(topicCatalogue(config.topicPrefix, config.partitions)).pipe(
+          Effect.provide(kafkaClientLayer(config.kafkaBrokers.value))
+        )
+        yield* print(report)
+        if (report.mismatched.length > 0) process.exitCode = 1
+        return
+      }
+      case "generate": {
+        const lines = Number(flag("lines") ?? "10000")
+        return yield* print(yield* writeWorkload(yield* required("output"), lines))
+      }
+      default:
+        return yield* Console.log(USAGE)
+    }
+  })
+
+const logLevel = (name: string) =>
+  LogLevel.allLevels.find((l) => l.label.toLowerCase() === name.toLowerCase()) ?? LogLevel.Info
+
+const program = Effect.flatMap(AppConfig, (config) =>
+  runCommand(config).pipe(Logger.withMinimumLogLevel(logLevel(config.logLevel)))
+)
+
+program.pipe(
+  Effect.catchTag("CliInputError", (e) =>
+    Console.error(e.message).pipe(
+      Effect.zipRight(
+        Effect.sync(() => {
+          process.exitCode = 2
+        })
+      )
+    )
+  ),
+  Effect.provide(Metrics.layer()),
+  Effect.provide(Logger.json),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

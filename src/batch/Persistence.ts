@@ -1,0 +1,153 @@
+/**
+ * Persists a batch of turns (DESIGN 4): session state, customer-data changes and turn records are
+ * three independent operations composed concurrently, each with its own typed error. One failing
+ * operation does not stop the others; each is retried with bounded backoff. With an atomic unit of
+ * work (one PostgreSQL transaction) a failure rolls the unit back and the whole unit is retried.
+ * The caller acknowledges the batch only after `persist` succeeds.
+ */
+import { Clock, Context, Data, type Duration, Effect, Either, Layer, Schedule } from "effect"
+import type { TurnRecord } from "../../schemas"
+import type { SessionHistoryEntry, SessionRecord } from "../domain/model"
+import { AuditStore } from "../ports/AuditStore"
+import { type ProfileOp, ProfileStore } from "../ports/ProfileStore"
+
+export type { ProfileOp }
+import { SessionStore } from "../ports/SessionStore"
+import { UnitOfWork } from "../ports/UnitOfWork"
+import { Metrics } from "../observability/Metrics"
+
+export interface BatchWrites {
+  /** The latest record of each session touched by the batch. */
+  readonly sessions: ReadonlyArray<SessionRecord>
+  /** Profile operations in event order. */
+  readonly profile: ReadonlyArray<ProfileOp>
+  readonly records: ReadonlyArray<TurnRecord>
+  readonly history: ReadonlyArray<SessionHistoryEntry>
+}
+
+export type Operation = "session" | "customer_data" | "turn_record" | "transaction"
+
+/** Every operation that still failed after its retries, by operation. */
+export class PersistenceError extends Data.TaggedError("PersistenceError")<{
+  readonly failures: ReadonlyArray<{ readonly operation: Operation; readonly cause: unknown }>
+}> {
+  override get message() {
+    return `persistence failed: ${this.failures.map((f) => f.operation).join(", ")}`
+  }
+}
+
+/**
+ * The store holds a newer version of these sessions: this instance is a stale owner (paused past
+ * its session timeout while another took over). With an atomic unit nothing was committed; the
+ * caller drops the batch's actors and recomputes the batch from the stores.
+ */
+export class SessionsFenced extends Data.TaggedError("SessionsFenced")<{
+  readonly sessions: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>
+}> {}
+
+export interface PersistenceConfig {
+  /** Run the three operations one after another instead of concurrently (for comparison). */
+  readonly sequential: boolean
+  readonly retryBaseDelay: Duration.DurationInput
+  readonly retryMaxDelay: Duration.DurationInput
+  /** Attempts per operation (or per unit when atomic) before `persist` fails. */
+  readonly maxAttempts: number
+}
+
+export interface PersistResult {
+  /** Sessions whose write was refused because the store holds a newer version (a stale owner). */
+  readonly fenced: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>
+}
+
+const emptyBatch = (writes: BatchWrites) =>
+  writes.sessions.length === 0 &&
+  writes.profile.length === 0 &&
+  writes.records.length === 0 &&
+  writes.history.length === 0
+
+export const makePersistence = (config: PersistenceConfig) =>
+  Effect.gen(function* () {
+    const sessions = yield* SessionStore
+    const profiles = yield* ProfileStore
+    const audit = yield* AuditStore
+    const uow = yield* UnitOfWork
+    const metrics = yield* Metrics
+
+    const retry = Schedule.exponential(config.retryBaseDelay).pipe(
+      Schedule.either(Schedule.spaced(config.retryMaxDelay)),
+      Schedule.intersect(Schedule.recurs(Math.max(0, config.maxAttempts - 1)))
+    )
+
+    /** Times and counts one operation; in non-atomic mode it retries on its own. */
+    const measured = <A, E>(operation: Operation, effect: Effect.Effect<A, E>, elapsed: Array<number>) =>
+      Effect.gen(function* () {
+        const start = yield* Clock.currentTimeNanos
+        const result = yield* Effect.either(effect)
+        const took = Number((yield* Clock.currentTimeNanos) - start) / 1e9
+        elapsed.push(took)
+        metrics.persistenceDuration.observe({ operation }, took)
+        metrics.persistenceOperations.inc({
+          operation,
+          status: Either.isRight(result) ? "success" : "failure"
+        })
+        return yield* result
+      }).pipe(uow.atomic ? (e) => e : Effect.retry(retry))
+
+    const attempt = (writes: BatchWrites) =>
+      Effect.gen(function* () {
+        const elapsed: Array<number> = []
+        const start = yield* Clock.currentTimeNanos
+        const [session, customerData, turnRecord] = yield* Effect.all(
+          [
+            measured("session", sessions.save(writes.sessions), elapsed),
+            measured("customer_data", profiles.applyOps(writes.profile), elapsed),
+            measured("turn_record", audit.append(writes.records, writes.history), elapsed)
+          ],
+          { concurrency: config.sequential ? 1 : 3, mode: "either" }
+        )
+        const wall = Number((yield* Clock.currentTimeNanos) - start) / 1e9
+        metrics.persistenceUnitDuration.observe(
+          { mode: config.sequential ? "sequential" : "concurrent" },
+          wall
+        )
+        const saved = elapsed.reduce((a, b) => a + b, 0) - wall
+        if (saved > 0) metrics.persistenceTimeSaved.inc(saved)
+        const failures: Array<{ operation: Operation; cause: unknown }> = []
+        if (Either.isLeft(session)) failures.push({ operation: "session", cause: session.left })
+        if (Either.isLeft(customerData))
+          failures.push({ operation: "customer_data", cause: customerData.left })
+        if (Either.isLeft(turnRecord)) failures.push({ operation: "turn_record", cause: turnRecord.left })
+        if (failures.length > 0) return yield* new PersistenceError({ failures })
+        const fenced = Either.getOrThrow(session)
+        // A stale owner computed these turns from an outdated snapshot: in one transaction none of
+        // the batch may commit (its profile rows would differ from the new owner's).
+        if (uow.atomic && fenced.length > 0) return yield* new SessionsFenced({ sessions: fenced })
+        return { fenced } satisfies PersistResult
+      })
+
+    const persist = (
+      writes: BatchWrites
+    ): Effect.Effect<PersistResult, PersistenceError | SessionsFenced> => {
+      if (emptyBatch(writes)) return Effect.succeed({ fenced: [] })
+      const unit = uow
+        .run(attempt(writes))
+        .pipe(
+          Effect.catchTag("UnitOfWorkError", (cause) =>
+            Effect.fail(new PersistenceError({ failures: [{ operation: "transaction", cause }] }))
+          )
+        )
+      const retried = uow.atomic
+        ? Effect.retry(unit, { schedule: retry, while: (e) => e._tag === "PersistenceError" })
+        : unit
+      return retried.pipe(Effect.withSpan("Persistence.persist"))
+    }
+
+    return { persist }
+  })
+
+export class Persistence extends Context.Tag("turnvault/Persistence")<
+  Persistence,
+  Effect.Effect.Success<ReturnType<typeof makePersistence>>
+>() {
+  static readonly layer = (config: PersistenceConfig) => Layer.effect(Persistence, makePersistence(config))
+}

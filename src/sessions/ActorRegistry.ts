@@ -1,0 +1,222 @@
+/**
+ * The session actors of this instance: activation (load the snapshot once: session state, the
+ * customer's profile, the agent's definitions), lookup, and passivation (idle timeout, capacity
+ * bound, session end, fencing, partition revocation). Customer snapshots are shared by the
+ * customer's active sessions and dropped with the last of them.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { FieldDefinition } from "../../schemas"
+import type { DataEntry, ProfileField, ValueVersion } from "../domain/model"
+import { customerKey, definitionKey, sessionKey } from "../domain/model"
+import { ProfileStore } from "../ports/ProfileStore"
+import { SessionStore } from "../ports/SessionStore"
+import { CustomerSnapshot, SessionActor } from "./SessionActor"
+
+export interface ActorRegistryConfig {
+  /** Passivate an actor after this long without events. */
+  readonly idleTimeoutMs: number
+  /** Upper bound on resident actors; the least recently used are passivated beyond it. */
+  readonly maxActors: number
+  /** Field definitions are re-read from the store after this long (a running service sees changes). */
+  readonly definitionsTtlMs: number
+  readonly maxHistory: number
+  /** How many snapshots load concurrently during activation. */
+  readonly loadConcurrency: number
+}
+
+export interface SessionRef {
+  readonly tenant_id: string
+  readonly session_id: string
+  readonly customer_id: string
+  readonly agent_id: string
+}
+
+interface CachedDefinitions {
+  readonly defs: Map<string, FieldDefinition>
+  readonly loadedAt: number
+}
+
+const toVersion = (row: ProfileField): ValueVersion => ({
+  value: row.value,
+  source: row.source,
+  confidence: row.confidence,
+  updated_at: row.updated_at,
+  source_item_id: row.source_item_id
+})
+
+const toEntry = (row: ProfileField, history: ReadonlyArray<ValueVersion>): DataEntry => ({
+  ...toVersion(row),
+  scope: row.scope,
+  history,
+  ...(row.validation_error === null ? {} : { validation_error: row.validation_error }),
+  ...(row.case_id === null ? {} : { case_id: row.case_id })
+})
+
+export const makeActorRegistry = (config: ActorRegistryConfig) =>
+  Effect.gen(function* () {
+    const sessions = yield* SessionStore
+    const profiles = yield* ProfileStore
+    // Map iteration order is insertion order: touching an actor re-inserts it, so the first
+    // entries are the least recently used.
+    const actors = new Map<string, SessionActor>()
+    const customers = new Map<string, CustomerSnapshot>()
+    const definitions = new Map<string, CachedDefinitions>()
+
+    const loadCustomer = (tenantId: string, customerId: string) =>
+      Effect.map(profiles.loadCustomer(tenantId, customerId, config.maxHistory), (profile) => {
+        const snapshot = new CustomerSnapshot()
+        const history = new Map<string, Array<ValueVersion>>()
+        for (const row of profile.history) {
+          const list = history.get(row.name) ?? []
+          list.push(toVersion(row))
+          history.set(row.name, list)
+        }
+        for (const row of profile.active)
+          snapshot.profile.set(row.name, toEntry(row, history.get(row.name) ?? []))
+        return snapshot
+      })
+
+    const release = (key: string) => {
+      const actor = actors.get(key)
+      if (actor === undefined) return
+      actors.delete(key)
+      actor.customer.refs -= 1
+      if (actor.customer.refs <= 0) {
+        const state = actor.record?.state
+        if (state !== undefined) customers.delete(customerKey(state.tenant_id, state.customer_id))
+        else for (const [k, c] of customers) if (c === actor.customer) customers.delete(k)
+      }
+    }
+
+    /** Makes sure the (tenant, agent) definitions are loaded and fresh; returns them. */
+    const definitionsFor = (tenantId: string, agentId: string, now: number) => {
+      const key = definitionKey(tenantId, agentId)
+      const cached = definitions.get(key)
+      if (cached !== undefined && now - cached.loadedAt < config.definitionsTtlMs)
+        return Effect.succeed(cached.defs)
+      return Effect.map(profiles.loadDefinitions(tenantId, agentId), (list) => {
+        const defs = new Map(list.map((def) => [def.name, def]))
+        definitions.set(key, { defs, loadedAt: now })
+        return defs
+      })
+    }
+
+    const activateOne = (ref: SessionRef, now: number) =>
+      Effect.gen(function* () {
+        const key = sessionKey(ref.tenant_id, ref.session_id)
+        const record = yield* sessions.load(ref.tenant_id, ref.session_id)
+        const customerId = record?.state.customer_id ?? ref.customer_id
+        const cKey = customerKey(ref.tenant_id, customerId)
+        let customer = customers.get(cKey)
+        if (customer === undefined) {
+          const loaded = yield* loadCustomer(ref.tenant_id, customerId)
+          // Another activation of the same customer may have finished while this one loaded.
+          customer = customers.get(cKey) ?? loaded
+          customers.set(cKey, customer)
+        }
+        const defs = yield* definitionsFor(ref.tenant_id, ref.agent_id, now)
+        const existing = actors.get(key)
+        if (existing !== undefined) return
+        customer.refs += 1
+        const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, defs)
+        actor.lastUsed = now
+        actors.set(key, actor)
+      })
+
+    /** Activates every referenced session that is not resident, loading snapshots concurrently. */
+    const activate = (refs: ReadonlyArray<SessionRef>, now: number) => {
+      const missing = new Map<string, SessionRef>()
+      for (const ref of refs) {
+        const key = sessionKey(ref.tenant_id, ref.session_id)
+        if (!actors.has(key) && !missing.has(key)) missing.set(key, ref)
+      }
+      return Effect.forEach(missing.values(), (ref) => activateOne(ref, now), {
+        concurrency: config.loadConcurrency,
+        discard: true
+      })
+    }
+
+    /** The resident actor, touched as most recently used, with current definitions. */
+    const get = (ref: SessionRef, now: number) =>
+      Effect.gen(function* () {
+        const key = sessionKey(ref.tenant_id, ref.session_id)
+        let actor = actors.get(key)
+        if (actor === undefined) {
+          yield* activateOne(ref, now)
+          actor = actors.get(key)!
+        }
+        actor.definitions = yield* definitionsFor(ref.tenant_id, ref.agent_id, now)
+        actor.lastUsed = now
+        actors.delete(key)
+        actors.set(key, actor)
+        return actor
+      })
+
+    /**
+     * The hot path of `get`, without an effect: the resident actor when it and its definitions are
+     * current, else undefined (then `get` activates or refreshes).
+     */
+    const resident = (ref: SessionRef, now: number): SessionActor | undefined => {
+      const key = sessionKey(ref.tenant_id, ref.session_id)
+      const actor = actors.get(key)
+      const defs = definitions.get(definitionKey(ref.tenant_id, ref.agent_id))
+      if (actor === undefined || defs === undefined || now - defs.loadedAt >= config.definitionsTtlMs)
+        return undefined
+      actor.definitions = defs.defs
+      actor.lastUsed = now
+      actors.delete(key)
+      actors.set(key, actor)
+      return actor
+    }
+
+    /** Passivates idle actors and trims to capacity. Returns how many were passivated. */
+    const reap = (now: number) =>
+      Effect.sync(() => {
+        let passivated = 0
+        for (const [key, actor] of actors) {
+          const overCapacity = actors.size > config.maxActors
+          if (!overCapacity && now - actor.lastUsed < config.idleTimeoutMs) break
+          release(key)
+          passivated += 1
+        }
+        return passivated
+      })
+
+    return {
+      activate,
+      get,
+      resident,
+      reap,
+      passivate: (tenantId: string, sessionId: string) =>
+        Effect.sync(() => release(sessionKey(tenantId, sessionId))),
+      /** Drops every actor for which `predicate` holds (partition revoked, fenced). */
+      dropWhere: (predicate: (actor: SessionActor) => boolean) =>
+        Effect.sync(() => {
+          for (const [key, actor] of actors) if (predicate(actor)) release(key)
+        }),
+      /**
+       * Forgets every actor for which `predicate` holds *and* the customer snapshots they hold,
+       * with every other actor sharing those snapshots: after a batch failed, its in-memory
+       * profile changes (never made durable) must not survive in a snapshot another session keeps.
+       */
+      dropWithCustomers: (predicate: (actor: SessionActor) => boolean) =>
+        Effect.sync(() => {
+          const tainted = new Set<CustomerSnapshot>()
+          for (const actor of actors.values()) if (predicate(actor)) tainted.add(actor.customer)
+          for (const [key, actor] of actors) if (tainted.has(actor.customer)) release(key)
+          for (const [key, snapshot] of customers) if (tainted.has(snapshot)) customers.delete(key)
+        }),
+      /** Forgets cached definitions so the next event reads them from the store. */
+      invalidateDefinitions: () => Effect.sync(() => definitions.clear()),
+      size: () => actors.size,
+      customerCount: () => customers.size
+    }
+  })
+
+export class ActorRegistry extends Context.Tag("turnvault/ActorRegistry")<
+  ActorRegistry,
+  Effect.Effect.Success<ReturnType<typeof makeActorRegistry>>
+>() {
+  static readonly layer = (config: ActorRegistryConfig) =>
+    Layer.effect(ActorRegistry, makeActorRegistry(config))
+}
