@@ -1,123 +1,118 @@
 /**
- * The stream wiring, independent of the log that feeds it: raw records of one partition ->
- * decode (bad -> DLQ) -> TurnProcessor (actors, persistence, outputs) -> out-of-order -> DLQ.
- * `handleBatch` returns only when everything it was given is durable or dead-lettered, so the
- * caller may then commit the offset past the batch.
+ * The flow of turn events, the one place a batch travels and is acknowledged (DESIGN 2, 4):
+ *
+ *   source batch → decode (bad → DLQ) → apply → persist → publish → commit
+ *
+ * Every source (Kafka, the embedded log, a JSONL file for `process`) runs this same flow. A batch is
+ * committed only after its writes are durable and its outputs and dead letters are published; a
+ * step that fails on an unavailable dependency pauses the partition (PausePolicy) until it
+ * succeeds. A batch that fails before it is durable is forgotten and recomputed from the stores.
  */
-import { Effect, Either, Schedule } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { TurnEvent } from "../schemas"
-import { decodeTurnEvent } from "./decode"
-import { TurnProcessor } from "../src/batch/TurnBatch"
-import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
+import { type EventResult, TurnBatch, batchLogIds } from "../src/batch/TurnBatch"
 import { Metrics } from "../src/observability/Metrics"
-import type { TopicNames } from "./topics"
+import { EventSource, type SourceBatch, type SourceRecord } from "../src/ports/EventSource"
+import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
+import type { TopicNames } from "../src/ports/Topics"
+import { deadLetter } from "./deadLetter"
+import { decodeTurnEvent } from "./decode"
+import { type PausePolicyConfig, makePausePolicy } from "./PausePolicy"
 
-export interface RawRecord {
-  readonly topic: string
-  readonly partition: number
-  readonly offset: string
-  readonly key: string | null
-  readonly value: string
+export interface TurnStreamConfig extends PausePolicyConfig {
+  readonly topics: TopicNames
 }
 
-export const dlqMessage = (
-  topics: TopicNames,
-  record: RawRecord,
-  reason: string,
-  detail: string
-): OutputMessage => ({
-  topic: topics.dlq,
-  key: record.key,
-  value: record.value,
-  headers: {
-    reason,
-    detail,
-    source_topic: record.topic,
-    source_partition: String(record.partition),
-    source_offset: record.offset
-  }
-})
-
-const sourceOf = (record: RawRecord) => ({
-  source_topic: record.topic,
-  source_partition: record.partition,
-  source_offset: record.offset
-})
-
-/**
- * The ids of an event that failed to decode, where they are present and strings, so that its DLQ
- * log line still names its tenant, session and turn. Nothing else of the payload is logged.
- */
-const idsOf = (raw: string): Record<string, string> => {
-  let json: unknown
-  try {
-    json = JSON.parse(raw)
-  } catch {
-    return {}
-  }
-  if (typeof json !== "object" || json === null) return {}
-  const ids: Record<string, string> = {}
-  for (const key of ["tenant_id", "session_id", "turn_id", "event_id"]) {
-    const value = (json as Record<string, unknown>)[key]
-    if (typeof value === "string") ids[key] = value
-  }
-  return ids
-}
-
-/** What `handleBatch` needs from its context. */
-export type HandleBatchContext = TurnProcessor | OutputSink | Metrics
-
-export const handleBatch = (topics: TopicNames, records: ReadonlyArray<RawRecord>) =>
+export const makeTurnStream = (config: TurnStreamConfig) =>
   Effect.gen(function* () {
-    const processor = yield* TurnProcessor
+    const core = yield* TurnBatch
     const sink = yield* OutputSink
     const metrics = yield* Metrics
-    const dead: Array<OutputMessage> = []
-    const events: Array<TurnEvent> = []
-    const sources: Array<RawRecord> = []
-    for (const record of records) {
-      const decoded = decodeTurnEvent(record.value)
-      if (Either.isLeft(decoded)) {
-        dead.push(dlqMessage(topics, record, decoded.left.reason, decoded.left.detail))
-        metrics.dlqMessages.inc({ reason: decoded.left.reason })
-        yield* Effect.logWarning("event dead-lettered", decoded.left).pipe(
-          Effect.annotateLogs({ ...sourceOf(record), ...idsOf(record.value) })
+    const pause = makePausePolicy(config)
+
+    /** Decodes a batch's records; what does not decode becomes a dead letter with its reason. */
+    const decode = (records: ReadonlyArray<SourceRecord>) =>
+      Effect.gen(function* () {
+        const events: Array<TurnEvent> = []
+        const sources: Array<SourceRecord> = []
+        const dead: Array<OutputMessage> = []
+        for (const record of records) {
+          const decoded = decodeTurnEvent(record.value)
+          if (decoded._tag === "Left") {
+            dead.push(yield* deadLetter(config.topics, metrics, record, decoded.left))
+            continue
+          }
+          events.push(decoded.right)
+          sources.push(record)
+        }
+        return { events, sources, dead }
+      })
+
+    /**
+     * Applies the events and makes their writes durable. Unavailable stores pause the write (the
+     * same writes are retried, so a half-written batch is finished, never recomputed); any other
+     * failure (a look-up, a fenced owner) forgets the batch and recomputes it from the stores.
+     */
+    const durable = (events: ReadonlyArray<TurnEvent>, partition: number) =>
+      Effect.gen(function* () {
+        const batch = yield* core.apply(events, partition)
+        yield* core.persist(batch).pipe(
+          pause.whileFailing(
+            (error) => error._tag === "PersistenceError",
+            "stores unavailable; pausing until they recover",
+            batchLogIds(batch)
+          ),
+          Effect.onError(() => core.forget(batch))
         )
-        continue
-      }
-      events.push(decoded.right)
-      sources.push(record)
-    }
-    // A store error during look-ups fails the attempt (its actors are dropped); it is retried
-    // until the store answers. A transient store error never sends anything to the DLQ.
-    const results =
-      events.length === 0
-        ? []
-        : yield* processor.process(events, records[0]?.partition ?? -1).pipe(
-            Effect.tapError((error) =>
-              error._tag === "SessionsFenced"
-                ? Effect.logWarning("stale session owner fenced: recomputing the batch from the stores", {
-                    sessions: error.sessions.length
-                  })
-                : Effect.logWarning("batch failed on a store error; retrying", error)
-            ),
-            Effect.retry(Schedule.spaced("1 second"))
+        return batch
+      }).pipe(pause.untilDone("batch failed; recomputing it from the stores", { partition }))
+
+    /** Takes one batch of records to durable and published; returns one result per decoded event. */
+    const handle = (records: ReadonlyArray<SourceRecord>, partition: number) =>
+      Effect.gen(function* () {
+        const { events, sources, dead } = yield* decode(records)
+        if (events.length === 0) {
+          if (dead.length > 0)
+            yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
+          return [] as ReadonlyArray<EventResult>
+        }
+        const batch = yield* durable(events, partition)
+        for (const [i, result] of batch.results.entries()) {
+          if (result.kind !== "out_of_order") continue
+          dead.push(
+            yield* deadLetter(
+              config.topics,
+              metrics,
+              sources[i]!,
+              { reason: "out_of_order", detail: result.detail },
+              events[i]
+            )
           )
-    for (const [i, result] of results.entries()) {
-      if (result.kind !== "out_of_order") continue
-      const event = events[i]!
-      dead.push(dlqMessage(topics, sources[i]!, "out_of_order", result.detail))
-      metrics.dlqMessages.inc({ reason: "out_of_order" })
-      yield* Effect.logWarning("event dead-lettered", { reason: "out_of_order", detail: result.detail }).pipe(
-        Effect.annotateLogs({
-          ...sourceOf(sources[i]!),
-          tenant_id: event.tenant_id,
-          session_id: event.session_id,
-          event_id: event.event_id,
-          ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
-        })
-      )
-    }
-    if (dead.length > 0) yield* sink.publish(dead).pipe(Effect.retry(Schedule.spaced("1 second")))
-    return results
+        }
+        yield* core
+          .publish(batch)
+          .pipe(pause.untilDone("outputs not published; retrying", batchLogIds(batch)))
+        if (dead.length > 0)
+          yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
+        yield* core.complete(batch)
+        return batch.results
+      })
+
+    /** Consumes the source: every batch handled, then committed; uninterruptible but for its pauses. */
+    const run = Effect.flatMap(EventSource, (source) =>
+      source.run({
+        onBatch: (batch: SourceBatch) =>
+          handle(batch.records, batch.partition).pipe(Effect.zipRight(batch.commit), Effect.uninterruptible),
+        onRevoked: core.revoke
+      })
+    )
+
+    return { handle, run }
   })
+
+export class TurnStream extends Context.Tag("turnvault/TurnStream")<
+  TurnStream,
+  Effect.Effect.Success<ReturnType<typeof makeTurnStream>>
+>() {
+  static readonly layer = (config: TurnStreamConfig) => Layer.effect(TurnStream, makeTurnStream(config))
+}

@@ -3,6 +3,8 @@
  * and cleanup policy. `turnvault topics ensure` creates them from this table; docs/TOPICS.md is
  * generated from the same data.
  */
+import type { TopicNames } from "../src/ports/Topics"
+
 export interface TopicSpec {
   readonly name: string
   readonly role: "input" | "output"
@@ -16,7 +18,7 @@ export interface TopicSpec {
 
 const DAY = 24 * 60 * 60 * 1000
 
-export const topicNames = (prefix: string) => ({
+export const topicNames = (prefix: string): TopicNames => ({
   turnEvents: `${prefix}turn-events`,
   dlq: `${prefix}turn-events.dlq`,
   memoryIngestion: `${prefix}memory-ingestion`,
@@ -24,7 +26,7 @@ export const topicNames = (prefix: string) => ({
   telemetry: `${prefix}telemetry`
 })
 
-export type TopicNames = ReturnType<typeof topicNames>
+export type { TopicNames }
 
 export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArray<TopicSpec> => {
   const names = topicNames(prefix)

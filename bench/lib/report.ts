@@ -103,7 +103,7 @@ export const renderMarkdown = (report: Any, svgName: string): string => {
     "",
     "## Latency, produce → durable",
     "",
-    "A paced producer in its own process; durable = the moment TurnProcessor hands the turn's record to the output sink (after the batch's transaction committed).",
+    "A paced producer in its own process; durable = the moment TurnBatch.publish hands the turn's record to the output sink (after the batch's transaction committed).",
     "",
     "| offered turns/s | sent (producer) | p50 ms | p95 ms | p99 ms | p99 after 3 s warm-up | CPU cores | peak RSS MB |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -152,7 +152,7 @@ export const renderMarkdown = (report: Any, svgName: string): string => {
     )
   add(
     "",
-    `Whole in-memory pipeline (streams/TurnStream.handleBatch over memory stores, no-op sink, batches of ${r.cpu?.pipeline?.batchSize}): ${fmt(r.cpu?.pipeline?.cpuPerTurnUs)} µs CPU per turn, ${fmt(r.cpu?.pipeline?.turnsPerSec)} turns/s on one core — the Effect orchestration, logging and metrics around the pure work cost ${fmt((r.cpu?.pipeline?.cpuPerTurnUs ?? Number.NaN) - (c.decodePlusApply?.mean ?? Number.NaN))} µs per turn on top of it.`,
+    `Whole in-memory pipeline (streams/TurnStream.handle over memory stores, no-op sink, batches of ${r.cpu?.pipeline?.batchSize}): ${fmt(r.cpu?.pipeline?.cpuPerTurnUs)} µs CPU per turn, ${fmt(r.cpu?.pipeline?.turnsPerSec)} turns/s on one core — the Effect orchestration, logging and metrics around the pure work cost ${fmt((r.cpu?.pipeline?.cpuPerTurnUs ?? Number.NaN) - (c.decodePlusApply?.mean ?? Number.NaN))} µs per turn on top of it.`,
     "",
     "## Telemetry buffer",
     "",

@@ -4,8 +4,8 @@
  *      next session state with its hash), per turn, after a warm-up pass over the same events;
  *      with its parts timed on their own: updateCustomerData, and the two SHA-256-of-canonical-JSON
  *      hashes (session state, turn record) split into canonicalJson and sha256;
- *   2. pipeline: the whole stream wiring (streams/TurnStream.ts handleBatch: decode, actors,
- *      TurnProcessor, Persistence, outputs, telemetry) over in-memory stores and a no-op sink, in
+ *   2. pipeline: the whole stream wiring (streams/TurnStream.ts handle: decode, actors,
+ *      TurnBatch, Persistence, outputs, telemetry) over in-memory stores and a no-op sink, in
  *      batches of TURNVAULT_BATCH_SIZE: turnvault's CPU per turn without any I/O.
  */
 import { Effect, Either, Layer, Logger, LogLevel } from "effect"
@@ -20,7 +20,7 @@ import { OutputSink } from "../../src/ports/OutputSink"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { Metrics } from "../../src/observability/Metrics"
-import { handleBatch } from "../../streams/TurnStream"
+import { TurnStream } from "../../streams/TurnStream"
 import { topicNames } from "../../streams/topics"
 import { cpuSince, distribution, load, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 import { makeActors, settings } from "../lib/pureRun"
@@ -107,9 +107,10 @@ const pipeline = Effect.gen(function* () {
     value: line.value
   }))
   const batchSize = config.batchSize
+  const stream = yield* TurnStream
   const runAll = Effect.gen(function* () {
     for (let i = 0; i < records.length; i += batchSize)
-      yield* handleBatch(topics, records.slice(i, i + batchSize))
+      yield* stream.handle(records.slice(i, i + batchSize), 0)
   })
   const cpu0 = process.cpuUsage()
   const t0 = wallMs()
@@ -154,7 +155,7 @@ writeResult({
     canonicalJsonOfHashing: round(meanOf(pure.canonical) / (meanOf(pure.canonical) + meanOf(pure.sha)))
   },
   pipeline: {
-    what: "streams/TurnStream.handleBatch over memory stores and a no-op sink",
+    what: "streams/TurnStream.handle over memory stores and a no-op sink",
     batchSize: inMemory.batchSize,
     events: workload.stats.events,
     turnsPerSec: round((turns / inMemory.ms) * 1000, 0),

@@ -1,7 +1,7 @@
 /**
  * End to end: turnvault in-process, assembled like src/app/main.ts (`serviceLayer` over Kafka, the
- * configured PostgreSQL and Redis) and consuming with `runKafkaSource`, until every turn is durable.
- * "Durable" is observed without touching src: the output sink is wrapped, and TurnProcessor hands
+ * configured PostgreSQL and Redis) and consuming with `KafkaSourceLive` through `TurnStream.run`, until every turn is durable.
+ * "Durable" is observed without touching src: the output sink is wrapped, and TurnBatch.publish hands
  * a batch's turn records to it only after Persistence has committed the batch.
  *
  *   mode "drain": the topic already holds the workload (a backlog); measures sustained throughput.
@@ -15,7 +15,8 @@ import { kafkaClientLayer, serviceLayer } from "../../src/app/layers"
 import { AppConfig } from "../../src/config/AppConfig"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
-import { runKafkaSource } from "../../src/adapters/kafka/KafkaSource"
+import { KafkaSourceLive } from "../../src/adapters/kafka/KafkaSource"
+import { TurnStream } from "../../streams/TurnStream"
 import { OutputSink } from "../../src/ports/OutputSink"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { Metrics } from "../../src/observability/Metrics"
@@ -170,19 +171,16 @@ const measure = Effect.gen(function* () {
   const cpu0 = process.cpuUsage()
   const machine0 = machineCpu()
   const started = wallMs()
-  yield* Effect.fork(
-    runKafkaSource(
-      {
-        topics,
-        group: args.group,
-        batchSize: config.batchSize,
-        partitionsConcurrently: config.partitionsConcurrently,
-        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-        heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10))
-      },
-      progress
-    )
-  )
+  const source = KafkaSourceLive({
+    topic: topics.turnEvents,
+    group: args.group,
+    batchSize: config.batchSize,
+    partitionsConcurrently: config.partitionsConcurrently,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+    heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+    progress
+  })
+  yield* Effect.fork(Effect.flatMap(TurnStream, (stream) => stream.run).pipe(Effect.provide(source)))
   yield* waitFor(() => joinedAt > 0, 60_000)
   log(`group joined after ${Math.round(joinedAt - started)} ms`)
   const producer = args.mode === "live" ? runProducer() : Promise.resolve()

@@ -9,12 +9,15 @@ import { KafkaClient } from "../adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
 import { InProcessLog } from "../adapters/embedded/InProcessLog"
 import { Persistence } from "../batch/Persistence"
-import { TurnProcessor } from "../batch/TurnBatch"
-import { OutputSink } from "../ports/OutputSink"
+import { TurnBatch } from "../batch/TurnBatch"
+import { EmbeddedSinkLive } from "../adapters/embedded/EmbeddedSink"
+import { withFileDeadLetters } from "../adapters/file/FileDeadLetters"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
-import { DefinitionsHotReload, withOptionalRedisCache } from "../adapters/redis"
+import { withOptionalRedisCache } from "../adapters/redis"
+import { DefinitionsHotReload } from "../sessions/DefinitionsHotReload"
 import { MemoryStoresLive } from "../adapters/embedded"
 import { topicNames } from "../../streams/topics"
+import { TurnStream } from "../../streams/TurnStream"
 import type { Metrics } from "../observability/Metrics"
 import { postgresStores } from "./postgresStores"
 
@@ -28,7 +31,17 @@ export const storesLayer = (config: AppConfig) =>
 /** The embedded log and output sink (used when KAFKA_BROKERS is unset). */
 export const embeddedLogLayer = (config: AppConfig) => {
   const log = InProcessLog.layer({ partitions: config.partitions, retainRecords: 100_000 })
-  return Layer.merge(log, Layer.provide(OutputSink.inProcess, log))
+  return Layer.merge(log, Layer.provide(EmbeddedSinkLive, log))
+}
+
+/**
+ * The log of `process`: the embedded log's output sink, with the dead letters kept for
+ * `dlq.jsonl` (FileDeadLetters) instead of appended to the log.
+ */
+export const fileLogLayer = (config: AppConfig) => {
+  const log = InProcessLog.layer({ partitions: config.partitions, retainRecords: 100_000 })
+  const sink = Layer.provide(withFileDeadLetters(topicNames(config.topicPrefix).dlq), EmbeddedSinkLive)
+  return Layer.merge(log, Layer.provide(sink, log))
 }
 
 export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
@@ -39,8 +52,8 @@ export const kafkaLogLayer = (brokers: ReadonlyArray<string>) =>
   Layer.provideMerge(KafkaSinkLive, kafkaClientLayer(brokers))
 
 /**
- * The turn pipeline over given stores and output sink: actors, persistence, telemetry buffer and
- * the turn processor.
+ * The turn pipeline over given stores and output sink: actors, persistence, telemetry buffer, the
+ * batch core and the stream (which runs on whichever EventSource the command provides).
  */
 export const pipelineLayer = (config: AppConfig) => {
   const topics = topicNames(config.topicPrefix)
@@ -62,14 +75,17 @@ export const pipelineLayer = (config: AppConfig) => {
     flushChunk: 500,
     topic: topics.telemetry
   })
-  const processor = TurnProcessor.layer({
+  const core = TurnBatch.layer({
     topics,
     defaultMode: config.validationMode,
     maxHistory: config.maxHistoryEntries,
-    sessionCleanupOnEnd: config.sessionCleanupOnEnd,
-    pauseDelay: Duration.millis(config.pauseMs)
+    sessionCleanupOnEnd: config.sessionCleanupOnEnd
   })
-  return Layer.provideMerge(processor, Layer.mergeAll(registry, persistence, telemetry))
+  const stream = TurnStream.layer({ topics, pauseDelay: Duration.millis(config.pauseMs) })
+  return Layer.provideMerge(
+    stream,
+    Layer.provideMerge(core, Layer.mergeAll(registry, persistence, telemetry))
+  )
 }
 
 export type PipelineRequirements = Metrics

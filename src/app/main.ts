@@ -5,15 +5,22 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { parseArgs } from "node:util"
-import { EmbeddedProgress } from "../adapters/embedded/EmbeddedSource"
 import { topicCatalogue } from "../../streams/topics"
-import { embeddedLogLayer, kafkaClientLayer, kafkaLogLayer, serviceLayer, storesLayer } from "./layers"
+import {
+  embeddedLogLayer,
+  fileLogLayer,
+  kafkaClientLayer,
+  kafkaLogLayer,
+  serviceLayer,
+  storesLayer
+} from "./layers"
 import { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
-import { readinessLayer } from "../observability/Readiness"
+import { consumerCheck, readinessLayer } from "../observability/Readiness"
 import { makeConsumerProgress } from "../observability/ConsumerProgress"
 import { ensureTopics } from "../adapters/kafka/KafkaTopics"
-import { migrationStatus, runMigrations } from "../adapters/postgres"
+import { migrationStatus, postgresHealthCheck, runMigrations } from "../adapters/postgres"
+import { redisHealthCheck } from "../adapters/redis"
 import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
 import { exportStores } from "./commands/exportStores"
@@ -69,19 +76,16 @@ const needDatabase = (config: AppConfig) =>
 const runCommand = (config: AppConfig) =>
   Effect.gen(function* () {
     const stores = storesLayer(config)
-    const embedded = serviceLayer(config, embeddedLogLayer(config))
     const [command, sub] = positionals
     switch (command) {
       case "start": {
         const progress = makeConsumerProgress()
         const readiness = (source: string) =>
-          readinessLayer({
-            source,
-            progress,
-            stallMs: config.readyStallMs,
-            databaseUrl: config.databaseUrl,
-            redisUrl: config.redisUrl
-          })
+          readinessLayer([
+            consumerCheck(source, progress, config.readyStallMs),
+            ...Option.toArray(Option.map(config.databaseUrl, (url) => postgresHealthCheck(url))),
+            ...Option.toArray(Option.map(config.redisUrl, (url) => redisHealthCheck(url)))
+          ])
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
           return yield* startKafka(config, progress).pipe(
@@ -90,11 +94,10 @@ const runCommand = (config: AppConfig) =>
             )
           )
         }
-        return yield* startEmbedded(config).pipe(
+        return yield* startEmbedded(config, progress).pipe(
           Effect.provide(
             Layer.mergeAll(
-              embedded,
-              Layer.succeed(EmbeddedProgress, progress),
+              serviceLayer(config, embeddedLogLayer(config)),
               HttpLive(config.httpPort).pipe(Layer.provide(readiness("embedded")))
             )
           )
@@ -107,7 +110,9 @@ const runCommand = (config: AppConfig) =>
           exportDir: yield* required("export"),
           batchSize: config.batchSize
         }
-        return yield* print(yield* processFile(options).pipe(Effect.provide(embedded)))
+        return yield* print(
+          yield* processFile(options).pipe(Effect.provide(serviceLayer(config, fileLogLayer(config))))
+        )
       }
       case "definitions": {
         const path = positionals[2]

@@ -8,12 +8,12 @@
 import { Clock, Context, Data, type Duration, Effect, Either, Layer, Schedule } from "effect"
 import type { TurnRecord } from "../../schemas"
 import type { SessionHistoryEntry, SessionRecord } from "../domain/model"
-import { AuditStore } from "../ports/AuditStore"
-import { type ProfileOp, ProfileStore } from "../ports/ProfileStore"
+import { AuditStore, type AuditStoreError } from "../ports/AuditStore"
+import { type ProfileOp, ProfileStore, type ProfileStoreError } from "../ports/ProfileStore"
 
 export type { ProfileOp }
-import { SessionStore } from "../ports/SessionStore"
-import { UnitOfWork } from "../ports/UnitOfWork"
+import { SessionStore, type SessionStoreError } from "../ports/SessionStore"
+import { UnitOfWork, type UnitOfWorkError } from "../ports/UnitOfWork"
 import { Metrics } from "../observability/Metrics"
 
 export interface BatchWrites {
@@ -27,9 +27,12 @@ export interface BatchWrites {
 
 export type Operation = "session" | "customer_data" | "turn_record" | "transaction"
 
+/** The store error behind one failed operation. */
+export type OperationError = SessionStoreError | ProfileStoreError | AuditStoreError | UnitOfWorkError
+
 /** Every operation that still failed after its retries, by operation. */
 export class PersistenceError extends Data.TaggedError("PersistenceError")<{
-  readonly failures: ReadonlyArray<{ readonly operation: Operation; readonly cause: unknown }>
+  readonly failures: ReadonlyArray<{ readonly operation: Operation; readonly cause: OperationError }>
 }> {
   override get message() {
     return `persistence failed: ${this.failures.map((f) => f.operation).join(", ")}`
@@ -112,7 +115,7 @@ export const makePersistence = (config: PersistenceConfig) =>
         )
         const saved = elapsed.reduce((a, b) => a + b, 0) - wall
         if (saved > 0) metrics.persistenceTimeSaved.inc(saved)
-        const failures: Array<{ operation: Operation; cause: unknown }> = []
+        const failures: Array<{ operation: Operation; cause: OperationError }> = []
         if (Either.isLeft(session)) failures.push({ operation: "session", cause: session.left })
         if (Either.isLeft(customerData))
           failures.push({ operation: "customer_data", cause: customerData.left })

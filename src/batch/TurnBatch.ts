@@ -1,22 +1,26 @@
 /**
- * Processes a batch of decoded events in order: routes each to its session actor, collects the
- * writes, persists them (Persistence), then publishes outputs. Returns once every applied event is
- * durable and its outputs are published: only then may the caller acknowledge the batch.
- * While a store is down, `process` keeps retrying (the partition pauses); nothing is dropped.
+ * One batch of decoded events, with no transport and no pause policy (the stream owns those):
+ * - `apply` routes each event to its session actor, in order, and collects the batch's writes,
+ *   outputs and per-event results (in memory; only activation and late-turn checks read stores);
+ * - `persist` makes the writes durable (Persistence: three operations, typed errors, bounded retry);
+ * - `publish` sends the outputs, with those of redelivered turns rebuilt from the stores;
+ * - `complete` passivates ended sessions and records telemetry.
+ * A batch whose steps did not all succeed must be `forget`-ten: the actors it touched may hold
+ * changes that never became durable, so the next attempt recomputes them from the stores.
  */
-import { Clock, Context, type Duration, Effect, Exit, FiberRef, Layer, LogLevel, Schedule } from "effect"
+import { Clock, Context, Effect, FiberRef, Layer, LogLevel } from "effect"
 import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
-import type { ActorSettings, EventEffects, SessionActor } from "../sessions/SessionActor"
-import { ActorRegistry } from "../sessions/ActorRegistry"
 import { type ProfileField, type SessionRecord, sessionKey } from "../domain/model"
-import { type BatchWrites, Persistence, type PersistenceError, type ProfileOp } from "./Persistence"
-import { type OutputMessage, OutputSink } from "../ports/OutputSink"
+import { Metrics } from "../observability/Metrics"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { AuditStore } from "../ports/AuditStore"
-import { Metrics } from "../observability/Metrics"
-import type { TopicNames } from "../../streams/topics"
+import { type OutputMessage, OutputSink } from "../ports/OutputSink"
+import type { TopicNames } from "../ports/Topics"
+import { ActorRegistry } from "../sessions/ActorRegistry"
+import type { ActorSettings, EventEffects, SessionActor } from "../sessions/SessionActor"
 import { recordEffects } from "./observe"
 import { memoryTaskMessage, republish, turnRecordMessage } from "./outputs"
+import { type BatchWrites, Persistence, type ProfileOp } from "./Persistence"
 
 export type EventResult =
   | { readonly kind: "applied"; readonly record: TurnRecord | null }
@@ -24,10 +28,22 @@ export type EventResult =
   | { readonly kind: "ignored"; readonly reason: string }
   | { readonly kind: "out_of_order"; readonly detail: string }
 
-export interface TurnProcessorConfig extends ActorSettings {
+export interface TurnBatchConfig extends ActorSettings {
   readonly topics: TopicNames
-  /** Delay between attempts while the stores are unavailable. */
-  readonly pauseDelay: Duration.DurationInput
+}
+
+/** A batch after `apply`: what it decided, and what it asks the stores and sinks to do. */
+export interface AppliedBatch {
+  readonly partition: number
+  readonly startedAt: number
+  /** One result per event, in event order. */
+  readonly results: ReadonlyArray<EventResult>
+  readonly writes: BatchWrites
+  readonly outputs: ReadonlyArray<OutputMessage>
+  /** Turns already applied before: their outputs are re-published from the stored records. */
+  readonly duplicates: ReadonlyArray<TurnCompleted>
+  readonly ended: ReadonlyArray<SessionActor>
+  readonly touched: ReadonlySet<string>
 }
 
 /** The ids every turn-related log line carries (DESIGN 7); never a customer-data value. */
@@ -56,7 +72,16 @@ const refOf = (event: TurnEvent) => ({
   agent_id: event.agent_id
 })
 
-export const makeTurnProcessor = (config: TurnProcessorConfig) =>
+/** A batch line names its turns (the first ones, for a large batch) and their tenants. */
+export const batchLogIds = (batch: AppliedBatch) => ({
+  partition: batch.partition,
+  turns: batch.writes.records.length,
+  tenant_ids: [...new Set(batch.writes.records.map((r) => r.tenant_id))].slice(0, 20),
+  session_ids: [...new Set(batch.writes.records.map((r) => r.session_id))].slice(0, 20),
+  turn_ids: batch.writes.records.slice(0, 20).map((r) => r.turn_id)
+})
+
+export const makeTurnBatch = (config: TurnBatchConfig) =>
   Effect.gen(function* () {
     const registry = yield* ActorRegistry
     const persistence = yield* Persistence
@@ -98,12 +123,19 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
         }
       )
 
+    /** Forgets the in-memory state of the batch's sessions and of the customers they share. */
+    const forgetTouched = (touched: ReadonlySet<string>) =>
+      registry.dropWithCustomers((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
+
     /** `partition`: where the events came from, remembered by their actors (-1: unknown). */
-    const process = (events: ReadonlyArray<TurnEvent>, partition = -1) => {
-      const touched = new Map<string, SessionActor>()
-      return Effect.gen(function* () {
-        const started = yield* Clock.currentTimeMillis
-        yield* registry.activate(events.map(refOf), started)
+    const apply = Effect.fn("TurnBatch.apply")(function* (
+      events: ReadonlyArray<TurnEvent>,
+      partition: number
+    ) {
+      const touched = new Set<string>()
+      return yield* Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
+        yield* registry.activate(events.map(refOf), startedAt)
 
         const results: Array<EventResult> = []
         const sessions = new Map<string, SessionRecord>()
@@ -122,9 +154,9 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
 
         for (const event of events) {
           const ref = refOf(event)
-          const actor = registry.resident(ref, started) ?? (yield* registry.get(ref, started))
+          const actor = registry.resident(ref, startedAt) ?? (yield* registry.get(ref, startedAt))
           actor.partition = partition
-          touched.set(sessionKey(event.tenant_id, event.session_id), actor)
+          touched.add(sessionKey(event.tenant_id, event.session_id))
           const gapsBefore = actor.record?.state.gaps ?? 0
           const now = handleNow(actor, event)
           const handled = now === "check_audit" ? yield* handleChecked(actor, event as TurnCompleted) : now
@@ -165,62 +197,54 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
           metrics.events.inc({ event_type: event.event_type, result: "applied" })
           results.push({ kind: "applied", record: effects.record })
         }
-
         const writes: BatchWrites = { sessions: [...sessions.values()], profile, records, history }
-        // A batch line names its turns (the first ones, for a large batch) and their tenants.
-        const batchIds = {
+        return {
           partition,
-          turns: records.length,
-          tenant_ids: [...new Set(records.map((r) => r.tenant_id))].slice(0, 20),
-          session_ids: [...new Set(records.map((r) => r.session_id))].slice(0, 20),
-          turn_ids: records.slice(0, 20).map((r) => r.turn_id)
-        }
-        const pauseWarning = (error: PersistenceError) =>
-          Effect.logWarning("stores unavailable; pausing until they recover", {
-            failed: error.failures.map((f) => f.operation)
-          }).pipe(Effect.annotateLogs(batchIds))
-        const { fenced } = yield* persistence.persist(writes).pipe(
-          // A store outage pauses this batch (and so its partition) until the writes succeed.
-          // Only the pause is interruptible: shutdown never cuts a healthy write short.
-          Effect.catchTag("PersistenceError", (error) =>
-            pauseWarning(error).pipe(
-              Effect.zipRight(
-                persistence.persist(writes).pipe(
-                  Effect.tapErrorTag("PersistenceError", pauseWarning),
-                  Effect.retry({
-                    schedule: Schedule.spaced(config.pauseDelay),
-                    while: (e) => e._tag === "PersistenceError"
-                  }),
-                  Effect.interruptible
-                )
-              )
-            )
-          )
-        )
-        // (SessionsFenced from an atomic unit propagates: the batch's actors are dropped on exit and
-        // the caller recomputes the batch from the stores, where its turns are now duplicates.)
-        if (fenced.length > 0) {
-          const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
-          yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
-            sessions: fenced.length
-          }).pipe(
-            Effect.annotateLogs({
-              partition,
-              tenant_ids: [...new Set(fenced.map((f) => f.tenant_id))].slice(0, 20),
-              session_ids: fenced.slice(0, 20).map((f) => f.session_id)
-            })
-          )
-          yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
-        }
-        if (duplicates.length > 0) outputs.push(...(yield* republish(audit, config.topics, duplicates)))
-        if (outputs.length > 0) {
-          yield* sink.publish(outputs).pipe(Effect.retry(Schedule.spaced(config.pauseDelay)))
-          for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })
-        }
-        for (const actor of ended) yield* registry.passivate(actor.tenantId, actor.sessionId)
+          startedAt,
+          results,
+          writes,
+          outputs,
+          duplicates,
+          ended,
+          touched
+        } satisfies AppliedBatch
+      }).pipe(Effect.onError(() => forgetTouched(touched)))
+    })
+
+    const persist = Effect.fn("TurnBatch.persist")(function* (batch: AppliedBatch) {
+      const { fenced } = yield* persistence.persist(batch.writes)
+      // Without an atomic unit the other sessions' writes stand; only the fenced ones are stale.
+      // (With one, SessionsFenced fails the step and the caller forgets the whole batch.)
+      if (fenced.length === 0) return
+      const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
+      yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
+        sessions: fenced.length
+      }).pipe(
+        Effect.annotateLogs({
+          partition: batch.partition,
+          tenant_ids: [...new Set(fenced.map((f) => f.tenant_id))].slice(0, 20),
+          session_ids: fenced.slice(0, 20).map((f) => f.session_id)
+        })
+      )
+      yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
+    })
+
+    const publish = Effect.fn("TurnBatch.publish")(function* (batch: AppliedBatch) {
+      const outputs =
+        batch.duplicates.length === 0
+          ? batch.outputs
+          : [...batch.outputs, ...(yield* republish(audit, config.topics, batch.duplicates))]
+      if (outputs.length === 0) return
+      yield* sink.publish(outputs)
+      for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })
+    })
+
+    const complete = (batch: AppliedBatch) =>
+      Effect.gen(function* () {
+        for (const actor of batch.ended) yield* registry.passivate(actor.tenantId, actor.sessionId)
         const finished = yield* Clock.currentTimeMillis
-        const perTurn = (finished - started) / 1000
-        for (const record of records) {
+        const perTurn = (finished - batch.startedAt) / 1000
+        for (const record of batch.writes.records) {
           metrics.turnDuration.observe(perTurn)
           yield* telemetry.record({
             kind: "turn",
@@ -228,30 +252,30 @@ export const makeTurnProcessor = (config: TurnProcessorConfig) =>
             session_id: record.session_id,
             turn_id: record.turn_id,
             recorded_at: new Date(finished).toISOString(),
-            duration_ms: finished - started,
+            duration_ms: finished - batch.startedAt,
             resolution: record.outcome.resolution
           })
         }
         metrics.activeActors.set(registry.size())
-        return results
-      }).pipe(
-        // Failed or interrupted before the end: forget the in-memory state of the touched
-        // sessions, so that the retry or redelivery recomputes from what the stores hold.
-        Effect.onExit((exit) =>
-          Exit.isSuccess(exit)
-            ? Effect.void
-            : registry.dropWithCustomers((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
-        )
-      )
-    }
+      })
 
-    return { process }
+    return {
+      apply,
+      persist,
+      publish,
+      complete,
+      forget: (batch: AppliedBatch) => forgetTouched(batch.touched),
+      /** A rebalance took these partitions away: their sessions are another instance's now. */
+      revoke: (partitions: ReadonlyArray<number>) => {
+        const lost = new Set(partitions)
+        return registry.dropWhere((actor) => lost.has(actor.partition))
+      }
+    }
   })
 
-export class TurnProcessor extends Context.Tag("turnvault/TurnProcessor")<
-  TurnProcessor,
-  Effect.Effect.Success<ReturnType<typeof makeTurnProcessor>>
+export class TurnBatch extends Context.Tag("turnvault/TurnBatch")<
+  TurnBatch,
+  Effect.Effect.Success<ReturnType<typeof makeTurnBatch>>
 >() {
-  static readonly layer = (config: TurnProcessorConfig) =>
-    Layer.effect(TurnProcessor, makeTurnProcessor(config))
+  static readonly layer = (config: TurnBatchConfig) => Layer.effect(TurnBatch, makeTurnBatch(config))
 }

@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect"
 import type { MemoryIngestionTask, TurnCompleted, TurnRecord } from "../../schemas"
-import type { TopicNames } from "../../streams/topics"
+import type { TopicNames } from "../ports/Topics"
 import { memoryTaskFor } from "../sessions/SessionActor"
 import type { OutputMessage } from "../ports/OutputSink"
 import type { AuditStoreService } from "../ports/AuditStore"

@@ -25,21 +25,33 @@ export const AppConfig = Config.all({
   redisUrl: Config.option(Config.redacted("REDIS_URL")).pipe(
     Config.withDescription("Redis connection string; unset = no cache")
   ),
-  httpPort: int("TURNVAULT_HTTP_PORT", 9464, "Port of /metrics, /healthz, /readyz and the admin API"),
-  topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(Config.withDefault("turnvault.")),
+  httpPort: int("TURNVAULT_HTTP_PORT", 9464, "Port of /metrics, /healthz and /readyz"),
+  topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(
+    Config.withDefault("turnvault."),
+    Config.withDescription("Prefix of every topic name")
+  ),
   partitions: int(
     "TURNVAULT_PARTITIONS",
     8,
     "Partitions of the embedded log and of topics created by `topics ensure`"
   ),
-  consumerGroup: Config.string("TURNVAULT_CONSUMER_GROUP").pipe(Config.withDefault("turnvault")),
+  consumerGroup: Config.string("TURNVAULT_CONSUMER_GROUP").pipe(
+    Config.withDefault("turnvault"),
+    Config.withDescription("Kafka consumer group (and the embedded log's committed offsets)")
+  ),
   validationMode: Config.literal(
     "strict",
     "warn",
     "disabled"
-  )("TURNVAULT_VALIDATION_MODE").pipe(Config.withDefault("strict" as const)),
+  )("TURNVAULT_VALIDATION_MODE").pipe(
+    Config.withDefault("strict" as const),
+    Config.withDescription("Default validation mode; a definition's validation_mode overrides it")
+  ),
   maxHistoryEntries: int("TURNVAULT_MAX_HISTORY_ENTRIES", 10, "Value history kept per field"),
-  sessionCleanupOnEnd: Config.boolean("TURNVAULT_SESSION_CLEANUP_ON_END").pipe(Config.withDefault(true)),
+  sessionCleanupOnEnd: Config.boolean("TURNVAULT_SESSION_CLEANUP_ON_END").pipe(
+    Config.withDefault(true),
+    Config.withDescription("Clear session-only values when a session ends")
+  ),
   sequentialPersistence: Config.boolean("TURNVAULT_SEQUENTIAL_PERSISTENCE").pipe(
     Config.withDefault(false),
     Config.withDescription("Write session, customer data and turn record one after another (comparison)")
@@ -70,8 +82,14 @@ export const AppConfig = Config.all({
     "Not ready when a lagging partition commits nothing this long"
   ),
   pgPoolSize: int("TURNVAULT_PG_POOL_SIZE", 10, "PostgreSQL connections in the pool"),
-  migrateOnStart: Config.boolean("TURNVAULT_MIGRATE_ON_START").pipe(Config.withDefault(true)),
-  logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(Config.withDefault("info"))
+  migrateOnStart: Config.boolean("TURNVAULT_MIGRATE_ON_START").pipe(
+    Config.withDefault(true),
+    Config.withDescription("Apply pending migrations when a command opens PostgreSQL")
+  ),
+  logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(
+    Config.withDefault("info"),
+    Config.withDescription("Minimum log level of the JSON log lines")
+  )
 })
 
 export type AppConfig = Config.Config.Success<typeof AppConfig>

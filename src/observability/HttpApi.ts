@@ -16,9 +16,7 @@ export class Readiness extends Context.Tag("turnvault/Readiness")<
       ReadonlyArray<{ readonly name: string; readonly ok: boolean; readonly detail: string }>
     >
   }
->() {
-  static readonly alwaysReady = Layer.succeed(Readiness, { check: Effect.succeed([]) })
-}
+>() {}
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get(

@@ -1,10 +1,9 @@
 /**
  * Port: publishes output messages (memory-ingestion tasks, turn records, telemetry, DLQ) keyed by
- * session id. Adapters: the embedded log (here) and Kafka (src/kafka). Every message carries the
+ * session id. Adapters: the embedded log and Kafka (src/adapters). Every message carries the
  * turn id or event id, so consumers de-duplicate what a redelivery publishes twice.
  */
-import { Context, Data, Effect, Layer } from "effect"
-import { InProcessLog } from "../adapters/embedded/InProcessLog"
+import { Context, Data, type Effect } from "effect"
 
 export interface OutputMessage {
   readonly topic: string
@@ -20,15 +19,4 @@ export interface OutputSinkService {
   readonly publish: (messages: ReadonlyArray<OutputMessage>) => Effect.Effect<void, OutputSinkError>
 }
 
-export class OutputSink extends Context.Tag("turnvault/OutputSink")<OutputSink, OutputSinkService>() {
-  /** Appends to the embedded in-process log. */
-  static readonly inProcess = Layer.effect(
-    OutputSink,
-    Effect.map(InProcessLog, (log) => ({
-      publish: (messages) =>
-        Effect.sync(() => {
-          for (const message of messages) log.append(message)
-        })
-    }))
-  )
-}
+export class OutputSink extends Context.Tag("turnvault/OutputSink")<OutputSink, OutputSinkService>() {}

@@ -3,7 +3,7 @@
  * the unit is one transaction, so a crash never leaves half a turn durable (DESIGN 4); with
  * separate or in-memory stores it is a pass-through and each write is retried on its own.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, type Effect, Layer } from "effect"
 
 export class UnitOfWorkError extends Data.TaggedError("UnitOfWorkError")<{
   readonly operation: "begin" | "commit" | "rollback"
@@ -20,6 +20,3 @@ export class UnitOfWork extends Context.Tag("turnvault/UnitOfWork")<UnitOfWork, 
   /** Independent stores: no shared transaction. */
   static readonly passThrough = Layer.succeed(UnitOfWork, { atomic: false, run: (effect) => effect })
 }
-
-export const withUnitOfWork = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(UnitOfWork, (uow) => uow.run(effect))

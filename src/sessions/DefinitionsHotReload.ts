@@ -1,7 +1,7 @@
 /** Wires DefinitionsChanges to the ActorRegistry: a definitions change drops the cached definitions. */
 import { Effect, Layer } from "effect"
 import { ActorRegistry } from "./ActorRegistry"
-import { DefinitionsChanges } from "../adapters/redis/RedisDefinitionsChanges"
+import { DefinitionsChanges } from "../ports/DefinitionsChanges"
 
 export const DefinitionsHotReload: Layer.Layer<never, never, ActorRegistry | DefinitionsChanges> =
   Layer.scopedDiscard(

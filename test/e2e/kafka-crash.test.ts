@@ -4,6 +4,7 @@
  * run of the same file (nothing missing, nothing twice) and `turnvault verify` passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { sleep, waitFor } from "../support/child"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
 import type { TestDatabase } from "../support/postgres"
 import {
@@ -13,10 +14,8 @@ import {
   groupPosition,
   kafkaAdmin,
   runTurnvault,
-  sleep,
   spawnTurnvault,
   type TurnvaultProcess,
-  waitFor,
   waitGroupCaughtUp,
   prepareScenario
 } from "../support/turnvaultProcess"

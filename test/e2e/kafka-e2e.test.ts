@@ -5,6 +5,7 @@
  * DLQ and the output topics back. PostgreSQL's `export` must equal `process` on the same file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { waitFor } from "../support/child"
 import { ensureKafka } from "../support/kafka"
 import { type KcatMessage, kcatConsume, kcatPartitions, kcatProduce, requireKcat } from "../support/kcat"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
@@ -23,7 +24,6 @@ import {
   type TurnvaultProcess,
   turnvault,
   uniqueName,
-  waitFor,
   workDir,
   writeWorkload
 } from "../support/turnvaultProcess"

@@ -5,6 +5,7 @@
  * advanced: the stores still equal `process` and `verify` passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { sleep, waitFor } from "../support/child"
 import { kcatProduce, requireKcat } from "../support/kcat"
 import type { TestDatabase } from "../support/postgres"
 import {
@@ -14,10 +15,8 @@ import {
   groupPosition,
   kafkaAdmin,
   runTurnvault,
-  sleep,
   spawnTurnvault,
   type TurnvaultProcess,
-  waitFor,
   waitGroupCaughtUp,
   prepareScenario
 } from "../support/turnvaultProcess"

@@ -4,6 +4,7 @@
  * then leaves the group) and the other takes its partitions over. The stores equal `process`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { waitFor } from "../support/child"
 import { kcatProduce, requireKcat } from "../support/kcat"
 import type { TestDatabase } from "../support/postgres"
 import {
@@ -15,7 +16,6 @@ import {
   runTurnvault,
   spawnTurnvault,
   type TurnvaultProcess,
-  waitFor,
   waitGroupCaughtUp,
   prepareScenario
 } from "../support/turnvaultProcess"

@@ -13,6 +13,7 @@ import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
 import { type OutputMessage, OutputSink } from "../../src/ports/OutputSink"
 import { topicNames } from "../../streams/topics"
+import { sleep, waitFor } from "../support/child"
 import { ensureKafka } from "../support/kafka"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
 import { adminUrl, freshDatabase, type TestDatabase } from "../support/postgres"
@@ -28,12 +29,10 @@ import {
   referenceExport,
   runTurnvault,
   type StoreExport,
-  sleep,
   spawnTurnvault,
   type TurnvaultProcess,
   turnvault,
   uniqueName,
-  waitFor,
   waitGroupCaughtUp,
   type Workload,
   workDir,

@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { freePort, sleep } from "../support/child"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import pg from "pg"
+import { freePort, stopChild, waitFor } from "../support/child"
 import { def, ended, turn } from "../support/events"
 import { ensureKafka } from "../support/kafka"
 import { type KcatMessage, kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
@@ -72,29 +72,6 @@ const events: ReadonlyArray<string> = [
   JSON.stringify(ended({ session }))
 ]
 
-const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>) => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await sleep(500)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
-}
-
-const stop = async (child: ChildProcess | undefined) => {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((done) => child.once("exit", done))
-  child.kill("SIGTERM")
-  await Promise.race([exited, sleep(20_000)])
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-}
-
 describe("PII values stay out of logs, telemetry, metrics and DLQ details", () => {
   let db: TestDatabase | undefined
   let child: ChildProcess | undefined
@@ -143,8 +120,10 @@ describe("PII values stay out of logs, telemetry, metrics and DLQ details", () =
     child.stdout?.on("data", (c: Buffer) => output.push(c.toString("utf8")))
     child.stderr?.on("data", (c: Buffer) => output.push(c.toString("utf8")))
     const base = `http://127.0.0.1:${port}`
-    await waitFor("turnvault to be ready", 90_000, async () =>
-      (await fetch(`${base}/readyz`)).status === 200 ? true : undefined
+    await waitFor(
+      "turnvault to be ready",
+      async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined),
+      { timeoutMs: 90_000, intervalMs: 500 }
     )
 
     await kcatProduce(
@@ -152,17 +131,25 @@ describe("PII values stay out of logs, telemetry, metrics and DLQ details", () =
       topics.events,
       events.map((value) => ({ key: session, value }))
     )
-    await waitFor("3 turn records and 5 DLQ messages", 60_000, async () => {
-      records = await kcatConsume(broker, topics.records)
-      dlq = await kcatConsume(broker, topics.dlq)
-      return records.length >= 3 && dlq.length >= 5 ? true : undefined
-    })
-    await waitFor("telemetry of the 3 turns", 30_000, async () => {
-      telemetry = await kcatConsume(broker, topics.telemetry)
-      return telemetry.length >= 3 ? true : undefined
-    })
+    await waitFor(
+      "3 turn records and 5 DLQ messages",
+      async () => {
+        records = await kcatConsume(broker, topics.records)
+        dlq = await kcatConsume(broker, topics.dlq)
+        return records.length >= 3 && dlq.length >= 5 ? true : undefined
+      },
+      { timeoutMs: 60_000, intervalMs: 500 }
+    )
+    await waitFor(
+      "telemetry of the 3 turns",
+      async () => {
+        telemetry = await kcatConsume(broker, topics.telemetry)
+        return telemetry.length >= 3 ? true : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 500 }
+    )
     exposition = await (await fetch(`${base}/metrics`)).text()
-    await stop(child)
+    await stopChild(child, { graceMs: 20_000 })
 
     const client = new pg.Client({ connectionString: db.url })
     await client.connect()
@@ -171,7 +158,7 @@ describe("PII values stay out of logs, telemetry, metrics and DLQ details", () =
   }, 300_000)
 
   afterAll(async () => {
-    await stop(child)
+    await stopChild(child, { graceMs: 20_000 })
     await db?.drop()
     if (workDir !== "") await rm(workDir, { recursive: true, force: true })
   })

@@ -7,21 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { freePort, sleep } from "../support/child"
 import { resolve } from "node:path"
 import pg from "pg"
+import { freePort, stopChild, waitFor } from "../support/child"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
 
 const repoRoot = resolve(import.meta.dirname, "..", "..")
 const stallMs = 3_000
-
-const stop = async (child: ChildProcess | undefined) => {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((done) => child.once("exit", done))
-  child.kill("SIGTERM")
-  await Promise.race([exited, sleep(15_000)])
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-}
 
 interface Readyz {
   readonly status: number
@@ -44,15 +36,20 @@ describe("/readyz when consumption stalls while connections are up", () => {
   }
 
   /** Polls /readyz until `done` holds; bounded, with the last answer and the logs on failure. */
-  const readyzUntil = async (what: string, timeoutMs: number, done: (r: Readyz) => boolean) => {
-    const deadline = Date.now() + timeoutMs
+  const readyzUntil = (what: string, timeoutMs: number, done: (r: Readyz) => boolean) => {
     let last: Readyz | string = "no answer"
-    while (Date.now() < deadline) {
-      last = await readyz().catch((e: unknown) => String(e))
-      if (typeof last !== "string" && done(last)) return last
-      await sleep(200)
-    }
-    throw new Error(`${what}: last /readyz ${JSON.stringify(last)}\n${output.join("").slice(-3000)}`)
+    return waitFor(
+      what,
+      async () => {
+        last = await readyz().catch((e: unknown) => String(e))
+        return typeof last !== "string" && done(last) ? last : undefined
+      },
+      {
+        timeoutMs,
+        intervalMs: 200,
+        describe: () => `last /readyz ${JSON.stringify(last)}\n${output.join("").slice(-3000)}`
+      }
+    )
   }
 
   const turnRecords = async (client: pg.Client) =>
@@ -85,7 +82,7 @@ describe("/readyz when consumption stalls while connections are up", () => {
   afterAll(async () => {
     await locker?.query("ROLLBACK").catch(() => {})
     await locker?.end().catch(() => {})
-    await stop(child)
+    await stopChild(child, { graceMs: 15_000 })
     await db?.drop()
   })
 

@@ -3,28 +3,11 @@
  * consuming, lets in-flight batches finish and exits cleanly.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { freePort, sleep, waitFor } from "../support/child"
 
 const bin = join(import.meta.dirname, "..", "..", "bin", "turnvault.mjs")
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 let child: ChildProcess | undefined
 afterAll(() => {
@@ -44,14 +27,17 @@ describe("turnvault start (embedded defaults)", () => {
     })
     const exited = new Promise<number | null>((resolve) => child?.on("exit", (code) => resolve(code)))
 
-    await until("a progress line", () => /turns\/s=\d+ turns=[1-9]\d*/.test(stdout), 90_000)
+    await waitFor("a progress line", () => (/turns\/s=\d+ turns=[1-9]\d*/.test(stdout) ? true : undefined), {
+      timeoutMs: 90_000,
+      intervalMs: 200
+    })
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     expect(metrics).toMatch(/turnvault_turns_total\{resolution="RESOLVED"\} [1-9]/)
     expect(metrics).toContain("turnvault_persistence_duration_seconds_bucket")
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
 
     child.kill("SIGTERM")
-    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 30_000))])
+    const code = await Promise.race([exited, sleep(30_000).then(() => "timeout")])
     expect(code).toBe(0)
     expect(stdout).toContain("turnvault stopped")
     expect(stdout).not.toContain('"logLevel":"ERROR"')

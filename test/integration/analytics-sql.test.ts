@@ -5,22 +5,14 @@
  * Grafana's macros expanded as Grafana's PostgreSQL data source expands them, and must return rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
-import { freePort, sleep } from "../support/child"
 import { join, resolve } from "node:path"
 import pg from "pg"
+import { freePort, sleep, stopChild } from "../support/child"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
 
 const repoRoot = resolve(import.meta.dirname, "..", "..")
-
-const stop = async (child: ChildProcess | undefined) => {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((done) => child.once("exit", done))
-  child.kill("SIGTERM")
-  await Promise.race([exited, sleep(15_000)])
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-}
 
 /** A Grafana interval (`30s`, `5m`, `1h`, `1d`) in seconds. */
 const seconds = (interval: string) => {
@@ -116,7 +108,7 @@ describe("the analytics dashboard over a PostgreSQL filled by a run", () => {
         await sleep(500)
       }
     } finally {
-      await stop(child)
+      await stopChild(child, { graceMs: 15_000 })
     }
 
     // Template variables, in order: a later one may use an earlier one ($agent uses $tenant).

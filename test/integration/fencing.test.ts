@@ -7,11 +7,10 @@ import { Effect, Exit, ManagedRuntime, Schema } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FieldDefinitions, TurnEvent } from "../../schemas"
-import { TurnProcessor } from "../../src/batch/TurnBatch"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { PgStoresLive } from "../../src/adapters/postgres"
 import { def, turn } from "../support/events"
-import { embeddedPipeline } from "../support/pipeline"
+import { embeddedPipeline, processEvents } from "../support/pipeline"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
@@ -23,8 +22,7 @@ let db: TestDatabase
 const instance = () =>
   ManagedRuntime.make(embeddedPipeline({}, PgStoresLive({ connectionString: db.url, max: 2 })))
 type Instance = ReturnType<typeof instance>
-const processOn = (runtime: Instance, event: object) =>
-  runtime.runPromiseExit(Effect.flatMap(TurnProcessor, (p) => p.process([decode(event)])))
+const processOn = (runtime: Instance, event: object) => runtime.runPromiseExit(processEvents([decode(event)]))
 const profileRows = async () => {
   const client = new pg.Client({ connectionString: db.url })
   await client.connect()

@@ -7,31 +7,15 @@
  * exposition.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { freePort, sleep } from "../support/child"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { freePort, sleep, stopChild, waitFor } from "../support/child"
 
 const repoRoot = resolve(import.meta.dirname, "..", "..")
 const prometheusBin = process.env.PROMETHEUS ?? "prometheus"
 const promtoolBin = process.env.PROMTOOL ?? "promtool"
-
-/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>) => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await sleep(250)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
-}
 
 const spawnLogged = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => {
   const child = spawn(command, [...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] })
@@ -39,14 +23,6 @@ const spawnLogged = (command: string, args: ReadonlyArray<string>, env: NodeJS.P
   child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
   child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
   return { child, output }
-}
-
-const stop = async (child: ChildProcess | undefined) => {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((done) => child.once("exit", done))
-  child.kill("SIGTERM")
-  await Promise.race([exited, sleep(10_000)])
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
 }
 
 /** Grafana's variables as a dashboard query sees them, for a 1 s scrape interval. */
@@ -96,8 +72,10 @@ describe("the service dashboard over a real Prometheus scrape", () => {
       TURNVAULT_SYNTHETIC_RATE: "500",
       TURNVAULT_PARTITIONS: "4"
     })
-    await waitFor("turnvault /healthz", 60_000, async () =>
-      (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok ? true : undefined
+    await waitFor(
+      "turnvault /healthz",
+      async () => ((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok ? true : undefined),
+      { timeoutMs: 60_000 }
     )
 
     const promPort = await freePort()
@@ -127,15 +105,19 @@ describe("the service dashboard over a real Prometheus scrape", () => {
       process.env
     )
     // Ready once the scrape of turnvault is up and its counters have a few samples.
-    await waitFor("Prometheus to scrape turnvault", 60_000, async () => {
-      const body = await query("sum(rate(turnvault_turns_total[10s])) > 0")
-      return body.data.result.length > 0 ? true : undefined
-    })
+    await waitFor(
+      "Prometheus to scrape turnvault",
+      async () => {
+        const body = await query("sum(rate(turnvault_turns_total[10s])) > 0")
+        return body.data.result.length > 0 ? true : undefined
+      },
+      { timeoutMs: 60_000 }
+    )
   })
 
   afterAll(async () => {
-    await stop(prometheus?.child)
-    await stop(turnvault?.child)
+    await stopChild(prometheus?.child, { graceMs: 10_000 })
+    await stopChild(turnvault?.child, { graceMs: 10_000 })
     if (workDir !== "") await rm(workDir, { recursive: true, force: true })
   })
 

@@ -8,12 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, type Scope } from "effect"
 import type { FieldDefinition } from "../../schemas"
 import { ActorRegistry, makeActorRegistry } from "../../src/sessions/ActorRegistry"
-import {
-  DefinitionsChanges,
-  DefinitionsHotReload,
-  RedisCacheConfig,
-  withRedisCache
-} from "../../src/adapters/redis"
+import { RedisCacheConfig, withRedisCache } from "../../src/adapters/redis"
+import { DefinitionsChanges } from "../../src/ports/DefinitionsChanges"
+import { DefinitionsHotReload } from "../../src/sessions/DefinitionsHotReload"
 import { redisServerProcess } from "../support/redis"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { PgStoresLive } from "../../src/adapters/postgres"

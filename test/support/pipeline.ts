@@ -3,7 +3,10 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { embeddedLogLayer, pipelineLayer } from "../../src/app/layers"
+import type { TurnEvent } from "../../schemas"
+import { TurnStream } from "../../streams/TurnStream"
+import { embeddedLogLayer, fileLogLayer, pipelineLayer } from "../../src/app/layers"
+import { TurnBatch } from "../../src/batch/TurnBatch"
 import { AppConfig } from "../../src/config/AppConfig"
 import { processFile } from "../../src/app/commands/process"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
@@ -12,14 +15,53 @@ import { Metrics } from "../../src/observability/Metrics"
 export const loadConfig = (overrides: Record<string, string> = {}) =>
   AppConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(overrides)))))
 
-/** The whole pipeline over in-memory stores (or the given stores layer). */
-export const embeddedPipeline = (overrides: Record<string, string> = {}, stores = MemoryStoresLive) =>
+/** The whole pipeline over the given log and stores. */
+export const pipelineOn = <Log>(
+  log: (config: AppConfig) => Layer.Layer<Log>,
+  overrides: Record<string, string> = {},
+  stores = MemoryStoresLive
+) =>
   Layer.unwrapEffect(
     Effect.map(loadConfig(overrides), (config) =>
       pipelineLayer(config).pipe(
-        Layer.provideMerge(Layer.mergeAll(stores, embeddedLogLayer(config))),
+        Layer.provideMerge(Layer.mergeAll(stores, log(config))),
         Layer.provideMerge(Metrics.layerTest)
       )
+    )
+  )
+
+/** The whole pipeline over in-memory stores (or the given stores layer) and the embedded log. */
+export const embeddedPipeline = (overrides: Record<string, string> = {}, stores = MemoryStoresLive) =>
+  pipelineOn(embeddedLogLayer, overrides, stores)
+
+/**
+ * One batch through the batch core, step by step as the stream takes it but with no pause: a
+ * failing step fails the batch (and forgets it), so tests see each typed error.
+ */
+export const processEvents = (events: ReadonlyArray<TurnEvent>, partition = -1) =>
+  Effect.gen(function* () {
+    const core = yield* TurnBatch
+    const batch = yield* core.apply(events, partition)
+    yield* Effect.gen(function* () {
+      yield* core.persist(batch)
+      yield* core.publish(batch)
+      yield* core.complete(batch)
+    }).pipe(Effect.onError(() => core.forget(batch)))
+    return batch.results
+  })
+
+/** Events through the whole stream (decode, pause policy, DLQ), as a batch of one partition. */
+export const streamEvents = (events: ReadonlyArray<TurnEvent>, partition = -1) =>
+  Effect.flatMap(TurnStream, (stream) =>
+    stream.handle(
+      events.map((event, i) => ({
+        topic: "test",
+        partition,
+        offset: String(i),
+        key: event.session_id,
+        value: JSON.stringify(event)
+      })),
+      partition
     )
   )
 
@@ -59,7 +101,7 @@ export const runProcess = (
       input: inputPath,
       exportDir: out,
       batchSize: Number(overrides.TURNVAULT_BATCH_SIZE ?? 1)
-    }).pipe(Effect.provide(embeddedPipeline(overrides, stores)))
+    }).pipe(Effect.provide(pipelineOn(fileLogLayer, overrides, stores)))
     return {
       sessions: yield* readJsonl(join(out, "sessions.jsonl")),
       profile: yield* readJsonl(join(out, "profile_fields.jsonl")),

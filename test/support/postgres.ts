@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import pg from "pg"
 import { runMigrations } from "../../src/adapters/postgres/migrate"
+import { sleep } from "./child"
 
 export const adminUrl = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
@@ -37,7 +38,7 @@ const migrateUp = async (url: string, attempts = 3): Promise<void> => {
     await Effect.runPromise(runMigrations(url, "up"))
   } catch (error) {
     if (attempts <= 1) throw error
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     await migrateUp(url, attempts - 1)
   }
 }

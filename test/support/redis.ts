@@ -3,25 +3,14 @@
  * benchmark: no persistence, so a restart comes back empty (like a replaced cache node).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort, stopChild } from "./child"
 
 export interface RedisServerProcess {
   readonly port: number
   readonly url: string
   /** Starts the server (again) on the same port; resolves when it accepts connections. */
   readonly start: () => Promise<void>
-  /** Stops the server (SIGTERM) and waits for it to exit. */
+  /** Stops the server (SIGTERM, SIGKILL after 10 s) and waits for it to exit. */
   readonly stop: () => Promise<void>
   readonly running: () => boolean
 }
@@ -69,13 +58,7 @@ export const redisServerProcess = async (
       })
     })
 
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      const proc = child
-      if (proc === null) return resolve()
-      proc.once("exit", () => resolve())
-      proc.kill("SIGTERM")
-    })
+  const stop = () => stopChild(child ?? undefined, { graceMs: 10_000 })
 
   await start()
   return { port, url: `redis://127.0.0.1:${port}`, start, stop, running: () => child !== null }

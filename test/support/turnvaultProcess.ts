@@ -11,7 +11,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync } from "node:fs"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -19,6 +18,7 @@ import { Kafka, logLevel } from "kafkajs"
 import { syntheticDefinitions } from "../../src/dev/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/dev/SyntheticTraffic"
 import { topicNames } from "../../streams/topics"
+import { freePort, stopChild, waitFor } from "./child"
 import type { KeyedLine } from "./kcat"
 import { ensureKafka } from "./kafka"
 import { freshDatabase } from "./postgres"
@@ -28,45 +28,6 @@ const bin = path.join(repoRoot, "bin", "turnvault.mjs")
 
 // ---------------------------------------------------------------------------------------------
 // small utilities
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Polls `probe` until it returns a value other than undefined; fails after `timeoutMs`. */
-export const waitFor = async <A>(
-  what: string,
-  probe: () => Promise<A | undefined> | A | undefined,
-  options: { readonly timeoutMs: number; readonly intervalMs?: number; readonly describe?: () => string }
-): Promise<A> => {
-  const deadline = Date.now() + options.timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      lastError = error
-    }
-    if (Date.now() > deadline) {
-      const extra = options.describe?.() ?? ""
-      throw new Error(
-        `timed out after ${options.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ""}${extra ? `\n${extra}` : ""}`
-      )
-    }
-    await sleep(options.intervalMs ?? 250)
-  }
-}
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A unique, Kafka-safe name part for topics and groups. */
 export const uniqueName = (label: string) =>
@@ -262,13 +223,8 @@ export const spawnTurnvault = async (options: SpawnOptions): Promise<TurnvaultPr
       if (running) child.kill(signal)
     },
     stop: async (timeoutMs = 45_000) => {
-      if (!running) return exited
-      child.kill("SIGCONT")
-      child.kill("SIGTERM")
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-      const result = await exited
-      clearTimeout(timer)
-      return result
+      if (running) await stopChild(child, { graceMs: timeoutMs })
+      return exited
     },
     kill: async () => {
       if (running) child.kill("SIGKILL")

@@ -3,11 +3,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref, Schema } from "effect"
 import { TurnEvent } from "../../schemas"
 import { ActorRegistry } from "../../src/sessions/ActorRegistry"
-import { TurnProcessor } from "../../src/batch/TurnBatch"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { ended, turn } from "../support/events"
-import { embeddedPipeline } from "../support/pipeline"
+import { embeddedPipeline, processEvents } from "../support/pipeline"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const ref = (session: string) => ({ tenant_id: "t1", session_id: session, customer_id: "c1", agent_id: "a1" })
@@ -28,8 +27,7 @@ describe("ActorRegistry", () => {
     Effect.gen(function* () {
       const loads = yield* Ref.make(0)
       yield* Effect.gen(function* () {
-        const processor = yield* TurnProcessor
-        for (let n = 1; n <= 5; n++) yield* processor.process([decode(turn({ turn: n }))])
+        for (let n = 1; n <= 5; n++) yield* processEvents([decode(turn({ turn: n }))])
         expect(yield* Ref.get(loads)).toBe(1)
         expect((yield* ActorRegistry).size()).toBe(1)
       }).pipe(Effect.provide(embeddedPipeline({}, countingStores(loads))))
@@ -58,13 +56,12 @@ describe("ActorRegistry", () => {
 
   it.effect("an ended session's actor is passivated; its state reloads from the store", () =>
     Effect.gen(function* () {
-      const processor = yield* TurnProcessor
       const registry = yield* ActorRegistry
-      yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ session: "s2", turn: 1 }))])
+      yield* processEvents([decode(turn({ turn: 1 })), decode(turn({ session: "s2", turn: 1 }))])
       expect(registry.size()).toBe(2)
-      yield* processor.process([decode(ended({}))])
+      yield* processEvents([decode(ended({}))])
       expect(registry.size()).toBe(1)
-      const [result] = yield* processor.process([decode(turn({ turn: 2 }))])
+      const [result] = yield* processEvents([decode(turn({ turn: 2 }))])
       expect(result?.kind).toBe("applied")
       const stored = yield* (yield* SessionStore).load("t1", "s1")
       expect(stored?.state).toMatchObject({ status: "ACTIVE", turn_count: 2 })

@@ -6,12 +6,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref, Schema } from "effect"
 import { FieldDefinitions, TurnEvent } from "../../schemas"
-import { TurnProcessor } from "../../src/batch/TurnBatch"
 import { AuditStore, AuditStoreError } from "../../src/ports/AuditStore"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { def, turn } from "../support/events"
-import { embeddedPipeline } from "../support/pipeline"
+import { embeddedPipeline, processEvents } from "../support/pipeline"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const defs = Schema.decodeUnknownSync(FieldDefinitions)([
@@ -39,9 +38,8 @@ describe("a failed batch", () => {
       const down = yield* Ref.make(false)
       yield* Effect.gen(function* () {
         yield* (yield* ProfileStore).upsertDefinitions(defs)
-        const processor = yield* TurnProcessor
         // s3 and s4: resident sessions of customer c1
-        yield* processor.process([
+        yield* processEvents([
           decode(turn({ session: "s3", turn: 1 })),
           decode(turn({ session: "s4", turn: 1 }))
         ])
@@ -51,12 +49,12 @@ describe("a failed batch", () => {
           decode(turn({ session: "s3", turn: 1, turnId: "late-s3" }))
         ]
         yield* Ref.set(down, true)
-        const failed = yield* Effect.either(processor.process(batch))
+        const failed = yield* Effect.either(processEvents(batch))
         expect(failed._tag).toBe("Left")
         expect(yield* (yield* ProfileStore).list({})).toEqual([])
         // the retry recomputes from the stores: the change is persisted, not "unchanged"
         yield* Ref.set(down, false)
-        const results = yield* processor.process(batch)
+        const results = yield* processEvents(batch)
         expect(results.map((r) => r.kind)).toEqual(["applied", "out_of_order"])
         const first = results[0]
         expect(first?.kind === "applied" && first.record?.customer_data_updates).toEqual([

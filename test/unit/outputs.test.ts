@@ -5,10 +5,9 @@ import { TurnEvent } from "../../schemas"
 import { topicNames } from "../../streams/topics"
 import { ActorRegistry } from "../../src/sessions/ActorRegistry"
 import { InProcessLog } from "../../src/adapters/embedded/InProcessLog"
-import { TurnProcessor } from "../../src/batch/TurnBatch"
 import { Metrics } from "../../src/observability/Metrics"
 import { turn } from "../support/events"
-import { embeddedPipeline } from "../support/pipeline"
+import { embeddedPipeline, processEvents } from "../support/pipeline"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const topics = topicNames("turnvault.")
@@ -18,9 +17,8 @@ const turnIds = (log: InProcessLog["Type"], topic: string) =>
 describe("outputs", () => {
   it.effect("an applied turn publishes its record and memory task, keyed by session, with the turn id", () =>
     Effect.gen(function* () {
-      const processor = yield* TurnProcessor
       const log = yield* InProcessLog
-      yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ turn: 2 }))])
+      yield* processEvents([decode(turn({ turn: 1 })), decode(turn({ turn: 2 }))])
       expect(turnIds(log, topics.turnRecords)).toEqual(["t1-s1-1", "t1-s1-2"])
       expect(turnIds(log, topics.memoryIngestion)).toEqual(["t1-s1-1", "t1-s1-2"])
       const [message] = log.all(topics.memoryIngestion)
@@ -32,8 +30,7 @@ describe("outputs", () => {
 
   it.effect("a turn that skips numbers is applied and counted as a gap", () =>
     Effect.gen(function* () {
-      const processor = yield* TurnProcessor
-      const results = yield* processor.process([decode(turn({ turn: 1 })), decode(turn({ turn: 4 }))])
+      const results = yield* processEvents([decode(turn({ turn: 1 })), decode(turn({ turn: 4 }))])
       expect(results.map((r) => r.kind)).toEqual(["applied", "applied"])
       const metrics = yield* Metrics
       const gaps = yield* Effect.promise(() => metrics.turnGaps.get())
@@ -43,14 +40,13 @@ describe("outputs", () => {
 
   it.effect("a turn redelivered after a restart (already applied) re-publishes the same outputs", () =>
     Effect.gen(function* () {
-      const processor = yield* TurnProcessor
       const log = yield* InProcessLog
       const first = decode(turn({ turn: 1 }))
-      yield* processor.process([first, decode(turn({ turn: 2 }))])
+      yield* processEvents([first, decode(turn({ turn: 2 }))])
       const published = log.all(topics.turnRecords).map((m) => m.value)
       // a restart forgets every actor; the redelivered turn is recognised from the audit store
       yield* (yield* ActorRegistry).dropWhere(() => true)
-      const [result] = yield* processor.process([first])
+      const [result] = yield* processEvents([first])
       expect(result?.kind).toBe("duplicate")
       const again = log.all(topics.turnRecords).map((m) => m.value)
       expect(again).toHaveLength(3)

@@ -3,8 +3,7 @@
  * does not stop the others, and a turn is not acknowledged until the failed write succeeds.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Ref, Schedule, Schema } from "effect"
-import { TurnProcessor } from "../../src/batch/TurnBatch"
+import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { MemoryAuditStore, MemoryProfileStore, MemorySessionStore } from "../../src/adapters/embedded"
 import { ProfileStore } from "../../src/ports/ProfileStore"
@@ -13,7 +12,7 @@ import { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { Metrics } from "../../src/observability/Metrics"
 import { FieldDefinitions, TurnEvent } from "../../schemas"
 import { def, turn } from "../support/events"
-import { embeddedPipeline } from "../support/pipeline"
+import { embeddedPipeline, processEvents, streamEvents } from "../support/pipeline"
 
 interface Probe {
   readonly inFlight: Ref.Ref<number>
@@ -91,7 +90,12 @@ const fast = { TURNVAULT_RETRY_BASE_MS: "2", TURNVAULT_RETRY_MAX_MS: "5", TURNVA
 const withDefinitions = Effect.flatMap(ProfileStore, (store) =>
   store.upsertDefinitions(Schema.decodeUnknownSync(FieldDefinitions)(defs))
 )
-const poll = Schedule.spaced("5 millis")
+/** Moves the test clock on in 1 ms steps until `done` holds (at most ten simulated seconds). */
+const advanceUntil = <E, R>(done: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 10_000 && !(yield* done); i++) yield* TestClock.adjust("1 millis")
+    expect(yield* done).toBe(true)
+  })
 
 describe("persistence composition", () => {
   it.live("the three writes of a turn are in flight together", () =>
@@ -99,7 +103,7 @@ describe("persistence composition", () => {
       const probe = yield* makeProbe
       yield* Effect.gen(function* () {
         yield* withDefinitions
-        yield* (yield* TurnProcessor).process([decode(turn({ turn: 1, vars: { plan: "pro" } }))])
+        yield* processEvents([decode(turn({ turn: 1, vars: { plan: "pro" } }))])
       }).pipe(Effect.provide(embeddedPipeline(fast, instrumentedStores(probe, true))))
       expect(yield* Ref.get(probe.maxInFlight)).toBe(3)
       expect(yield* Deferred.isDone(probe.allStarted)).toBe(true)
@@ -111,7 +115,7 @@ describe("persistence composition", () => {
       const probe = yield* makeProbe
       yield* Effect.gen(function* () {
         yield* withDefinitions
-        yield* (yield* TurnProcessor).process([decode(turn({ turn: 1, vars: { plan: "pro" } }))])
+        yield* processEvents([decode(turn({ turn: 1, vars: { plan: "pro" } }))])
       }).pipe(
         Effect.provide(
           embeddedPipeline(
@@ -124,24 +128,20 @@ describe("persistence composition", () => {
     })
   )
 
-  it.live("a failing write does not stop the others, and the turn waits until it succeeds on retry", () =>
+  // TestClock: the bounded per-write retry and the stream's pause advance only as the test moves time.
+  it.effect("a failing write does not stop the others, and the turn waits until it succeeds on retry", () =>
     Effect.gen(function* () {
       const probe = yield* makeProbe
       yield* Ref.set(probe.sessionDown, true)
       yield* Effect.gen(function* () {
         yield* withDefinitions
-        const processor = yield* TurnProcessor
-        const fiber = yield* Effect.fork(
-          processor.process([decode(turn({ turn: 1, vars: { plan: "pro" } }))])
-        )
+        // through the stream: its pause policy keeps retrying the same writes
+        const fiber = yield* Effect.fork(streamEvents([decode(turn({ turn: 1, vars: { plan: "pro" } }))]))
         // The other two writes become durable while the session write keeps failing.
         const audit = yield* AuditStore
         const profiles = yield* ProfileStore
-        yield* Effect.repeat(audit.listRecords({}), {
-          schedule: poll,
-          until: (records) => records.length === 1
-        })
-        yield* Effect.repeat(Ref.get(probe.sessionAttempts), { schedule: poll, until: (n) => n >= 8 })
+        yield* advanceUntil(Effect.map(audit.listRecords({}), (records) => records.length === 1))
+        yield* advanceUntil(Effect.map(Ref.get(probe.sessionAttempts), (n) => n >= 8))
         expect(yield* profiles.list({})).toHaveLength(1)
         expect(yield* (yield* SessionStore).list({})).toHaveLength(0)
         expect(yield* Fiber.poll(fiber)).toMatchObject({ _tag: "None" })
@@ -151,6 +151,7 @@ describe("persistence composition", () => {
           expect.objectContaining({ labels: { operation: "session", status: "failure" } })
         )
         yield* Ref.set(probe.sessionDown, false)
+        yield* advanceUntil(Effect.map(Fiber.poll(fiber), Option.isSome))
         const results = yield* Fiber.join(fiber)
         expect(results[0]?.kind).toBe("applied")
         expect(yield* (yield* SessionStore).list({})).toHaveLength(1)

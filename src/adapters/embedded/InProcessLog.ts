@@ -4,7 +4,7 @@
  * commit-after-durable rule. Records are kept in memory; a topic's old records are trimmed once
  * every group has committed past them and `retainRecords` is exceeded.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 
 export interface LogRecord {
   readonly topic: string
@@ -110,5 +110,3 @@ export class InProcessLog extends Context.Tag("turnvault/InProcessLog")<InProces
   static readonly layer = (options: { readonly partitions: number; readonly retainRecords: number }) =>
     Layer.sync(InProcessLog, () => makeInProcessLog(options))
 }
-
-export const appendToLog = (input: AppendInput) => Effect.map(InProcessLog, (log) => log.append(input))

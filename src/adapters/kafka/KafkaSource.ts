@@ -1,122 +1,175 @@
 /**
- * Consumes turn events from Kafka (DESIGN 2, 4): a consumer group reading from the earliest offset
- * for a new group; each partition's batch is cut into chunks that go through the stream wiring,
- * and the partition's offset is committed explicitly right after each chunk is durable
- * (autoCommit off: `commitOffsetsIfNecessary` would commit nothing without an interval or a
- * threshold). A chunk paused by a store outage keeps heartbeating, so the group does not evict us,
- * and the partition fetches nothing more until it is done (backpressure without `pause()`, which
- * would redeliver the batch). On every assignment the actors of partitions we lost are dropped.
+ * EventSource over Kafka (DESIGN 2, 4): a consumer group reading the turn-events topic from the
+ * earliest offset for a new group. Each fetched batch of a partition is cut into chunks of at most
+ * `batchSize` records, handed to the stream one after another; a chunk's `commit` resolves and
+ * commits its last offset explicitly (autoCommit off: `commitOffsetsIfNecessary` would commit
+ * nothing without an interval or a threshold). While a chunk is handled — a store outage can hold
+ * it for long — the consumer keeps heartbeating, so the group does not evict us, and the partition
+ * fetches nothing more (backpressure without `pause()`, which would redeliver the batch).
+ *
+ * kafkajs calls us back from promises: each chunk runs as a fiber of this source's scope (no
+ * fire-and-forget), and partitions lost in a rebalance are handed to `onRevoked` before the next
+ * chunk is handled. A consumer kafkajs gives up on (a CRASH it will not restart) fails this run;
+ * `run` then recreates the consumer with backoff, while readiness reports it disconnected.
  */
-import { Data, Duration, Effect, Fiber, Runtime, Schedule } from "effect"
-import type { EachBatchPayload } from "kafkajs"
-import { type HandleBatchContext, type RawRecord, handleBatch } from "../../../streams/TurnStream"
-import type { TopicNames } from "../../../streams/topics"
-import { ActorRegistry } from "../../sessions/ActorRegistry"
+import { Deferred, Duration, Effect, Fiber, FiberSet, Layer, Schedule } from "effect"
+import type { Consumer, EachBatchPayload } from "kafkajs"
+import type { ConsumerProgress } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
+import { type BatchHandler, EventSource, EventSourceError, type SourceRecord } from "../../ports/EventSource"
 import { KafkaClient } from "./KafkaClient"
-import { type ConsumerProgress, makeConsumerProgress } from "../../observability/ConsumerProgress"
-
-export class KafkaConsumerError extends Data.TaggedError("KafkaConsumerError")<{
-  readonly operation: string
-  readonly cause: unknown
-}> {}
 
 export interface KafkaSourceConfig {
-  readonly topics: TopicNames
+  readonly topic: string
   readonly group: string
   readonly batchSize: number
   readonly partitionsConcurrently: number
   readonly sessionTimeoutMs: number
   readonly heartbeatIntervalMs: number
+  readonly progress: ConsumerProgress
 }
 
-export const runKafkaSource = (
-  config: KafkaSourceConfig,
-  progress: ConsumerProgress = makeConsumerProgress()
-) =>
+/** Backoff between consumers when kafkajs gives one up: 1 s doubling, at most 30 s apart. */
+const restartSchedule = Schedule.exponential(Duration.seconds(1)).pipe(
+  Schedule.either(Schedule.spaced(Duration.seconds(30)))
+)
+
+export const makeKafkaSource = (config: KafkaSourceConfig) =>
   Effect.gen(function* () {
     const kafka = yield* KafkaClient
-    const registry = yield* ActorRegistry
     const metrics = yield* Metrics
-    const run = Runtime.runPromise(yield* Effect.runtime<HandleBatchContext | ActorRegistry>())
-    const topic = config.topics.turnEvents
-    const consumer = kafka.consumer({
-      groupId: config.group,
-      sessionTimeout: config.sessionTimeoutMs,
-      heartbeatInterval: config.heartbeatIntervalMs,
-      rebalanceTimeout: config.sessionTimeoutMs * 2,
-      maxBytesPerPartition: 1024 * 1024,
-      // kafkajs waits up to 5 s for data by default: an idle partition then stalls the others' fetch
-      maxWaitTimeInMs: 250,
-      allowAutoTopicCreation: false
-    })
+    const { topic, progress } = config
     const attempt = <A>(operation: string, f: () => Promise<A>) =>
-      Effect.tryPromise({ try: f, catch: (cause) => new KafkaConsumerError({ operation, cause }) })
+      Effect.tryPromise({ try: f, catch: (cause) => new EventSourceError({ operation, cause }) })
 
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      const assigned = new Set(payload.memberAssignment[topic] ?? [])
-      progress.assigned(assigned)
-      void run(registry.dropWhere((actor) => actor.partition >= 0 && !assigned.has(actor.partition)))
-    })
-    consumer.on(consumer.events.CONNECT, () => progress.connected(true))
-    consumer.on(consumer.events.DISCONNECT, () => progress.connected(false))
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      progress.connected(false)
-      void run(
-        Effect.logError("kafka consumer crashed", { error: String(payload.error), restart: payload.restart })
-      )
-    })
+    // Survives consumer restarts: what this instance owned, and what it lost but has not yet told.
+    let owned = new Set<number>()
+    let revoked: Array<number> = []
 
-    const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-      const { partition } = batch
-      for (let i = 0; i < batch.messages.length; i += config.batchSize) {
-        if (!isRunning() || isStale()) return
-        const chunk = batch.messages.slice(i, i + config.batchSize)
-        const records: Array<RawRecord> = chunk.map((m) => ({
-          topic,
-          partition,
-          offset: m.offset,
-          key: m.key?.toString("utf8") ?? null,
-          value: m.value?.toString("utf8") ?? ""
-        }))
-        await run(
-          Effect.gen(function* () {
-            // Heartbeat while the chunk is processed; a store outage can hold it for long.
+    /** One consumer's life: connect, subscribe, run until interrupted or given up by kafkajs. */
+    const runConsumer = <R>(handler: BatchHandler<R>) =>
+      Effect.gen(function* () {
+        const runFork = yield* FiberSet.makeRuntimePromise<R>()
+        const crashed = yield* Deferred.make<never, EventSourceError>()
+        const consumer: Consumer = kafka.consumer({
+          groupId: config.group,
+          sessionTimeout: config.sessionTimeoutMs,
+          heartbeatInterval: config.heartbeatIntervalMs,
+          rebalanceTimeout: config.sessionTimeoutMs * 2,
+          maxBytesPerPartition: 1024 * 1024,
+          // kafkajs waits up to 5 s for data by default: an idle partition then stalls the others' fetch
+          maxWaitTimeInMs: 250,
+          allowAutoTopicCreation: false
+        })
+
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          const assigned = new Set(payload.memberAssignment[topic] ?? [])
+          progress.assigned(assigned)
+          for (const partition of owned) if (!assigned.has(partition)) revoked.push(partition)
+          owned = assigned
+        })
+        consumer.on(consumer.events.CONNECT, () => progress.connected(true))
+        consumer.on(consumer.events.DISCONNECT, () => progress.connected(false))
+        // A crash kafkajs restarts itself is only logged (by kafkajs); one it gives up on ends this run.
+        consumer.on(consumer.events.CRASH, ({ payload }) => {
+          progress.connected(false)
+          if (!payload.restart) {
+            Deferred.unsafeDone(
+              crashed,
+              Effect.fail(new EventSourceError({ operation: "consume", cause: payload.error }))
+            )
+          }
+        })
+
+        /** Tells the stream about lost partitions, before it handles anything else. */
+        const flushRevoked = Effect.suspend(() => {
+          if (revoked.length === 0) return Effect.void
+          const lost = revoked
+          revoked = []
+          return handler.onRevoked(lost)
+        })
+
+        const handleChunk = (payload: EachBatchPayload, chunk: EachBatchPayload["batch"]["messages"]) => {
+          const { batch, resolveOffset, heartbeat } = payload
+          const { partition } = batch
+          const records: Array<SourceRecord> = chunk.map((m) => ({
+            topic,
+            partition,
+            offset: m.offset,
+            key: m.key?.toString("utf8") ?? null,
+            value: m.value?.toString("utf8") ?? ""
+          }))
+          const last = chunk[chunk.length - 1]!.offset
+          const next = (BigInt(last) + 1n).toString()
+          const commit = Effect.gen(function* () {
+            resolveOffset(last)
+            yield* attempt("commit", () => consumer.commitOffsets([{ topic, partition, offset: next }]))
+            metrics.committedOffsets.inc(chunk.length)
+            const lag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next)))
+            metrics.consumerLag.set({ partition: String(partition) }, lag)
+            progress.committed(partition, Number(next), lag)
+          })
+          return Effect.gen(function* () {
+            yield* flushRevoked
+            // Heartbeat while the chunk is handled; a store outage can hold it for long.
             const beat = yield* Effect.fork(
-              Effect.tryPromise(() => heartbeat()).pipe(
+              attempt("heartbeat", () => heartbeat()).pipe(
                 Effect.ignore,
                 Effect.repeat(Schedule.spaced(Duration.millis(config.heartbeatIntervalMs)))
               )
             )
-            yield* handleBatch(config.topics, records).pipe(Effect.ensuring(Fiber.interrupt(beat)))
+            yield* handler
+              .onBatch({ partition, records, commit })
+              .pipe(Effect.ensuring(Fiber.interrupt(beat)))
+          })
+        }
+
+        const eachBatch = async (payload: EachBatchPayload) => {
+          const { batch, heartbeat, isRunning, isStale } = payload
+          for (let i = 0; i < batch.messages.length; i += config.batchSize) {
+            if (!isRunning() || isStale()) return
+            await runFork(handleChunk(payload, batch.messages.slice(i, i + config.batchSize)))
+            await heartbeat()
+          }
+        }
+
+        yield* Effect.acquireRelease(
+          attempt("connect", () => consumer.connect()),
+          () =>
+            // Stops fetching and waits for the chunks in flight to finish (and commit) first; the
+            // fiber set, released after this, interrupts any still paused past the deadline.
+            Effect.promise(() => consumer.disconnect()).pipe(
+              Effect.timeout(Duration.seconds(30)),
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => progress.connected(false)))
+            )
+        )
+        yield* attempt("subscribe", () => consumer.subscribe({ topics: [topic], fromBeginning: true }))
+        yield* attempt("run", () =>
+          consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: config.partitionsConcurrently,
+            eachBatch
           })
         )
-        const last = chunk[chunk.length - 1]!.offset
-        const next = (BigInt(last) + 1n).toString()
-        resolveOffset(last)
-        await consumer.commitOffsets([{ topic, partition, offset: next }])
-        metrics.committedOffsets.inc(chunk.length)
-        const lag = Number(BigInt(batch.highWatermark) - BigInt(next))
-        metrics.consumerLag.set({ partition: String(partition) }, Math.max(0, lag))
-        progress.committed(partition, Number(next), Math.max(0, lag))
-        await heartbeat()
-      }
-    }
+        return yield* Deferred.await(crashed)
+      }).pipe(Effect.scoped)
 
-    yield* Effect.acquireRelease(
-      attempt("connect", () => consumer.connect()),
-      () =>
-        // Stops fetching and waits for the batches in flight to finish (and commit) first.
-        Effect.promise(() => consumer.disconnect()).pipe(Effect.timeout(Duration.seconds(30)), Effect.ignore)
-    )
-    yield* attempt("subscribe", () => consumer.subscribe({ topics: [topic], fromBeginning: true }))
-    yield* attempt("run", () =>
-      consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: config.partitionsConcurrently,
-        eachBatch
-      })
-    )
-    return yield* Effect.never
+    return EventSource.of({
+      run: (handler) =>
+        runConsumer(handler).pipe(
+          Effect.tapError((error) =>
+            Effect.logError("kafka consumer given up by the client; recreating it", {
+              operation: error.operation,
+              error: String(error.cause)
+            })
+          ),
+          // Start-up failures (connect, subscribe) fail the service; a consumer that ran is recreated.
+          Effect.retry({ schedule: restartSchedule, while: (error) => error.operation === "consume" })
+        )
+    })
   })
+
+export const KafkaSourceLive = (config: KafkaSourceConfig) =>
+  Layer.effect(EventSource, makeKafkaSource(config))

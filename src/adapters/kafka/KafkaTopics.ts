@@ -4,8 +4,15 @@
  * kafka never shrinks partitions, and growing them would move keys between partitions).
  */
 import { Data, Effect } from "effect"
-import type { TopicSpec } from "../../../streams/topics"
 import { KafkaClient } from "./KafkaClient"
+
+/** What creating or checking one topic needs (each entry of the streams/ topic catalogue has it). */
+export interface TopicToEnsure {
+  readonly name: string
+  readonly partitions: number
+  readonly retentionMs: number
+  readonly cleanupPolicy: "delete" | "compact"
+}
 
 export class KafkaAdminError extends Data.TaggedError("KafkaAdminError")<{
   readonly operation: string
@@ -22,7 +29,7 @@ export interface EnsureReport {
   }>
 }
 
-export const ensureTopics = (catalogue: ReadonlyArray<TopicSpec>) =>
+export const ensureTopics = (catalogue: ReadonlyArray<TopicToEnsure>) =>
   Effect.gen(function* () {
     const kafka = yield* KafkaClient
     const admin = kafka.admin()

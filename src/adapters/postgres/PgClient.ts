@@ -38,8 +38,21 @@ export interface PgClientService {
    */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
-    options?: { readonly fresh?: boolean }
+    options?: TransactionOptions
   ) => Effect.Effect<A, E | PgTransactionError, R>
+  /**
+   * `transaction` whose own failures (checkout, BEGIN, COMMIT) are built as the caller's error, the
+   * way `storeQuery` builds a statement's; the effect's errors pass through unchanged.
+   */
+  readonly transactionAs: <E2>(
+    toError: (error: PgTransactionError) => E2,
+    options?: TransactionOptions
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | E2, R>
+}
+
+export interface TransactionOptions {
+  /** Always open a transaction of its own, even inside an ambient one (e.g. for `SET LOCAL ROLE`). */
+  readonly fresh?: boolean
 }
 
 export class PgClient extends Context.Tag("turnvault/PgClient")<PgClient, PgClientService>() {}
@@ -109,7 +122,7 @@ export const make = (config: PgClientConfig) =>
         Effect.match({ onFailure: () => release(client, true), onSuccess: () => release(client) })
       )
 
-    const runOn = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    const runOn = <A, E, R, E2>(effect: Effect.Effect<A, E, R>, toError: (error: PgTransactionError) => E2) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({
           try: async () => {
@@ -121,24 +134,30 @@ export const make = (config: PgClientConfig) =>
               client.on("error", ignoreCheckedOutError)
             return client
           },
-          catch: (cause) => new PgTransactionError({ operation: "begin", cause })
+          catch: (cause) => toError(new PgTransactionError({ operation: "begin", cause }))
         }),
         (client) =>
           onClient(client, "BEGIN", "begin").pipe(
+            Effect.mapError(toError),
             Effect.zipRight(Effect.makeSemaphore(1)),
             Effect.flatMap((lock) => Effect.locally(effect, ambient, Option.some({ client, lock }))),
-            Effect.tap(() => commit(client))
+            Effect.tap(() => Effect.mapError(commit(client), toError))
           ),
         (client, exit) =>
           Exit.isSuccess(exit) ? Effect.sync(() => release(client)) : rollbackAndRelease(client)
       )
 
-    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: { readonly fresh?: boolean }) =>
-      Effect.flatMap(FiberRef.get(ambient), (client) =>
-        Option.isSome(client) && options?.fresh !== true ? effect : runOn(effect)
-      )
+    const transactionAs =
+      <E2>(toError: (error: PgTransactionError) => E2, options?: TransactionOptions) =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.flatMap(FiberRef.get(ambient), (client) =>
+          Option.isSome(client) && options?.fresh !== true ? effect : runOn(effect, toError)
+        )
 
-    return PgClient.of({ pool, query, transaction })
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: TransactionOptions) =>
+      transactionAs((error: PgTransactionError) => error, options)(effect)
+
+    return PgClient.of({ pool, query, transaction, transactionAs })
   })
 
 export const layer = (config: PgClientConfig): Layer.Layer<PgClient> => Layer.scoped(PgClient, make(config))

@@ -8,7 +8,7 @@ import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
 import type { ProfileField } from "../../domain/model"
 import { fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
-import { lastPerKey } from "../embedded/definitionsTable"
+import { lastPerKey } from "../../domain/definitions"
 import {
   opCustomers,
   type ProfileOp,
@@ -17,7 +17,7 @@ import {
   ProfileStore,
   ProfileStoreError
 } from "../../ports/ProfileStore"
-import { PgClient, PgTransactionError, storeQuery } from "./PgClient"
+import { PgClient, storeQuery } from "./PgClient"
 import * as Sql from "./profileSql"
 
 const UPSERT_DEFINITIONS = `
@@ -39,11 +39,9 @@ export const make = Effect.gen(function* () {
   const pg = yield* PgClient
   const sql = storeQuery(pg, (operation, cause) => new ProfileStoreError({ operation, cause }))
   const inTransaction = <A>(operation: string, effect: Effect.Effect<A, ProfileStoreError>) =>
-    Effect.mapError(pg.transaction(effect), (error) =>
-      error instanceof PgTransactionError
-        ? new ProfileStoreError({ operation: `${operation}.${error.operation}`, cause: error.cause })
-        : error
-    )
+    pg.transactionAs(
+      (error) => new ProfileStoreError({ operation: `${operation}.${error.operation}`, cause: error.cause })
+    )(effect)
 
   /** Takes the customers' locks for the rest of the transaction, all at once, in one order. */
   const lockCustomers = (

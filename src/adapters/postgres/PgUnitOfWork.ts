@@ -6,17 +6,14 @@
  */
 import { Effect, Layer } from "effect"
 import { UnitOfWork, UnitOfWorkError } from "../../ports/UnitOfWork"
-import { PgClient, PgTransactionError } from "./PgClient"
+import { PgClient } from "./PgClient"
 
 export const make = Effect.map(PgClient, (client) =>
   UnitOfWork.of({
     atomic: true,
-    run: (effect) =>
-      Effect.mapError(client.transaction(effect), (error) =>
-        error instanceof PgTransactionError
-          ? new UnitOfWorkError({ operation: error.operation, cause: error.cause })
-          : error
-      )
+    run: client.transactionAs(
+      (error) => new UnitOfWorkError({ operation: error.operation, cause: error.cause })
+    )
   })
 )
 

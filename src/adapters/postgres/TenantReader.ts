@@ -6,7 +6,7 @@
 import { Context, Data, Effect, Layer } from "effect"
 import type { TurnRecord } from "../../../schemas"
 import type { ProfileField } from "../../domain/model"
-import { PgClient, type PgError, PgTransactionError } from "./PgClient"
+import { PgClient, type PgError } from "./PgClient"
 import * as Sql from "./profileSql"
 
 export class TenantReadError extends Data.TaggedError("TenantReadError")<{
@@ -48,21 +48,15 @@ export const make = Effect.map(PgClient, (pg) => {
       )
 
   const withTenant = <A, E, R>(tenantId: string, effect: Effect.Effect<A, E, R>) =>
-    pg
-      .transaction(
-        read("withTenant")(`SELECT set_config('turnvault.tenant_id', $1, true)`, [tenantId]).pipe(
-          Effect.zipRight(read("withTenant")(`SET LOCAL ROLE ${TENANT_ROLE}`, [])),
-          Effect.zipRight(effect)
-        ),
-        { fresh: true }
+    pg.transactionAs(
+      (error) => new TenantReadError({ operation: `withTenant.${error.operation}`, cause: error.cause }),
+      { fresh: true }
+    )(
+      read("withTenant")(`SELECT set_config('turnvault.tenant_id', $1, true)`, [tenantId]).pipe(
+        Effect.zipRight(read("withTenant")(`SET LOCAL ROLE ${TENANT_ROLE}`, [])),
+        Effect.zipRight(effect)
       )
-      .pipe(
-        Effect.mapError((error) =>
-          error instanceof PgTransactionError
-            ? new TenantReadError({ operation: `withTenant.${error.operation}`, cause: error.cause })
-            : error
-        )
-      )
+    )
 
   const listProfile = (tenantId: string, customerId: string) =>
     withTenant(

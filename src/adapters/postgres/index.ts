@@ -8,6 +8,7 @@ import * as PgUnitOfWork from "./PgUnitOfWork"
 import * as TenantReader from "./TenantReader"
 
 export { MigrationError, migrationStatus, runMigrations } from "./migrate"
+export { postgresHealthCheck } from "./PgHealthCheck"
 export { PgAuditStore, PgClient, PgProfileStore, PgSessionStore, PgUnitOfWork, TenantReader }
 
 const stores = Layer.mergeAll(

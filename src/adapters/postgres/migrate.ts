@@ -46,21 +46,27 @@ export const runMigrations = (databaseUrl: string, direction: "up" | "down", cou
     Effect.withSpan("migrate.runMigrations", { attributes: { direction } })
   )
 
+const statusError = (cause: unknown) => new MigrationError({ operation: "status", cause })
+
 const appliedNames = (databaseUrl: string) =>
   Effect.acquireUseRelease(
-    Effect.tryPromise(async () => {
-      const client = new pg.Client({ connectionString: databaseUrl })
-      await client.connect()
-      return client
+    Effect.tryPromise({
+      try: async () => {
+        const client = new pg.Client({ connectionString: databaseUrl })
+        await client.connect()
+        return client
+      },
+      catch: statusError
     }),
     (client) =>
-      Effect.tryPromise(() =>
-        client.query<{ name: string }>(`SELECT name FROM ${migrationsTable} ORDER BY run_on, id`)
-      ).pipe(
+      Effect.tryPromise({
+        try: () => client.query<{ name: string }>(`SELECT name FROM ${migrationsTable} ORDER BY run_on, id`),
+        catch: statusError
+      }).pipe(
         Effect.map((result) => result.rows.map((row) => row.name)),
         // No table yet: nothing applied.
         Effect.catchIf(
-          (error) => (error.error as { code?: string } | undefined)?.code === "42P01",
+          (error) => (error.cause as { code?: string } | undefined)?.code === "42P01",
           () => Effect.succeed([])
         )
       ),
@@ -71,7 +77,8 @@ const appliedNames = (databaseUrl: string) =>
 export const migrationStatus = (databaseUrl: string) =>
   Effect.all({
     applied: appliedNames(databaseUrl),
-    pending: Effect.tryPromise(() => run(databaseUrl, "up", Number.POSITIVE_INFINITY, true)).pipe(
-      Effect.map((ran) => ran.map((migration) => migration.name))
-    )
-  }).pipe(Effect.mapError((error) => new MigrationError({ operation: "status", cause: error.error })))
+    pending: Effect.tryPromise({
+      try: () => run(databaseUrl, "up", Number.POSITIVE_INFINITY, true),
+      catch: statusError
+    }).pipe(Effect.map((ran) => ran.map((migration) => migration.name)))
+  })

@@ -5,7 +5,7 @@
  * touch unknown customers invalidate the whole profile namespace. A definitions change is also
  * published so running instances drop their in-process copies (DefinitionsChanges).
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import type { FieldDefinition } from "../../../schemas"
 import {
   type CustomerProfile,
@@ -13,7 +13,7 @@ import {
   ProfileStore,
   type ProfileStoreService
 } from "../../ports/ProfileStore"
-import { DefinitionsChanges, type DefinitionsKey } from "./RedisDefinitionsChanges"
+import { DefinitionsChanges, type DefinitionsKey } from "../../ports/DefinitionsChanges"
 import { RedisCache } from "./RedisCache"
 
 const parse = (text: string): unknown => {
@@ -112,7 +112,3 @@ export const make = Effect.gen(function* () {
     deleteItem: (tenantId, id) => cache.guardedWrite([everyProfile], store.deleteItem(tenantId, id))
   })
 })
-
-/** Replaces the ProfileStore in context with its cached decorator. */
-export const layer: Layer.Layer<ProfileStore, never, ProfileStore | RedisCache | DefinitionsChanges> =
-  Layer.effect(ProfileStore, make)

@@ -5,7 +5,7 @@
  * partition activates the session without a database round trip. A load serves the snapshot only
  * when it is provably current (RedisCache.readThrough); otherwise it reads PostgreSQL.
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import type { SessionRecord } from "../../domain/model"
 import { SessionStore, type SessionStoreService } from "../../ports/SessionStore"
 import type { EntryKeys } from "./internal/keys"
@@ -99,9 +99,3 @@ export const make = Effect.gen(function* () {
 
   return SessionStore.of({ ...store, load, save })
 })
-
-/** Replaces the SessionStore in context with its cached decorator. */
-export const layer: Layer.Layer<SessionStore, never, SessionStore | RedisCache> = Layer.effect(
-  SessionStore,
-  make
-)

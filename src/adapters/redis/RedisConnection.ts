@@ -67,14 +67,17 @@ const acquireClient = (config: RedisCacheConfig, options: Record<string, unknown
       return client
     }).pipe(
       Effect.tap((client) =>
-        Effect.tryPromise(() => client.connect()).pipe(
-          Effect.timeout(Duration.millis(config.connectTimeoutMs)),
-          Effect.ignore
-        )
+        Effect.tryPromise({
+          try: () => client.connect(),
+          catch: (cause) => new RedisCacheError({ operation: "connect", cause })
+        }).pipe(Effect.timeout(Duration.millis(config.connectTimeoutMs)), Effect.ignore)
       )
     ),
     (client) =>
-      Effect.tryPromise(() => client.quit()).pipe(
+      Effect.tryPromise({
+        try: () => client.quit(),
+        catch: (cause) => new RedisCacheError({ operation: "quit", cause })
+      }).pipe(
         Effect.timeout(Duration.seconds(1)),
         Effect.ignore,
         Effect.ensuring(Effect.sync(() => client.disconnect()))

@@ -1,61 +1,20 @@
 /**
- * Hot reload of field definitions across instances: a committed definitions change is published on
- * the Redis channel `turnvault:definitions`; every instance runs its registered handlers (e.g. the
+ * DefinitionsChanges across instances (hot reload of field definitions): a committed definitions
+ * change is published on the Redis channel `turnvault:definitions`; every instance runs its registered handlers (e.g. the
  * ActorRegistry's `invalidateDefinitions`). Handlers also run locally on publish, so the writing
  * instance does not depend on Redis. After the subscriber reconnects, messages may have been missed,
  * so handlers run once with `all: true`.
  */
 import { randomUUID } from "node:crypto"
-import { Context, Deferred, Effect, Exit, Layer, Queue, type Scope } from "effect"
+import { Deferred, Effect, Exit, Layer, Queue } from "effect"
+import {
+  type DefinitionsChange,
+  DefinitionsChanges,
+  type DefinitionsKey,
+  makeHandlers
+} from "../../ports/DefinitionsChanges"
 import { DEFINITIONS_CHANNEL } from "./internal/keys"
 import { RedisConnection } from "./RedisConnection"
-
-export interface DefinitionsKey {
-  readonly tenant_id: string
-  readonly agent_id: string
-}
-
-/** `all`: anything may have changed (messages may have been lost). */
-export type DefinitionsChange =
-  | { readonly all: false; readonly keys: ReadonlyArray<DefinitionsKey> }
-  | { readonly all: true }
-
-export type DefinitionsHandler = (change: DefinitionsChange) => Effect.Effect<void>
-
-export interface DefinitionsChangesService {
-  /** Runs the handlers here and announces the change to the other instances (best effort). */
-  readonly publish: (keys: ReadonlyArray<DefinitionsKey>) => Effect.Effect<void>
-  /** Completes once this instance listens to other instances' changes (at once without Redis). */
-  readonly subscribed: Effect.Effect<void>
-  /** Registers a handler for the lifetime of the scope. */
-  readonly onChange: (handler: DefinitionsHandler) => Effect.Effect<void, never, Scope.Scope>
-}
-
-export class DefinitionsChanges extends Context.Tag("turnvault/DefinitionsChanges")<
-  DefinitionsChanges,
-  DefinitionsChangesService
->() {
-  /** Without Redis: handlers still run for changes made by this instance. */
-  static readonly local: Layer.Layer<DefinitionsChanges> = Layer.sync(DefinitionsChanges, () => {
-    const handlers = new Set<DefinitionsHandler>()
-    return {
-      publish: (keys) => runAll(handlers, { all: false, keys }),
-      subscribed: Effect.void,
-      onChange: (handler) => register(handlers, handler)
-    }
-  })
-}
-
-const runAll = (handlers: ReadonlySet<DefinitionsHandler>, change: DefinitionsChange) =>
-  Effect.forEach([...handlers], (handler) => Effect.catchAllCause(handler(change), Effect.logWarning), {
-    discard: true
-  })
-
-const register = (handlers: Set<DefinitionsHandler>, handler: DefinitionsHandler) =>
-  Effect.acquireRelease(
-    Effect.sync(() => handlers.add(handler)),
-    () => Effect.sync(() => handlers.delete(handler))
-  ).pipe(Effect.asVoid)
 
 interface Message {
   readonly origin: string
@@ -74,7 +33,7 @@ const decode = (text: string): Message | undefined => {
 export const make = Effect.gen(function* () {
   const conn = yield* RedisConnection
   const origin = randomUUID()
-  const handlers = new Set<DefinitionsHandler>()
+  const handlers = makeHandlers()
   const inbox = yield* Queue.sliding<DefinitionsChange>(1_000)
 
   const subscriber = conn.subscriber
@@ -100,13 +59,13 @@ export const make = Effect.gen(function* () {
     )
   )
   yield* Queue.take(inbox).pipe(
-    Effect.flatMap((change) => runAll(handlers, change)),
+    Effect.flatMap((change) => handlers.run(change)),
     Effect.forever,
     Effect.forkScoped
   )
 
   const publish = (keys: ReadonlyArray<DefinitionsKey>) =>
-    runAll(handlers, { all: false, keys }).pipe(
+    handlers.run({ all: false, keys }).pipe(
       Effect.zipRight(
         conn.command("publish", (c) => c.publish(DEFINITIONS_CHANNEL, JSON.stringify({ origin, keys })))
       ),
@@ -118,7 +77,7 @@ export const make = Effect.gen(function* () {
   return DefinitionsChanges.of({
     publish,
     subscribed: Deferred.await(subscribed),
-    onChange: (handler) => register(handlers, handler)
+    onChange: handlers.register
   })
 })
 

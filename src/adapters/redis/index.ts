@@ -11,15 +11,14 @@ import { UnitOfWork } from "../../ports/UnitOfWork"
 import type { Metrics } from "../../observability/Metrics"
 import * as CachedProfileStore from "./CachedProfileStore"
 import * as CachedSessionStore from "./CachedSessionStore"
-import * as DefinitionsChangesModule from "./RedisDefinitionsChanges"
-import { DefinitionsChanges } from "./RedisDefinitionsChanges"
+import { DefinitionsChanges } from "../../ports/DefinitionsChanges"
+import * as RedisDefinitionsChanges from "./RedisDefinitionsChanges"
 import { RedisCache } from "./RedisCache"
 import * as RedisCacheConfig from "./RedisCacheConfig"
 import * as RedisConnection from "./RedisConnection"
 
-export { DefinitionsChanges, type DefinitionsChange, type DefinitionsKey } from "./RedisDefinitionsChanges"
-export { DefinitionsHotReload } from "../../sessions/DefinitionsHotReload"
 export { RedisCache } from "./RedisCache"
+export { redisHealthCheck } from "./RedisHealthCheck"
 export { RedisCacheConfig, RedisConnection }
 
 type Ports = SessionStore | ProfileStore | UnitOfWork
@@ -51,9 +50,7 @@ export const withRedisCache =
     stores: Layer.Layer<ROut | Ports, E, R>
   ): Layer.Layer<ROut | Ports | RedisCache | DefinitionsChanges, E, R | Metrics> => {
     const connection = RedisConnection.layer(config)
-    const redis = Layer.merge(RedisCache.layer, DefinitionsChangesModule.layer).pipe(
-      Layer.provide(connection)
-    )
+    const redis = Layer.merge(RedisCache.layer, RedisDefinitionsChanges.layer).pipe(Layer.provide(connection))
     return decorate<ROut>().pipe(Layer.provide(Layer.merge(stores, redis)))
   }
 

@@ -3,7 +3,7 @@
  * configured stores. `process` and `export` both end here, so a Kafka run can be diffed
  * against a `process` run.
  */
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { sortKeys } from "../../domain/hash"
@@ -24,15 +24,27 @@ const profileOrder = (a: ProfileField, b: ProfileField) =>
   compare(a.updated_at, b.updated_at) ||
   compare(a.source_item_id, b.source_item_id)
 
+/** The export directory or one of its files could not be written. */
+export class ExportWriteError extends Data.TaggedError("ExportWriteError")<{
+  readonly path: string
+  readonly cause: unknown
+}> {}
+
 export const writeFile_ = (dir: string, name: string, text: string) =>
-  Effect.tryPromise(() => writeFile(join(dir, name), text))
+  Effect.tryPromise({
+    try: () => writeFile(join(dir, name), text),
+    catch: (cause) => new ExportWriteError({ path: join(dir, name), cause })
+  })
 
 export const exportStores = (dir: string) =>
   Effect.gen(function* () {
     const sessions = yield* SessionStore
     const profiles = yield* ProfileStore
     const audit = yield* AuditStore
-    yield* Effect.tryPromise(() => mkdir(dir, { recursive: true }))
+    yield* Effect.tryPromise({
+      try: () => mkdir(dir, { recursive: true }),
+      catch: (cause) => new ExportWriteError({ path: dir, cause })
+    })
 
     const sessionRows = (yield* sessions.list({})).map(({ state, content_hash }) => ({
       tenant_id: state.tenant_id,

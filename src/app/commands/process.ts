@@ -1,13 +1,16 @@
 /**
  * `turnvault process --definitions DEFS.json --input EVENTS.jsonl --export DIR` (DESIGN 9):
- * runs a file of events, one at a time in file order, through the same TurnProcessor as the
- * service, then exports the stores and the DLQ lines.
+ * runs a file of events, in file order, through the same TurnStream as the service, then exports
+ * the stores and the DLQ lines.
  */
-import { Effect, Either, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { readFile } from "node:fs/promises"
-import { FieldDefinitions, type TurnEvent } from "../../../schemas"
-import { decodeTurnEvent } from "../../../streams/decode"
-import { TurnProcessor } from "../../batch/TurnBatch"
+import type * as Prom from "prom-client"
+import { FieldDefinitions } from "../../../schemas"
+import { TurnStream } from "../../../streams/TurnStream"
+import { FileDeadLetters } from "../../adapters/file/FileDeadLetters"
+import { FileSourceLive } from "../../adapters/file/FileSource"
+import { Metrics } from "../../observability/Metrics"
 import { ProfileStore } from "../../ports/ProfileStore"
 import { exportStores, jsonl, writeFile_ } from "./exportStores"
 
@@ -38,10 +41,21 @@ export const importDefinitions = (path: string) =>
     return { definitions: defs.length, changed }
   })
 
+/** The sum of a counter's series whose labels match `where`. */
+const total = (counter: Prom.Counter<string>, where: Record<string, string> = {}) =>
+  Effect.map(
+    Effect.promise(() => counter.get()),
+    (metric) =>
+      metric.values
+        .filter((v) => Object.entries(where).every(([k, value]) => v.labels[k] === value))
+        .reduce((sum, v) => sum + v.value, 0)
+  )
+
 /**
- * Events are applied strictly in file order. Consecutive lines are handed to the processor in
- * batches of `batchSize` (it applies a batch's events one after another, in order, exactly as
- * one at a time would), so the stores see one unit of work per batch instead of one per line.
+ * Runs the file through the same stream as the service: the file is one ordered partition whose
+ * batches are `batchSize` consecutive lines (a batch applies its events one after another, in
+ * order, exactly as one at a time would; the stores see one unit of work per batch). The dead
+ * letters the stream publishes become `dlq.jsonl` (FileDeadLetters); then the stores are exported.
  */
 export const processFile = (options: {
   definitions: string
@@ -51,35 +65,22 @@ export const processFile = (options: {
 }) =>
   Effect.gen(function* () {
     yield* importDefinitions(options.definitions)
-    const processor = yield* TurnProcessor
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(options.input, "utf8"),
-      catch: (e) => new CliInputError({ message: `cannot read ${options.input}: ${String(e)}` })
-    })
-    const lines = text.split("\n")
-    if (lines.at(-1) === "") lines.pop()
-    const dlq: Array<{ line: number; reason: string; detail: string }> = []
-    let applied = 0
-    let batch: Array<{ line: number; event: TurnEvent }> = []
-    const flush = Effect.gen(function* () {
-      if (batch.length === 0) return
-      const results = yield* processor.process(batch.map((b) => b.event))
-      results.forEach((result, i) => {
-        if (result.kind === "out_of_order")
-          dlq.push({ line: batch[i]!.line, reason: "out_of_order", detail: result.detail })
-        if (result.kind === "applied") applied += 1
-      })
-      batch = []
-    })
-    for (let i = 0; i < lines.length; i++) {
-      const decoded = decodeTurnEvent(lines[i]!)
-      if (Either.isLeft(decoded)) dlq.push({ line: i + 1, ...decoded.left })
-      else batch.push({ line: i + 1, event: decoded.right })
-      if (batch.length >= options.batchSize) yield* flush
-    }
-    yield* flush
-    dlq.sort((a, b) => a.line - b.line)
+    const stream = yield* TurnStream
+    yield* stream.run.pipe(
+      Effect.provide(FileSourceLive({ path: options.input, batchSize: options.batchSize })),
+      Effect.catchTag(
+        "EventSourceError",
+        (e) => new CliInputError({ message: `cannot read ${options.input}: ${String(e.cause)}` })
+      )
+    )
+    const dlq = (yield* FileDeadLetters).lines()
     const counts = yield* exportStores(options.exportDir)
     yield* writeFile_(options.exportDir, "dlq.jsonl", jsonl(dlq))
-    return { lines: lines.length, applied, dlq: dlq.length, ...counts }
+    const metrics = yield* Metrics
+    return {
+      lines: yield* total(metrics.committedOffsets),
+      applied: yield* total(metrics.events, { result: "applied" }),
+      dlq: dlq.length,
+      ...counts
+    }
   })

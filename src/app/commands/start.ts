@@ -7,13 +7,14 @@
  */
 import { Console, Duration, Effect, Schedule, Schema } from "effect"
 import { FieldDefinition } from "../../../schemas"
-import { runEmbeddedSource } from "../../adapters/embedded/EmbeddedSource"
+import { TurnStream } from "../../../streams/TurnStream"
+import { EmbeddedSourceLive } from "../../adapters/embedded/EmbeddedSource"
 import { topicCatalogue, topicNames } from "../../../streams/topics"
 import { ActorRegistry } from "../../sessions/ActorRegistry"
 import type { AppConfig } from "../../config/AppConfig"
 import type { ConsumerProgress } from "../../observability/ConsumerProgress"
 import { ensureTopics } from "../../adapters/kafka/KafkaTopics"
-import { runKafkaSource } from "../../adapters/kafka/KafkaSource"
+import { KafkaSourceLive } from "../../adapters/kafka/KafkaSource"
 import { InProcessLog } from "../../adapters/embedded/InProcessLog"
 import { ProfileStore } from "../../ports/ProfileStore"
 import { syntheticDefinitions } from "../../dev/definitions"
@@ -70,7 +71,7 @@ const stopped = Effect.gen(function* () {
   yield* Effect.logInfo("turnvault stopped: consumption ended, in-flight batches finished", { committed })
 })
 
-export const startEmbedded = (config: AppConfig) =>
+export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
   Effect.gen(function* () {
     yield* loadSyntheticDefinitions
     yield* Effect.logInfo("turnvault started on embedded defaults, feeding itself synthetic traffic", {
@@ -78,20 +79,18 @@ export const startEmbedded = (config: AppConfig) =>
       partitions: config.partitions,
       syntheticRate: config.syntheticRate
     })
-    const topics = topicNames(config.topicPrefix)
-    yield* Effect.all(
-      [
-        runEmbeddedSource({
-          topics,
-          group: config.consumerGroup,
-          batchSize: config.batchSize,
-          idlePoll: "20 millis"
-        }),
-        feedSynthetic(config),
-        housekeeping
-      ],
-      { concurrency: "unbounded", discard: true }
-    )
+    const source = EmbeddedSourceLive({
+      topic: topicNames(config.topicPrefix).turnEvents,
+      group: config.consumerGroup,
+      batchSize: config.batchSize,
+      idlePoll: "20 millis",
+      progress
+    })
+    const stream = yield* TurnStream
+    yield* Effect.all([stream.run.pipe(Effect.provide(source)), feedSynthetic(config), housekeeping], {
+      concurrency: "unbounded",
+      discard: true
+    })
   }).pipe(Effect.onInterrupt(() => stopped))
 
 export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
@@ -105,24 +104,18 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
       topic: topics.turnEvents,
       group: config.consumerGroup
     })
-    yield* Effect.all(
-      [
-        runKafkaSource(
-          {
-            topics,
-            group: config.consumerGroup,
-            batchSize: config.batchSize,
-            partitionsConcurrently: config.partitionsConcurrently,
-            sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-            heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10))
-          },
-          progress
-        ),
-        housekeeping
-      ],
-      { concurrency: "unbounded", discard: true }
-    )
-  }).pipe(
-    Effect.scoped,
-    Effect.onInterrupt(() => stopped)
-  )
+    const source = KafkaSourceLive({
+      topic: topics.turnEvents,
+      group: config.consumerGroup,
+      batchSize: config.batchSize,
+      partitionsConcurrently: config.partitionsConcurrently,
+      sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+      heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+      progress
+    })
+    const stream = yield* TurnStream
+    yield* Effect.all([stream.run.pipe(Effect.provide(source)), housekeeping], {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }).pipe(Effect.onInterrupt(() => stopped))

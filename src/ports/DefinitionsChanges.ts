@@ -1,0 +1,59 @@
+/**
+ * Port: field definitions changed (DESIGN 3.6 hot reload). Whoever commits a definitions change
+ * publishes it; every registered handler (the ActorRegistry's `invalidateDefinitions`) runs on this
+ * instance at once and, where the adapter reaches other instances, there too.
+ * Adapters: `DefinitionsChanges.local` (this instance only), redis/RedisDefinitionsChanges.
+ */
+import { Context, Effect, Layer, type Scope } from "effect"
+
+export interface DefinitionsKey {
+  readonly tenant_id: string
+  readonly agent_id: string
+}
+
+/** `all`: anything may have changed (messages may have been lost). */
+export type DefinitionsChange =
+  | { readonly all: false; readonly keys: ReadonlyArray<DefinitionsKey> }
+  | { readonly all: true }
+
+export type DefinitionsHandler = (change: DefinitionsChange) => Effect.Effect<void>
+
+export interface DefinitionsChangesService {
+  /** Runs the handlers here and announces the change to the other instances (best effort). */
+  readonly publish: (keys: ReadonlyArray<DefinitionsKey>) => Effect.Effect<void>
+  /** Completes once this instance listens to other instances' changes (at once without Redis). */
+  readonly subscribed: Effect.Effect<void>
+  /** Registers a handler for the lifetime of the scope. */
+  readonly onChange: (handler: DefinitionsHandler) => Effect.Effect<void, never, Scope.Scope>
+}
+
+export class DefinitionsChanges extends Context.Tag("turnvault/DefinitionsChanges")<
+  DefinitionsChanges,
+  DefinitionsChangesService
+>() {
+  /** Without Redis: handlers still run for changes made by this instance. */
+  static readonly local: Layer.Layer<DefinitionsChanges> = Layer.sync(DefinitionsChanges, () => {
+    const handlers = makeHandlers()
+    return {
+      publish: (keys) => handlers.run({ all: false, keys }),
+      subscribed: Effect.void,
+      onChange: handlers.register
+    }
+  })
+}
+
+/** The handlers of one instance: a failing handler is logged and does not stop the others. */
+export const makeHandlers = () => {
+  const handlers = new Set<DefinitionsHandler>()
+  return {
+    run: (change: DefinitionsChange): Effect.Effect<void> =>
+      Effect.forEach([...handlers], (handler) => Effect.catchAllCause(handler(change), Effect.logWarning), {
+        discard: true
+      }),
+    register: (handler: DefinitionsHandler): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => handlers.add(handler)),
+        () => Effect.sync(() => handlers.delete(handler))
+      ).pipe(Effect.asVoid)
+  }
+}

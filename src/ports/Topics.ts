@@ -1,0 +1,11 @@
+/**
+ * The logical topics the core reads and writes. Their names are the topology's to choose
+ * (streams/topics.ts builds them from the configured prefix); the core only routes by role.
+ */
+export interface TopicNames {
+  readonly turnEvents: string
+  readonly dlq: string
+  readonly memoryIngestion: string
+  readonly turnRecords: string
+  readonly telemetry: string
+}

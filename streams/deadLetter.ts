@@ -1,0 +1,84 @@
+/**
+ * The dead-letter policy: a record that cannot be applied goes to the DLQ topic as it came (same
+ * key and value), with headers saying why and where it came from; the warning it logs names its
+ * tenant, session and turn, never a value.
+ */
+import { Effect } from "effect"
+import type { TurnEvent } from "../schemas"
+import type { MetricsService } from "../src/observability/Metrics"
+import type { SourceRecord } from "../src/ports/EventSource"
+import type { OutputMessage } from "../src/ports/OutputSink"
+import type { TopicNames } from "../src/ports/Topics"
+
+export interface DeadLetterReason {
+  readonly reason: string
+  readonly detail: string
+}
+
+const sourceOf = (record: SourceRecord) => ({
+  source_topic: record.topic,
+  source_partition: record.partition,
+  source_offset: record.offset
+})
+
+/**
+ * The ids of an event that failed to decode, where they are present and strings, so that its DLQ
+ * log line still names its tenant, session and turn. Nothing else of the payload is logged.
+ */
+const idsOfRaw = (raw: string): Record<string, string> => {
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    return {}
+  }
+  if (typeof json !== "object" || json === null) return {}
+  const ids: Record<string, string> = {}
+  for (const key of ["tenant_id", "session_id", "turn_id", "event_id"]) {
+    const value = (json as Record<string, unknown>)[key]
+    if (typeof value === "string") ids[key] = value
+  }
+  return ids
+}
+
+const idsOf = (event: TurnEvent) => ({
+  tenant_id: event.tenant_id,
+  session_id: event.session_id,
+  event_id: event.event_id,
+  ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
+})
+
+export const dlqMessage = (
+  topics: TopicNames,
+  record: SourceRecord,
+  why: DeadLetterReason
+): OutputMessage => ({
+  topic: topics.dlq,
+  key: record.key,
+  value: record.value,
+  headers: {
+    reason: why.reason,
+    detail: why.detail,
+    source_topic: record.topic,
+    source_partition: String(record.partition),
+    source_offset: record.offset
+  }
+})
+
+/** The DLQ message of `record`, counted and logged; `event` when it decoded (e.g. out of order). */
+export const deadLetter = (
+  topics: TopicNames,
+  metrics: MetricsService,
+  record: SourceRecord,
+  why: DeadLetterReason,
+  event?: TurnEvent
+) => {
+  metrics.dlqMessages.inc({ reason: why.reason })
+  return Effect.logWarning("event dead-lettered", why).pipe(
+    Effect.annotateLogs({
+      ...sourceOf(record),
+      ...(event === undefined ? idsOfRaw(record.value) : idsOf(event))
+    }),
+    Effect.as(dlqMessage(topics, record, why))
+  )
+}
