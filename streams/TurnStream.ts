@@ -12,15 +12,40 @@ import { Context, Effect, Layer } from "effect"
 import type { TurnEvent } from "../schemas"
 import { type EventResult, TurnBatch, batchLogIds } from "../src/batch/TurnBatch"
 import { Metrics } from "../src/observability/Metrics"
-import { EventSource, type SourceBatch, type SourceRecord } from "../src/ports/EventSource"
+import type { Watermark } from "../src/batch/Persistence"
+import { partitionKey } from "../src/observability/ConsumerProgress"
+import { EventSource, EventSourceError, type SourceBatch, type SourceRecord } from "../src/ports/EventSource"
+import { type PartitionClaim, PartitionFenced, PartitionOwnership } from "../src/ports/PartitionOwnership"
 import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
 import type { TopicNames } from "../src/ports/Topics"
-import { deadLetter } from "./deadLetter"
+import { type DeadLetterReason, deadLetter } from "./deadLetter"
 import { decodeTurnEvent } from "./decode"
 import { type PausePolicyConfig, makePausePolicy } from "./PausePolicy"
+import { repartitioned } from "./repartition"
+
+/** Why an applied batch refused one of its events, for the DLQ; null for events it took. */
+const refusal = (result: EventResult): DeadLetterReason | null => {
+  switch (result.kind) {
+    case "out_of_order":
+      return { reason: "out_of_order", detail: result.detail }
+    case "customer_mismatch":
+      return { reason: "schema_violation", detail: `customer_mismatch: ${result.detail}` }
+    default:
+      return null
+  }
+}
 
 export interface TurnStreamConfig extends PausePolicyConfig {
   readonly topics: TopicNames
+  /** The consumer group: partition claims are per (group, topic, partition). */
+  readonly group: string
+}
+
+export interface RunOptions {
+  /** Re-key the input by customer first (Kafka, whose producers key by session). */
+  readonly repartition: boolean
+  /** Claim each partition and fence stale owners (when several instances share the partitions). */
+  readonly fence: boolean
 }
 
 export const makeTurnStream = (config: TurnStreamConfig) =>
@@ -28,7 +53,12 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     const core = yield* TurnBatch
     const sink = yield* OutputSink
     const metrics = yield* Metrics
+    const ownership = yield* PartitionOwnership
     const pause = makePausePolicy(config)
+    // This instance's claims on the partitions it owns, and those found fenced: not claimed again
+    // before the next rebalance (a zombie must not take a partition back from its new owner).
+    const claims = new Map<string, PartitionClaim>()
+    const fenced = new Set<string>()
 
     /** Decodes a batch's records; what does not decode becomes a dead letter with its reason. */
     const decode = (records: ReadonlyArray<SourceRecord>) =>
@@ -51,12 +81,13 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     /**
      * Applies the events and makes their writes durable. Unavailable stores pause the write (the
      * same writes are retried, so a half-written batch is finished, never recomputed); any other
-     * failure (a look-up, a fenced owner) forgets the batch and recomputes it from the stores.
+     * failure (a look-up, a session fenced) forgets the batch and recomputes it from the stores.
+     * A fenced partition is not retried: this instance is no longer its owner.
      */
-    const durable = (events: ReadonlyArray<TurnEvent>, partition: number) =>
+    const durable = (events: ReadonlyArray<TurnEvent>, partition: number, watermark: Watermark | null) =>
       Effect.gen(function* () {
         const batch = yield* core.apply(events, partition)
-        yield* core.persist(batch).pipe(
+        yield* core.persist(batch, watermark).pipe(
           pause.whileFailing(
             (error) => error._tag === "PersistenceError",
             "stores unavailable; pausing until they recover",
@@ -65,10 +96,25 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
           Effect.onError(() => core.forget(batch))
         )
         return batch
-      }).pipe(pause.untilDone("batch failed; recomputing it from the stores", { partition }))
+      }).pipe(
+        pause.whileFailing(
+          (error) => error._tag !== "PartitionFenced",
+          "batch failed on a store error; retrying from the stores",
+          { partition }
+        ),
+        // retried for as long as it takes: only PartitionFenced comes out
+        Effect.catchIf(
+          (error) => error._tag !== "PartitionFenced",
+          (error) => Effect.die(error)
+        )
+      )
 
     /** Takes one batch of records to durable and published; returns one result per decoded event. */
-    const handle = (records: ReadonlyArray<SourceRecord>, partition: number) =>
+    const handle = (
+      records: ReadonlyArray<SourceRecord>,
+      partition: number,
+      watermark: Watermark | null = null
+    ) =>
       Effect.gen(function* () {
         const { events, sources, dead } = yield* decode(records)
         if (events.length === 0) {
@@ -76,18 +122,10 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
             yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
           return [] as ReadonlyArray<EventResult>
         }
-        const batch = yield* durable(events, partition)
+        const batch = yield* durable(events, partition, watermark)
         for (const [i, result] of batch.results.entries()) {
-          if (result.kind !== "out_of_order") continue
-          dead.push(
-            yield* deadLetter(
-              config.topics,
-              metrics,
-              sources[i]!,
-              { reason: "out_of_order", detail: result.detail },
-              events[i]
-            )
-          )
+          const why = refusal(result)
+          if (why !== null) dead.push(yield* deadLetter(config.topics, metrics, sources[i]!, why, events[i]))
         }
         yield* core
           .publish(batch)
@@ -98,14 +136,85 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         return batch.results
       })
 
-    /** Consumes the source: every batch handled, then committed; uninterruptible but for its pauses. */
-    const run = Effect.flatMap(EventSource, (source) =>
-      source.run({
-        onBatch: (batch: SourceBatch) =>
-          handle(batch.records, batch.partition).pipe(Effect.zipRight(batch.commit), Effect.uninterruptible),
-        onRevoked: core.revoke
+    /** Stage 1 (Kafka): re-key the input by customer onto the by-customer topic, then commit. */
+    const repartition = (batch: SourceBatch) =>
+      sink.publish(batch.records.map((record) => repartitioned(config.topics.byCustomer, record))).pipe(
+        pause.untilDone("repartitioned events not published; retrying", { partition: batch.partition }),
+        Effect.zipRight(batch.commit),
+        Effect.tap(() => metrics.repartitionedEvents.inc(batch.records.length))
+      )
+
+    /** This instance's claim on the batch's partition, taken on its first batch after an assignment. */
+    const claimFor = (batch: SourceBatch) => {
+      const key = partitionKey(batch.topic, batch.partition)
+      if (fenced.has(key)) {
+        const cause = new PartitionFenced({ topic: batch.topic, partition: batch.partition, generation: -1 })
+        return Effect.fail(new EventSourceError({ operation: "fenced", cause }))
+      }
+      const held = claims.get(key)
+      if (held !== undefined) return Effect.succeed(held)
+      return ownership.claim(config.group, batch.topic, batch.partition).pipe(
+        pause.untilDone("partition claim failed; retrying", { partition: batch.partition }),
+        Effect.tap((claim) => Effect.sync(() => claims.set(key, claim)))
+      )
+    }
+
+    /** Forgets a fenced partition's state; the source redelivers its batch to whoever owns it now. */
+    const onFenced = (batch: SourceBatch, error: PartitionFenced) => {
+      const key = partitionKey(batch.topic, batch.partition)
+      claims.delete(key)
+      fenced.add(key)
+      return core.revoke([batch.partition]).pipe(
+        Effect.zipRight(
+          Effect.logWarning("partition fenced: another instance owns it now; dropping its state", {
+            topic: batch.topic,
+            partition: batch.partition
+          })
+        ),
+        Effect.zipRight(Effect.fail(new EventSourceError({ operation: "fenced", cause: error })))
+      )
+    }
+
+    /** The stateful stage: decode, apply, persist (fenced when shared), publish, then commit. */
+    const apply = (batch: SourceBatch, fence: boolean) =>
+      Effect.gen(function* () {
+        const last = batch.records[batch.records.length - 1]!
+        const watermark = fence
+          ? { claim: yield* claimFor(batch), offset: (BigInt(last.offset) + 1n).toString() }
+          : null
+        yield* handle(batch.records, batch.partition, watermark).pipe(
+          Effect.catchTag("PartitionFenced", (error) => onFenced(batch, error))
+        )
+        yield* batch.commit
+        metrics.committedOffsets.inc(batch.records.length)
       })
-    )
+
+    /**
+     * Consumes the source: every batch handled, then committed; uninterruptible but for its pauses.
+     * With `repartition` (Kafka, whose producers key by session) the input topic feeds stage 1 and
+     * the by-customer topic the stateful stage; otherwise (the embedded log, already partitioned
+     * by customer, and files) every batch goes to the stateful stage.
+     */
+    const run = (options: RunOptions) => {
+      const isInput = (topic: string) => options.repartition && topic === config.topics.turnEvents
+      const revoked = (topic: string, partitions: ReadonlyArray<number>) =>
+        Effect.suspend(() => {
+          for (const partition of partitions) {
+            claims.delete(partitionKey(topic, partition))
+            fenced.delete(partitionKey(topic, partition))
+          }
+          return isInput(topic) ? Effect.void : core.revoke(partitions)
+        })
+      return Effect.flatMap(EventSource, (source) =>
+        source.run({
+          onBatch: (batch) =>
+            (isInput(batch.topic) ? repartition(batch) : apply(batch, options.fence)).pipe(
+              Effect.uninterruptible
+            ),
+          onRevoked: revoked
+        })
+      )
+    }
 
     return { handle, run }
   })

@@ -15,11 +15,26 @@ export interface DeadLetterReason {
   readonly detail: string
 }
 
-const sourceOf = (record: SourceRecord) => ({
-  source_topic: record.topic,
-  source_partition: record.partition,
-  source_offset: record.offset
-})
+/**
+ * Where the record came from: its input message, when the repartition stage recorded it in the
+ * headers, else the record itself.
+ */
+const originOf = (record: SourceRecord) => {
+  const h = record.headers
+  return h?.source_topic !== undefined && h.source_partition !== undefined && h.source_offset !== undefined
+    ? {
+        key: h.source_key ?? null,
+        topic: h.source_topic,
+        partition: h.source_partition,
+        offset: h.source_offset
+      }
+    : { key: record.key, topic: record.topic, partition: String(record.partition), offset: record.offset }
+}
+
+const sourceOf = (record: SourceRecord) => {
+  const origin = originOf(record)
+  return { source_topic: origin.topic, source_partition: origin.partition, source_offset: origin.offset }
+}
 
 /**
  * The ids of an event that failed to decode, where they are present and strings, so that its DLQ
@@ -48,21 +63,16 @@ const idsOf = (event: TurnEvent) => ({
   ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
 })
 
+/** The DLQ message: the input message as it came (its original key and value), with the reason. */
 export const dlqMessage = (
   topics: TopicNames,
   record: SourceRecord,
   why: DeadLetterReason
 ): OutputMessage => ({
   topic: topics.dlq,
-  key: record.key,
+  key: originOf(record).key,
   value: record.value,
-  headers: {
-    reason: why.reason,
-    detail: why.detail,
-    source_topic: record.topic,
-    source_partition: String(record.partition),
-    source_offset: record.offset
-  }
+  headers: { reason: why.reason, detail: why.detail, ...sourceOf(record) }
 })
 
 /** The DLQ message of `record`, counted and logged; `event` when it decoded (e.g. out of order). */

@@ -7,7 +7,7 @@ import type { TopicNames } from "../src/ports/Topics"
 
 export interface TopicSpec {
   readonly name: string
-  readonly role: "input" | "output"
+  readonly role: "input" | "internal" | "output"
   readonly key: string
   readonly value: string
   readonly partitions: number
@@ -20,6 +20,7 @@ const DAY = 24 * 60 * 60 * 1000
 
 export const topicNames = (prefix: string): TopicNames => ({
   turnEvents: `${prefix}turn-events`,
+  byCustomer: `${prefix}turn-events.by-customer`,
   dlq: `${prefix}turn-events.dlq`,
   memoryIngestion: `${prefix}memory-ingestion`,
   turnRecords: `${prefix}turn-records`,
@@ -40,6 +41,17 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       retentionMs: 7 * DAY,
       cleanupPolicy: "delete",
       description: "One event per conversation turn or session/case change, from agent runtimes"
+    },
+    {
+      name: names.byCustomer,
+      role: "internal",
+      key: '["tenant_id","customer_id"] as JSON (the original key when the event names no customer)',
+      value: "the input message as it came, with its source topic/partition/offset in headers",
+      partitions,
+      retentionMs: 7 * DAY,
+      cleanupPolicy: "delete",
+      description:
+        "The input re-keyed by customer, so each customer (with all of its sessions) has one owner: the stateful stage reads this"
     },
     {
       name: names.dlq,

@@ -11,11 +11,10 @@
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import { kafkaClientLayer, serviceLayer } from "../../src/app/layers"
+import { kafkaClientLayer, kafkaSourceLayer, serviceLayer } from "../../src/app/layers"
 import { AppConfig } from "../../src/config/AppConfig"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
-import { KafkaSourceLive } from "../../src/adapters/kafka/KafkaSource"
 import { TurnStream } from "../../streams/TurnStream"
 import { OutputSink } from "../../src/ports/OutputSink"
 import { ProfileStore } from "../../src/ports/ProfileStore"
@@ -171,16 +170,12 @@ const measure = Effect.gen(function* () {
   const cpu0 = process.cpuUsage()
   const machine0 = machineCpu()
   const started = wallMs()
-  const source = KafkaSourceLive({
-    topic: topics.turnEvents,
-    group: args.group,
-    batchSize: config.batchSize,
-    partitionsConcurrently: config.partitionsConcurrently,
-    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-    heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
-    progress
-  })
-  yield* Effect.fork(Effect.flatMap(TurnStream, (stream) => stream.run).pipe(Effect.provide(source)))
+  const source = kafkaSourceLayer(config, progress, args.group)
+  yield* Effect.fork(
+    Effect.flatMap(TurnStream, (stream) => stream.run({ repartition: true, fence: true })).pipe(
+      Effect.provide(source)
+    )
+  )
   yield* waitFor(() => joinedAt > 0, 60_000)
   log(`group joined after ${Math.round(joinedAt - started)} ms`)
   const producer = args.mode === "live" ? runProducer() : Promise.resolve()

@@ -15,6 +15,7 @@ import { type BatchWrites, Persistence } from "../../src/batch/Persistence"
 import {
   PgAuditStore,
   PgClient,
+  PgPartitionOwnership,
   PgProfileStore,
   PgSessionStore,
   PgStoresLive
@@ -64,9 +65,13 @@ const persistence = (sequential: boolean) =>
   })
 const shared = (url: string) => PgStoresLive({ connectionString: url, max: 10 })
 const independent = (url: string) =>
-  Layer.mergeAll(PgSessionStore.layer, PgProfileStore.layer, PgAuditStore.layer, UnitOfWork.passThrough).pipe(
-    Layer.provide(PgClient.layer({ connectionString: url, max: 10 }))
-  )
+  Layer.mergeAll(
+    PgSessionStore.layer,
+    PgProfileStore.layer,
+    PgAuditStore.layer,
+    PgPartitionOwnership.layer,
+    UnitOfWork.passThrough
+  ).pipe(Layer.provide(PgClient.layer({ connectionString: url, max: 10 })))
 
 const modes = [
   { name: "shared transaction, sequential", stores: shared, sequential: true },

@@ -7,6 +7,8 @@ import { ActorRegistry } from "../sessions/ActorRegistry"
 import type { AppConfig } from "../config/AppConfig"
 import { KafkaClient } from "../adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
+import { KafkaSourceLive } from "../adapters/kafka/KafkaSource"
+import type { ConsumerProgress } from "../observability/ConsumerProgress"
 import { InProcessLog } from "../adapters/embedded/InProcessLog"
 import { Persistence } from "../batch/Persistence"
 import { TurnBatch } from "../batch/TurnBatch"
@@ -42,6 +44,27 @@ export const fileLogLayer = (config: AppConfig) => {
   const log = InProcessLog.layer({ partitions: config.partitions, retainRecords: 100_000 })
   const sink = Layer.provide(withFileDeadLetters(topicNames(config.topicPrefix).dlq), EmbeddedSinkLive)
   return Layer.merge(log, Layer.provide(sink, log))
+}
+
+/**
+ * The Kafka source of `start`: one consumer for both stages, the input (re-keyed by customer) and
+ * the by-customer topic, with heartbeats every tenth of the session timeout.
+ */
+export const kafkaSourceLayer = (
+  config: AppConfig,
+  progress: ConsumerProgress,
+  group = config.consumerGroup
+) => {
+  const topics = topicNames(config.topicPrefix)
+  return KafkaSourceLive({
+    topics: [topics.turnEvents, topics.byCustomer],
+    group,
+    batchSize: config.batchSize,
+    partitionsConcurrently: config.partitionsConcurrently,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+    heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+    progress
+  })
 }
 
 export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
@@ -81,7 +104,11 @@ export const pipelineLayer = (config: AppConfig) => {
     maxHistory: config.maxHistoryEntries,
     sessionCleanupOnEnd: config.sessionCleanupOnEnd
   })
-  const stream = TurnStream.layer({ topics, pauseDelay: Duration.millis(config.pauseMs) })
+  const stream = TurnStream.layer({
+    topics,
+    group: config.consumerGroup,
+    pauseDelay: Duration.millis(config.pauseMs)
+  })
   return Layer.provideMerge(
     stream,
     Layer.provideMerge(core, Layer.mergeAll(registry, persistence, telemetry))

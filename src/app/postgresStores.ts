@@ -13,5 +13,9 @@ export const postgresStores = (url: Redacted.Redacted<string>, config: AppConfig
         )
       )
     : Layer.empty
-  return PgStoresLive({ connectionString, max: config.pgPoolSize }).pipe(Layer.provide(migrate))
+  return PgStoresLive({
+    connectionString,
+    max: config.pgPoolSize,
+    idleInTransactionMs: config.pgIdleInTransactionMs
+  }).pipe(Layer.provide(migrate))
 }

@@ -14,6 +14,12 @@ import { type ProfileOp, ProfileStore, type ProfileStoreError } from "../ports/P
 export type { ProfileOp }
 import { SessionStore, type SessionStoreError } from "../ports/SessionStore"
 import { UnitOfWork, type UnitOfWorkError } from "../ports/UnitOfWork"
+import {
+  type OwnershipStoreError,
+  type PartitionClaim,
+  type PartitionFenced,
+  PartitionOwnership
+} from "../ports/PartitionOwnership"
 import { Metrics } from "../observability/Metrics"
 
 export interface BatchWrites {
@@ -25,10 +31,21 @@ export interface BatchWrites {
   readonly history: ReadonlyArray<SessionHistoryEntry>
 }
 
-export type Operation = "session" | "customer_data" | "turn_record" | "transaction"
+export type Operation = "watermark" | "session" | "customer_data" | "turn_record" | "transaction"
+
+/** The partition's durable offset after the batch, under the claim that fences a stale owner. */
+export interface Watermark {
+  readonly claim: PartitionClaim
+  readonly offset: string
+}
 
 /** The store error behind one failed operation. */
-export type OperationError = SessionStoreError | ProfileStoreError | AuditStoreError | UnitOfWorkError
+export type OperationError =
+  | SessionStoreError
+  | ProfileStoreError
+  | AuditStoreError
+  | UnitOfWorkError
+  | OwnershipStoreError
 
 /** Every operation that still failed after its retries, by operation. */
 export class PersistenceError extends Data.TaggedError("PersistenceError")<{
@@ -74,6 +91,7 @@ export const makePersistence = (config: PersistenceConfig) =>
     const profiles = yield* ProfileStore
     const audit = yield* AuditStore
     const uow = yield* UnitOfWork
+    const ownership = yield* PartitionOwnership
     const metrics = yield* Metrics
 
     const retry = Schedule.exponential(config.retryBaseDelay).pipe(
@@ -96,8 +114,18 @@ export const makePersistence = (config: PersistenceConfig) =>
         return yield* result
       }).pipe(uow.atomic ? (e) => e : Effect.retry(retry))
 
-    const attempt = (writes: BatchWrites) =>
+    const attempt = (writes: BatchWrites, watermark: Watermark | null) =>
       Effect.gen(function* () {
+        // First in the unit: a fenced owner writes nothing, and holds the partition's row meanwhile.
+        if (watermark !== null) {
+          yield* ownership
+            .advance(watermark.claim, watermark.offset)
+            .pipe(
+              Effect.catchTag("OwnershipStoreError", (cause) =>
+                Effect.fail(new PersistenceError({ failures: [{ operation: "watermark", cause }] }))
+              )
+            )
+        }
         const elapsed: Array<number> = []
         const start = yield* Clock.currentTimeNanos
         const [session, customerData, turnRecord] = yield* Effect.all(
@@ -128,12 +156,14 @@ export const makePersistence = (config: PersistenceConfig) =>
         return { fenced } satisfies PersistResult
       })
 
+    /** `watermark`: when the partition is shared by several instances (Kafka), the fence to pass. */
     const persist = (
-      writes: BatchWrites
-    ): Effect.Effect<PersistResult, PersistenceError | SessionsFenced> => {
+      writes: BatchWrites,
+      watermark: Watermark | null = null
+    ): Effect.Effect<PersistResult, PersistenceError | SessionsFenced | PartitionFenced> => {
       if (emptyBatch(writes)) return Effect.succeed({ fenced: [] })
       const unit = uow
-        .run(attempt(writes))
+        .run(attempt(writes, watermark))
         .pipe(
           Effect.catchTag("UnitOfWorkError", (cause) =>
             Effect.fail(new PersistenceError({ failures: [{ operation: "transaction", cause }] }))

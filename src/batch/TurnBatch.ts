@@ -20,13 +20,15 @@ import { ActorRegistry } from "../sessions/ActorRegistry"
 import type { ActorSettings, EventEffects, SessionActor } from "../sessions/SessionActor"
 import { recordEffects } from "./observe"
 import { memoryTaskMessage, republish, turnRecordMessage } from "./outputs"
-import { type BatchWrites, Persistence, type ProfileOp } from "./Persistence"
+import { type BatchWrites, Persistence, type ProfileOp, type Watermark } from "./Persistence"
 
 export type EventResult =
   | { readonly kind: "applied"; readonly record: TurnRecord | null }
   | { readonly kind: "duplicate" }
   | { readonly kind: "ignored"; readonly reason: string }
   | { readonly kind: "out_of_order"; readonly detail: string }
+  /** The session is stored under another customer: one session never moves between customers. */
+  | { readonly kind: "customer_mismatch"; readonly detail: string }
 
 export interface TurnBatchConfig extends ActorSettings {
   readonly topics: TopicNames
@@ -157,6 +159,15 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
           const actor = registry.resident(ref, startedAt) ?? (yield* registry.get(ref, startedAt))
           actor.partition = partition
           touched.add(sessionKey(event.tenant_id, event.session_id))
+          const storedCustomer = actor.record?.state.customer_id
+          if (storedCustomer !== undefined && storedCustomer !== event.customer_id) {
+            results.push({
+              kind: "customer_mismatch",
+              detail: "customer_id differs from the customer the session belongs to"
+            })
+            metrics.events.inc({ event_type: event.event_type, result: "dlq" })
+            continue
+          }
           const gapsBefore = actor.record?.state.gaps ?? 0
           const now = handleNow(actor, event)
           const handled = now === "check_audit" ? yield* handleChecked(actor, event as TurnCompleted) : now
@@ -211,8 +222,11 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
       }).pipe(Effect.onError(() => forgetTouched(touched)))
     })
 
-    const persist = Effect.fn("TurnBatch.persist")(function* (batch: AppliedBatch) {
-      const { fenced } = yield* persistence.persist(batch.writes)
+    const persist = Effect.fn("TurnBatch.persist")(function* (
+      batch: AppliedBatch,
+      watermark: Watermark | null = null
+    ) {
+      const { fenced } = yield* persistence.persist(batch.writes, watermark)
       // Without an atomic unit the other sessions' writes stand; only the fenced ones are stale.
       // (With one, SessionsFenced fails the step and the caller forgets the whole batch.)
       if (fenced.length === 0) return

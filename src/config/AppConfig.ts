@@ -82,6 +82,11 @@ export const AppConfig = Config.all({
     "Not ready when a lagging partition commits nothing this long"
   ),
   pgPoolSize: int("TURNVAULT_PG_POOL_SIZE", 10, "PostgreSQL connections in the pool"),
+  pgIdleInTransactionMs: int(
+    "TURNVAULT_PG_IDLE_IN_TRANSACTION_MS",
+    10_000,
+    "The server ends a connection idle inside a transaction this long (a frozen owner's locks go)"
+  ),
   migrateOnStart: Config.boolean("TURNVAULT_MIGRATE_ON_START").pipe(
     Config.withDefault(true),
     Config.withDescription("Apply pending migrations when a command opens PostgreSQL")

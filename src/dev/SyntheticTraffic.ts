@@ -3,6 +3,7 @@
  * variables with a share of invalid values, unknown fields, session ends, case closures,
  * duplicates and malformed lines. Used by `start`, by tests and by benchmarks.
  */
+import { customerMessageKey } from "../domain/model"
 
 export interface TrafficOptions {
   readonly seed: number
@@ -57,8 +58,11 @@ interface OpenSession {
 }
 
 export interface TrafficLine {
+  /** The message key producers use: the session id. */
   readonly key: string
   readonly value: string
+  /** Where the embedded log places the line: by customer, as the repartition stage does on Kafka. */
+  readonly partitionKey?: string
 }
 
 export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOptions) => {
@@ -191,7 +195,11 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
     } else {
       body = turn(s)
     }
-    last = { key: s.session, value: JSON.stringify(body) }
+    last = {
+      key: s.session,
+      value: JSON.stringify(body),
+      partitionKey: customerMessageKey(s.tenant, s.customer)
+    }
     return last
   }
 

@@ -100,4 +100,11 @@ export type Definitions = ReadonlyMap<string, FieldDefinition>
 
 export const definitionKey = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`
 export const customerKey = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
+
+/**
+ * A customer's message key on the logs (the by-customer topic, the embedded log's partitioning):
+ * JSON, so no separator can collide with an id.
+ */
+export const customerMessageKey = (tenantId: string, customerId: string) =>
+  JSON.stringify([tenantId, customerId])
 export const sessionKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`

@@ -1,6 +1,7 @@
 /**
  * What readiness needs to know about consumption: connected, which partitions are assigned, and
- * per partition when its committed offset last advanced and how far behind it is. An instance
+ * per partition (`topic/partition`, see `partitionKey`) when its committed offset last advanced
+ * and how far behind it is. An instance
  * that is connected but whose lagging partitions stopped committing is not making progress.
  */
 export interface PartitionProgress {
@@ -9,24 +10,27 @@ export interface PartitionProgress {
   readonly advancedAt: number
 }
 
+/** How a topic's partition is named in progress reports. */
+export const partitionKey = (topic: string, partition: number) => `${topic}/${partition}`
+
 export const makeConsumerProgress = (now: () => number = Date.now) => {
   let isConnected = false
-  let assignment = new Set<number>()
-  const partitions = new Map<number, PartitionProgress>()
+  let assignment = new Set<string>()
+  const partitions = new Map<string, PartitionProgress>()
   return {
     connected: (value: boolean) => {
       isConnected = value
     },
-    assigned: (value: ReadonlySet<number>) => {
+    assigned: (value: ReadonlySet<string>) => {
       assignment = new Set(value)
     },
-    committed: (partition: number, offset: number, lag: number) => {
+    committed: (partition: string, offset: number, lag: number) => {
       const previous = partitions.get(partition)
       const advancedAt = previous === undefined || offset > previous.offset ? now() : previous.advancedAt
       partitions.set(partition, { offset, lag, advancedAt })
     },
     /** Reports lag seen outside a commit (e.g. from the broker's end offsets). */
-    lagged: (partition: number, lag: number) => {
+    lagged: (partition: string, lag: number) => {
       const previous = partitions.get(partition)
       // Lag that appears after an idle spell starts the stall clock now, not at the last commit.
       const wasIdle = previous === undefined || previous.lag === 0
@@ -39,7 +43,7 @@ export const makeConsumerProgress = (now: () => number = Date.now) => {
     /** Ready when connected and no assigned partition with lag has been stuck longer than `stallMs`. */
     check: (stallMs: number) => {
       if (!isConnected) return { ok: false, detail: "not connected to Kafka" }
-      const stuck: Array<number> = []
+      const stuck: Array<string> = []
       for (const partition of assignment) {
         const p = partitions.get(partition)
         if (p !== undefined && p.lag > 0 && now() - p.advancedAt > stallMs) stuck.push(partition)

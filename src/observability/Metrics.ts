@@ -129,12 +129,17 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
     consumerLag: new Prom.Gauge({
       name: "turnvault_consumer_lag_messages",
       help: "Messages between the committed offset and the end of the partition",
-      labelNames: ["partition"] as const,
+      labelNames: ["topic", "partition"] as const,
       registers
     }),
     committedOffsets: new Prom.Counter({
       name: "turnvault_committed_events_total",
-      help: "Events whose offsets were committed (acknowledged)",
+      help: "Events whose offsets were committed (acknowledged) after they were applied",
+      registers
+    }),
+    repartitionedEvents: new Prom.Counter({
+      name: "turnvault_repartitioned_events_total",
+      help: "Input events re-keyed by customer onto the repartition topic (and committed there)",
       registers
     }),
     activeActors: new Prom.Gauge({

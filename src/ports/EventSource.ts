@@ -14,9 +14,12 @@ export interface SourceRecord {
   readonly offset: string
   readonly key: string | null
   readonly value: string
+  /** Message headers, where the log has them (the repartition stage records the origin there). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface SourceBatch {
+  readonly topic: string
   readonly partition: number
   /** Consecutive records of one partition, in order; never empty. */
   readonly records: ReadonlyArray<SourceRecord>
@@ -28,8 +31,8 @@ export interface SourceBatch {
 export interface BatchHandler<R> {
   /** Handles one batch; the source offers the partition's next batch only after this returns. */
   readonly onBatch: (batch: SourceBatch) => Effect.Effect<void, EventSourceError, R>
-  /** Partitions this instance no longer owns (a rebalance): their in-memory state is stale. */
-  readonly onRevoked: (partitions: ReadonlyArray<number>) => Effect.Effect<void, never, R>
+  /** Partitions of `topic` this instance no longer owns (a rebalance): their in-memory state is stale. */
+  readonly onRevoked: (topic: string, partitions: ReadonlyArray<number>) => Effect.Effect<void, never, R>
 }
 
 export class EventSourceError extends Data.TaggedError("EventSourceError")<{

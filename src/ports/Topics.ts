@@ -4,6 +4,8 @@
  */
 export interface TopicNames {
   readonly turnEvents: string
+  /** The input re-keyed by (tenant, customer): the stateful stage reads this one (Kafka mode). */
+  readonly byCustomer: string
   readonly dlq: string
   readonly memoryIngestion: string
   readonly turnRecords: string

@@ -1,22 +1,24 @@
 /**
- * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore and
- * UnitOfWork must pass unchanged. The layer is built once per suite; each case writes under its
+ * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
+ * UnitOfWork and PartitionOwnership must pass unchanged. The layer is built once per suite; each case writes under its
  * own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { AuditStore } from "../../src/ports/AuditStore"
+import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
 import type { ProfileStore } from "../../src/ports/ProfileStore"
 import type { SessionStore } from "../../src/ports/SessionStore"
 import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { auditCases } from "./audit.cases"
 import { definitionCases } from "./definitions.cases"
 import { lineageCases } from "./lineage.cases"
+import { ownershipCases } from "./ownership.cases"
 import { profileCases } from "./profile.cases"
 import { sessionCases } from "./session.cases"
 import { tenancyCases } from "./tenancy.cases"
 
-export type Stores = SessionStore | ProfileStore | AuditStore | UnitOfWork
+export type Stores = SessionStore | ProfileStore | AuditStore | UnitOfWork | PartitionOwnership
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -35,5 +37,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     definitionCases(it, tenant)
     auditCases(it, tenant)
     tenancyCases(it, tenant)
+    ownershipCases(it, tenant)
   })
 }

@@ -59,7 +59,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
         await waitFor(
           `committed >= ${target} before kill ${i}`,
           async () =>
-            (await groupPosition(admin, group, topics.turnEvents)).committed >= target ? true : undefined,
+            (await groupPosition(admin, group, topics.byCustomer)).committed >= target ? true : undefined,
           { timeoutMs: 120_000, intervalMs: 100 }
         ).catch(async (error: Error) => {
           throw new Error(`${error.message}\n${await child.logs()}`)
@@ -68,7 +68,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
         const delayMs = Math.floor(Math.random() * 400)
         await sleep(delayMs)
         await child.kill()
-        const position = await groupPosition(admin, group, topics.turnEvents)
+        const position = await groupPosition(admin, group, topics.byCustomer)
         kills.push({ committedAtKill: position.committed, delayMs })
         expect(position.committed).toBeLessThan(total)
       }
@@ -82,7 +82,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
     const last = await spawnTurnvault({ name: "crash-final", dir, env })
     children.push(last)
     await last.waitHealthy()
-    await waitGroupCaughtUp(brokers, group, topics.turnEvents, {
+    await waitGroupCaughtUp(brokers, group, [topics.turnEvents, topics.byCustomer], {
       timeoutMs: 150_000,
       describe: () => last.stderrPath
     })

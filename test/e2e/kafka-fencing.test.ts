@@ -59,18 +59,18 @@ describe("kafka fencing: a frozen instance thawed after a takeover", () => {
       await kcatProduce(brokers, topics.turnEvents, workload.lines)
       await zombie.waitCommitted(Math.floor(total / 5), 120_000)
       zombie.pause()
-      const frozenAt = (await groupPosition(admin, group, topics.turnEvents)).committed
+      const frozenAt = (await groupPosition(admin, group, topics.byCustomer)).committed
 
       owner = await spawnTurnvault({ name: "owner", dir, env })
       children.push(owner)
       await owner.waitHealthy()
       // the owner joins once the frozen member's session expired, and advances past the zombie
       await owner.waitCommitted(Math.floor(total / 5), 120_000)
-      const advancedTo = (await groupPosition(admin, group, topics.turnEvents)).committed
+      const advancedTo = (await groupPosition(admin, group, topics.byCustomer)).committed
       expect(advancedTo).toBeGreaterThan(frozenAt)
 
       zombie.resume()
-      await waitGroupCaughtUp(brokers, group, topics.turnEvents, {
+      await waitGroupCaughtUp(brokers, group, [topics.turnEvents, topics.byCustomer], {
         exact: true,
         timeoutMs: 150_000,
         describe: () => `${zombie.stderrPath} ${owner.stderrPath}`

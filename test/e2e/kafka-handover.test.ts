@@ -72,16 +72,16 @@ describe("kafka handover: two instances, one leaves mid-stream", () => {
       await waitFor(
         "a third of the stream committed",
         async () =>
-          (await groupPosition(admin, group, topics.turnEvents)).committed >= total / 3 ? true : undefined,
+          (await groupPosition(admin, group, topics.byCustomer)).committed >= total / 3 ? true : undefined,
         { timeoutMs: 120_000, intervalMs: 100 }
       )
       const [aBefore, bBefore] = [await a.committed(), await b.committed()]
       const stopped = await a.stop()
       expect(stopped, await a.logs()).toEqual({ code: 0, signal: null })
-      const atStop = await groupPosition(admin, group, topics.turnEvents)
+      const atStop = await groupPosition(admin, group, topics.byCustomer)
       expect(atStop.committed).toBeLessThan(total)
 
-      await waitGroupCaughtUp(brokers, group, topics.turnEvents, {
+      await waitGroupCaughtUp(brokers, group, [topics.turnEvents, topics.byCustomer], {
         timeoutMs: 150_000,
         describe: () => b.stderrPath
       })

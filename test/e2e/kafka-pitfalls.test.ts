@@ -128,7 +128,7 @@ describe("kafka pitfalls", () => {
       // produced while no member runs: a reset to "latest" would skip all of it
       await kcatProduce(s.brokers, s.topics.turnEvents, second)
       const two = await s.spawnOne("offsets-2")
-      await waitGroupCaughtUp(s.brokers, s.group, s.topics.turnEvents, {
+      await waitGroupCaughtUp(s.brokers, s.group, [s.topics.turnEvents, s.topics.byCustomer], {
         exact: true,
         timeoutMs: 120_000,
         describe: () => two.stderrPath
@@ -190,7 +190,7 @@ describe("kafka pitfalls", () => {
       await pgAdmin.query(`ALTER DATABASE ${s.database.name} ALLOW_CONNECTIONS true`)
       expect(service.isRunning()).toBe(true)
 
-      await waitGroupCaughtUp(s.brokers, s.group, s.topics.turnEvents, {
+      await waitGroupCaughtUp(s.brokers, s.group, [s.topics.turnEvents, s.topics.byCustomer], {
         timeoutMs: 120_000,
         describe: () => service.stderrPath
       })

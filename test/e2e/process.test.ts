@@ -57,6 +57,34 @@ describe("process", () => {
     })
   )
 
+  it.effect("a session's events naming another customer are dead-lettered as customer_mismatch", () =>
+    Effect.gen(function* () {
+      const out = yield* runProcess(defs, [
+        turn({ turn: 1, customer: "c1", vars: { plan: "basic" } }),
+        turn({ turn: 2, customer: "c2", vars: { plan: "pro" } }),
+        ended({ customer: "c2" }),
+        turn({ turn: 3, customer: "c1" })
+      ])
+      expect(out.dlq).toEqual([
+        expect.objectContaining({
+          line: 2,
+          reason: "schema_violation",
+          detail: expect.stringMatching(/^customer_mismatch/)
+        }),
+        expect.objectContaining({
+          line: 3,
+          reason: "schema_violation",
+          detail: expect.stringMatching(/^customer_mismatch/)
+        })
+      ])
+      expect(out.sessions).toEqual([
+        expect.objectContaining({ customer_id: "c1", status: "ACTIVE", turn_count: 2, last_turn_number: 3 })
+      ])
+      expect(out.profile.map((r) => [r.customer_id, r.value])).toEqual([["c1", "basic"]])
+      expect(out.records.map((r) => r.turn_number)).toEqual([1, 3])
+    })
+  )
+
   it.effect("an equal value is unchanged: no new row, no history", () =>
     Effect.gen(function* () {
       const out = yield* runProcess(defs, [

@@ -311,11 +311,15 @@ export const groupPosition = async (
   }
 }
 
-/** Waits until the group has committed every partition of `topic` up to its end offset. */
+/**
+ * Waits until the group has committed every partition of each topic up to its end offset, one
+ * topic after the other in pipeline order (the input, then the by-customer topic it feeds), so
+ * an end offset is read only once the stage before has produced everything.
+ */
 export const waitGroupCaughtUp = async (
   brokers: string,
   group: string,
-  topic: string,
+  topics: string | ReadonlyArray<string>,
   options: {
     readonly timeoutMs: number
     readonly describe?: () => string
@@ -326,19 +330,22 @@ export const waitGroupCaughtUp = async (
   const { admin } = await kafkaAdmin(brokers)
   let last: GroupPosition | undefined
   try {
-    return await waitFor(
-      `group ${group} to reach the end of ${topic}`,
-      async () => {
-        last = await groupPosition(admin, group, topic)
-        const done = last.partitions.every(([c, e]) => (options.exact === true ? c === e : c >= e))
-        return last.end > 0 && done ? last : undefined
-      },
-      {
-        timeoutMs: options.timeoutMs,
-        intervalMs: 500,
-        describe: () => `position: ${JSON.stringify(last)}\n${options.describe?.() ?? ""}`
-      }
-    )
+    for (const topic of typeof topics === "string" ? [topics] : topics) {
+      last = await waitFor(
+        `group ${group} to reach the end of ${topic}`,
+        async () => {
+          last = await groupPosition(admin, group, topic)
+          const done = last.partitions.every(([c, e]) => (options.exact === true ? c === e : c >= e))
+          return last.end > 0 && done ? last : undefined
+        },
+        {
+          timeoutMs: options.timeoutMs,
+          intervalMs: 500,
+          describe: () => `position: ${JSON.stringify(last)}\n${options.describe?.() ?? ""}`
+        }
+      )
+    }
+    return last
   } finally {
     await admin.disconnect()
   }

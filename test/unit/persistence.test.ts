@@ -5,7 +5,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { AuditStore } from "../../src/ports/AuditStore"
-import { MemoryAuditStore, MemoryProfileStore, MemorySessionStore } from "../../src/adapters/embedded"
+import {
+  MemoryAuditStore,
+  MemoryPartitionOwnership,
+  MemoryProfileStore,
+  MemorySessionStore
+} from "../../src/adapters/embedded"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore, SessionStoreError } from "../../src/ports/SessionStore"
 import { UnitOfWork } from "../../src/ports/UnitOfWork"
@@ -79,7 +84,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
   )
   return Layer.mergeAll(session, profile, audit).pipe(
     Layer.provide(base),
-    Layer.merge(UnitOfWork.passThrough)
+    Layer.merge(UnitOfWork.passThrough),
+    Layer.merge(MemoryPartitionOwnership.layer)
   )
 }
 

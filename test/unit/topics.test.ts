@@ -9,9 +9,13 @@ describe("topic catalogue", () => {
     expect(readFileSync(new URL("../../docs/TOPICS.md", import.meta.url), "utf8")).toBe(renderCatalogue())
   })
 
-  it("lists every topic turnvault reads or writes, keyed by session id, with the prefix applied", () => {
+  it("lists every topic turnvault reads or writes, keyed by session id but the repartition topic, with the prefix applied", () => {
     const catalogue = topicCatalogue("acme.", 12)
-    expect(catalogue.map((t) => t.name).sort()).toEqual(Object.values(topicNames("acme.")).sort())
-    expect(catalogue.every((t) => t.partitions === 12 && t.key.startsWith("session_id"))).toBe(true)
+    const names = topicNames("acme.")
+    expect(catalogue.map((t) => t.name).sort()).toEqual(Object.values(names).sort())
+    expect(catalogue.every((t) => t.partitions === 12)).toBe(true)
+    const bySession = catalogue.filter((t) => t.name !== names.byCustomer)
+    expect(bySession.every((t) => t.key.startsWith("session_id"))).toBe(true)
+    expect(catalogue.find((t) => t.name === names.byCustomer)?.key).toMatch(/^\["tenant_id","customer_id"\]/)
   })
 })

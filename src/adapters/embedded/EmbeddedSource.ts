@@ -5,7 +5,7 @@
  * source does, so readiness sees a stalled partition. The embedded log never rebalances.
  */
 import { type Duration, Effect, Layer } from "effect"
-import type { ConsumerProgress } from "../../observability/ConsumerProgress"
+import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
 import { EventSource } from "../../ports/EventSource"
 import { InProcessLog } from "./InProcessLog"
@@ -26,30 +26,30 @@ export const makeEmbeddedSource = (config: EmbeddedSourceConfig) =>
     const { topic, group, progress } = config
     const partitions = Array.from({ length: log.partitions }, (_, i) => i)
 
-    const commit = (partition: number, next: number, count: number) =>
+    const commit = (partition: number, next: number) =>
       Effect.sync(() => {
         log.commit(group, topic, partition, next)
-        metrics.committedOffsets.inc(count)
         const lag = log.endOffset(topic, partition) - next
-        metrics.consumerLag.set({ partition: String(partition) }, lag)
-        progress.committed(partition, next, lag)
+        metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
+        progress.committed(partitionKey(topic, partition), next, lag)
       })
 
     return EventSource.of({
       run: (handler) =>
         Effect.gen(function* () {
-          progress.assigned(new Set(partitions))
+          progress.assigned(new Set(partitions.map((p) => partitionKey(topic, p))))
           progress.connected(true)
           const partitionLoop = (partition: number) =>
             Effect.gen(function* () {
               const offset = log.committed(group, topic, partition)
               const records = log.read(topic, partition, offset, config.batchSize)
-              progress.lagged(partition, log.endOffset(topic, partition) - offset)
+              progress.lagged(partitionKey(topic, partition), log.endOffset(topic, partition) - offset)
               if (records.length === 0) return yield* Effect.sleep(config.idlePoll)
               yield* handler.onBatch({
+                topic,
                 partition,
                 records: records.map((r) => ({ ...r, offset: String(r.offset) })),
-                commit: commit(partition, records[records.length - 1]!.offset + 1, records.length)
+                commit: commit(partition, records[records.length - 1]!.offset + 1)
               })
             }).pipe(Effect.forever)
           return yield* Effect.forEach(partitions, partitionLoop, { concurrency: "unbounded", discard: true })

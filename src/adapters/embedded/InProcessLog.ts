@@ -18,6 +18,8 @@ export interface LogRecord {
 export interface AppendInput {
   readonly topic: string
   readonly key: string | null
+  /** Partition by this instead of the key (the embedded log partitions the input by customer). */
+  readonly partitionKey?: string
   readonly value: string
   readonly headers?: Readonly<Record<string, string>>
 }
@@ -56,7 +58,7 @@ export const makeInProcessLog = (options: {
 
   const append = (input: AppendInput): LogRecord => {
     const parts = partitionsOf(input.topic)
-    const partition = partitionFor(input.key, parts.length, counter++)
+    const partition = partitionFor(input.partitionKey ?? input.key, parts.length, counter++)
     const part = parts[partition]!
     const record: LogRecord = {
       topic: input.topic,

@@ -2,14 +2,16 @@
 import { Layer } from "effect"
 import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryAuditStore from "./MemoryAuditStore"
+import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
 import * as MemoryProfileStore from "./MemoryProfileStore"
 import * as MemorySessionStore from "./MemorySessionStore"
 
-export { MemoryAuditStore, MemoryProfileStore, MemorySessionStore }
+export { MemoryAuditStore, MemoryPartitionOwnership, MemoryProfileStore, MemorySessionStore }
 
 export const MemoryStoresLive = Layer.mergeAll(
   MemorySessionStore.layer,
   MemoryProfileStore.layer,
   MemoryAuditStore.layer,
+  MemoryPartitionOwnership.layer,
   UnitOfWork.passThrough
 )

@@ -5,7 +5,6 @@
  */
 import { Effect, Layer } from "effect"
 import { readFile } from "node:fs/promises"
-import { Metrics } from "../../observability/Metrics"
 import { EventSource, EventSourceError, type SourceRecord } from "../../ports/EventSource"
 
 export interface FileSourceConfig {
@@ -21,29 +20,31 @@ export const splitLines = (text: string): Array<string> => {
 }
 
 export const makeFileSource = (config: FileSourceConfig) =>
-  Effect.map(Metrics, (metrics) =>
-    EventSource.of({
-      run: (handler) =>
-        Effect.gen(function* () {
-          const text = yield* Effect.tryPromise({
-            try: () => readFile(config.path, "utf8"),
-            catch: (cause) => new EventSourceError({ operation: `read ${config.path}`, cause })
-          })
-          const records: ReadonlyArray<SourceRecord> = splitLines(text).map((value, i) => ({
+  EventSource.of({
+    run: (handler) =>
+      Effect.gen(function* () {
+        const text = yield* Effect.tryPromise({
+          try: () => readFile(config.path, "utf8"),
+          catch: (cause) => new EventSourceError({ operation: `read ${config.path}`, cause })
+        })
+        const records: ReadonlyArray<SourceRecord> = splitLines(text).map((value, i) => ({
+          topic: config.path,
+          partition: 0,
+          offset: String(i),
+          key: null,
+          value
+        }))
+        const size = Math.max(1, config.batchSize)
+        for (let i = 0; i < records.length; i += size) {
+          // A file has no position to keep: a rerun starts at its first line (turns are idempotent).
+          yield* handler.onBatch({
             topic: config.path,
             partition: 0,
-            offset: String(i),
-            key: null,
-            value
-          }))
-          const size = Math.max(1, config.batchSize)
-          for (let i = 0; i < records.length; i += size) {
-            const batch = records.slice(i, i + size)
-            const commit = Effect.sync(() => metrics.committedOffsets.inc(batch.length))
-            yield* handler.onBatch({ partition: 0, records: batch, commit })
-          }
-        })
-    })
-  )
+            records: records.slice(i, i + size),
+            commit: Effect.void
+          })
+        }
+      })
+  })
 
-export const FileSourceLive = (config: FileSourceConfig) => Layer.effect(EventSource, makeFileSource(config))
+export const FileSourceLive = (config: FileSourceConfig) => Layer.succeed(EventSource, makeFileSource(config))

@@ -8,25 +8,36 @@
  * fetches nothing more (backpressure without `pause()`, which would redeliver the batch).
  *
  * kafkajs calls us back from promises: each chunk runs as a fiber of this source's scope (no
- * fire-and-forget), and partitions lost in a rebalance are handed to `onRevoked` before the next
+ * fire-and-forget), and the partitions of every rebalance are handed to `onRevoked` before the next
  * chunk is handled. A consumer kafkajs gives up on (a CRASH it will not restart) fails this run;
  * `run` then recreates the consumer with backoff, while readiness reports it disconnected.
  */
 import { Deferred, Duration, Effect, Fiber, FiberSet, Layer, Schedule } from "effect"
-import type { Consumer, EachBatchPayload } from "kafkajs"
-import type { ConsumerProgress } from "../../observability/ConsumerProgress"
+import type { Consumer, EachBatchPayload, IHeaders } from "kafkajs"
+import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
 import { type BatchHandler, EventSource, EventSourceError, type SourceRecord } from "../../ports/EventSource"
 import { KafkaClient } from "./KafkaClient"
 
 export interface KafkaSourceConfig {
-  readonly topic: string
+  /** Every topic this group consumes (one consumer subscribes to all of them). */
+  readonly topics: ReadonlyArray<string>
   readonly group: string
   readonly batchSize: number
   readonly partitionsConcurrently: number
   readonly sessionTimeoutMs: number
   readonly heartbeatIntervalMs: number
   readonly progress: ConsumerProgress
+}
+
+/** Kafka headers as strings (a header with several values keeps the last). */
+const headersOf = (headers: IHeaders | undefined): Record<string, string> => {
+  const result: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(value) ? value.at(-1) : value
+    if (last !== undefined) result[name] = last.toString()
+  }
+  return result
 }
 
 /** Backoff between consumers when kafkajs gives one up: 1 s doubling, at most 30 s apart. */
@@ -38,13 +49,15 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
   Effect.gen(function* () {
     const kafka = yield* KafkaClient
     const metrics = yield* Metrics
-    const { topic, progress } = config
+    const { progress } = config
     const attempt = <A>(operation: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (cause) => new EventSourceError({ operation, cause }) })
 
     // Survives consumer restarts: what this instance owned, and what it lost but has not yet told.
-    let owned = new Set<number>()
-    let revoked: Array<number> = []
+    // Once a consumer has run, a failing one (even its reconnect) is recreated instead of ending the service.
+    let started = false
+    let owned = new Map<string, ReadonlySet<number>>()
+    let revoked: Array<{ readonly topic: string; readonly partitions: ReadonlyArray<number> }> = []
 
     /** One consumer's life: connect, subscribe, run until interrupted or given up by kafkajs. */
     const runConsumer = <R>(handler: BatchHandler<R>) =>
@@ -63,9 +76,18 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
         })
 
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-          const assigned = new Set(payload.memberAssignment[topic] ?? [])
-          progress.assigned(assigned)
-          for (const partition of owned) if (!assigned.has(partition)) revoked.push(partition)
+          const assigned = new Map(
+            config.topics.map((topic) => [topic, new Set(payload.memberAssignment[topic] ?? [])] as const)
+          )
+          progress.assigned(
+            new Set([...assigned].flatMap(([topic, ps]) => [...ps].map((p) => partitionKey(topic, p))))
+          )
+          // kafkajs rebalances eagerly: every partition is revoked, then assigned again. Telling the
+          // stream so (not only about the partitions that moved) makes it claim each one anew, so a
+          // member that was fenced as a zombie and rejoined owns its partitions again.
+          for (const [topic, partitions] of owned) {
+            if (partitions.size > 0) revoked.push({ topic, partitions: [...partitions] })
+          }
           owned = assigned
         })
         consumer.on(consumer.events.CONNECT, () => progress.connected(true))
@@ -86,28 +108,28 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           if (revoked.length === 0) return Effect.void
           const lost = revoked
           revoked = []
-          return handler.onRevoked(lost)
+          return Effect.forEach(lost, (r) => handler.onRevoked(r.topic, r.partitions), { discard: true })
         })
 
         const handleChunk = (payload: EachBatchPayload, chunk: EachBatchPayload["batch"]["messages"]) => {
           const { batch, resolveOffset, heartbeat } = payload
-          const { partition } = batch
+          const { topic, partition } = batch
           const records: Array<SourceRecord> = chunk.map((m) => ({
             topic,
             partition,
             offset: m.offset,
             key: m.key?.toString("utf8") ?? null,
-            value: m.value?.toString("utf8") ?? ""
+            value: m.value?.toString("utf8") ?? "",
+            headers: headersOf(m.headers)
           }))
           const last = chunk[chunk.length - 1]!.offset
           const next = (BigInt(last) + 1n).toString()
           const commit = Effect.gen(function* () {
             resolveOffset(last)
             yield* attempt("commit", () => consumer.commitOffsets([{ topic, partition, offset: next }]))
-            metrics.committedOffsets.inc(chunk.length)
             const lag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next)))
-            metrics.consumerLag.set({ partition: String(partition) }, lag)
-            progress.committed(partition, Number(next), lag)
+            metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
+            progress.committed(partitionKey(topic, partition), Number(next), lag)
           })
           return Effect.gen(function* () {
             yield* flushRevoked
@@ -119,7 +141,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
               )
             )
             yield* handler
-              .onBatch({ partition, records, commit })
+              .onBatch({ topic, partition, records, commit })
               .pipe(Effect.ensuring(Fiber.interrupt(beat)))
           })
         }
@@ -144,7 +166,9 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
               Effect.ensuring(Effect.sync(() => progress.connected(false)))
             )
         )
-        yield* attempt("subscribe", () => consumer.subscribe({ topics: [topic], fromBeginning: true }))
+        yield* attempt("subscribe", () =>
+          consumer.subscribe({ topics: [...config.topics], fromBeginning: true })
+        )
         yield* attempt("run", () =>
           consumer.run({
             autoCommit: false,
@@ -153,6 +177,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             eachBatch
           })
         )
+        started = true
         return yield* Deferred.await(crashed)
       }).pipe(Effect.scoped)
 
@@ -165,8 +190,8 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
               error: String(error.cause)
             })
           ),
-          // Start-up failures (connect, subscribe) fail the service; a consumer that ran is recreated.
-          Effect.retry({ schedule: restartSchedule, while: (error) => error.operation === "consume" })
+          // A first start that fails (connect, subscribe) fails the service; after that, recreate.
+          Effect.retry({ schedule: restartSchedule, while: () => started })
         )
     })
   })

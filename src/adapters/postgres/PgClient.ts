@@ -24,6 +24,13 @@ interface Ambient {
 export interface PgClientConfig {
   readonly connectionString: string
   readonly max?: number
+  /**
+   * The server ends a session left idle inside a transaction this long (ms), releasing its locks.
+   * A process frozen mid-transaction (SIGSTOP, a long GC, a paused VM) must not hold the rows of
+   * the customers it owned while the new owner takes over: its late COMMIT then fails, and its
+   * batch is recomputed. Our transactions never wait on anything but their own statements.
+   */
+  readonly idleInTransactionMs?: number
 }
 
 export interface PgClientService {
@@ -62,7 +69,11 @@ const ignoreCheckedOutError = () => {}
 const acquirePool = (config: PgClientConfig) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const pool = new pg.Pool({ connectionString: config.connectionString, max: config.max ?? 10 })
+      const pool = new pg.Pool({
+        connectionString: config.connectionString,
+        max: config.max ?? 10,
+        idle_in_transaction_session_timeout: config.idleInTransactionMs ?? 10_000
+      })
       // An idle client's error (server restart) must not crash the process; the next checkout fails typed.
       pool.on("error", () => {})
       return pool

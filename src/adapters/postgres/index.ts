@@ -2,6 +2,7 @@
 import { Layer } from "effect"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgClient from "./PgClient"
+import * as PgPartitionOwnership from "./PgPartitionOwnership"
 import * as PgProfileStore from "./PgProfileStore"
 import * as PgSessionStore from "./PgSessionStore"
 import * as PgUnitOfWork from "./PgUnitOfWork"
@@ -9,16 +10,25 @@ import * as TenantReader from "./TenantReader"
 
 export { MigrationError, migrationStatus, runMigrations } from "./migrate"
 export { postgresHealthCheck } from "./PgHealthCheck"
-export { PgAuditStore, PgClient, PgProfileStore, PgSessionStore, PgUnitOfWork, TenantReader }
+export {
+  PgAuditStore,
+  PgClient,
+  PgPartitionOwnership,
+  PgProfileStore,
+  PgSessionStore,
+  PgUnitOfWork,
+  TenantReader
+}
 
 const stores = Layer.mergeAll(
   PgSessionStore.layer,
   PgProfileStore.layer,
   PgAuditStore.layer,
-  PgUnitOfWork.layer
+  PgUnitOfWork.layer,
+  PgPartitionOwnership.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore and UnitOfWork over one pool (released when the layer is). */
+/** SessionStore, ProfileStore, AuditStore, UnitOfWork and PartitionOwnership over one pool (released when the layer is). */
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 

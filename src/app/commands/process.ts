@@ -66,7 +66,7 @@ export const processFile = (options: {
   Effect.gen(function* () {
     yield* importDefinitions(options.definitions)
     const stream = yield* TurnStream
-    yield* stream.run.pipe(
+    yield* stream.run({ repartition: false, fence: false }).pipe(
       Effect.provide(FileSourceLive({ path: options.input, batchSize: options.batchSize })),
       Effect.catchTag(
         "EventSourceError",

@@ -14,12 +14,12 @@ import { ActorRegistry } from "../../sessions/ActorRegistry"
 import type { AppConfig } from "../../config/AppConfig"
 import type { ConsumerProgress } from "../../observability/ConsumerProgress"
 import { ensureTopics } from "../../adapters/kafka/KafkaTopics"
-import { KafkaSourceLive } from "../../adapters/kafka/KafkaSource"
 import { InProcessLog } from "../../adapters/embedded/InProcessLog"
 import { ProfileStore } from "../../ports/ProfileStore"
 import { syntheticDefinitions } from "../../dev/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../dev/SyntheticTraffic"
 import { Metrics } from "../../observability/Metrics"
+import { kafkaSourceLayer } from "../layers"
 import { progressLine } from "./progress"
 
 const feedSynthetic = (config: AppConfig) =>
@@ -87,10 +87,17 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
       progress
     })
     const stream = yield* TurnStream
-    yield* Effect.all([stream.run.pipe(Effect.provide(source)), feedSynthetic(config), housekeeping], {
-      concurrency: "unbounded",
-      discard: true
-    })
+    yield* Effect.all(
+      [
+        stream.run({ repartition: false, fence: false }).pipe(Effect.provide(source)),
+        feedSynthetic(config),
+        housekeeping
+      ],
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
   }).pipe(Effect.onInterrupt(() => stopped))
 
 export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
@@ -104,18 +111,13 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
       topic: topics.turnEvents,
       group: config.consumerGroup
     })
-    const source = KafkaSourceLive({
-      topic: topics.turnEvents,
-      group: config.consumerGroup,
-      batchSize: config.batchSize,
-      partitionsConcurrently: config.partitionsConcurrently,
-      sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-      heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
-      progress
-    })
+    const source = kafkaSourceLayer(config, progress)
     const stream = yield* TurnStream
-    yield* Effect.all([stream.run.pipe(Effect.provide(source)), housekeeping], {
-      concurrency: "unbounded",
-      discard: true
-    })
+    yield* Effect.all(
+      [stream.run({ repartition: true, fence: true }).pipe(Effect.provide(source)), housekeeping],
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
   }).pipe(Effect.onInterrupt(() => stopped))

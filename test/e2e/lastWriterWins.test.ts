@@ -1,0 +1,84 @@
+/**
+ * Last writer wins across a customer's sessions, whatever the arrival order (DESIGN 8): for every
+ * (tenant, customer, field) the active value is the latest valid update by (occurred_at, turn_id),
+ * for any interleaving of the sessions' events that keeps each session's own order. This is the
+ * guarantee one owner per customer gives the service; here through the whole `process` flow.
+ *
+ * KNOWN BUG (issue 11), kept as `it.fails` so it turns red the day it is fixed: a valid value equal
+ * to the current one is `unchanged` (DESIGN 3.3: no new version), so its newer (occurred_at,
+ * turn_id) is recorded nowhere, and an older update of another value that arrives later wins.
+ * Smallest case fast-check found: s0 sets max at 10:00 and max again at 10:01 (unchanged), then s1's
+ * basic at 10:00 arrives and becomes active although max at 10:01 is the latest update. This is the
+ * "monthly_spend active at 0" finding of the issue. The fix needs the active row to carry the
+ * recency of its latest confirmation (a stored column, read by both LWW comparisons).
+ */
+import { Effect, FastCheck as fc } from "effect"
+import { describe, expect, it } from "vitest"
+import { def, turn } from "../support/events"
+import { runProcess } from "../support/pipeline"
+
+const defs = [def("plan", "enum", "BUSINESS", { validation: { allowed_values: ["basic", "pro", "max"] } })]
+
+interface Update {
+  readonly session: string
+  readonly minute: number
+  readonly plan: string
+}
+
+/** Sessions s0..s2 of customer c1, each a run of updates; "bad" is an invalid value (rejected). */
+const sessionsArb = fc.array(
+  fc.array(
+    fc.record({
+      minute: fc.integer({ min: 0, max: 30 }),
+      plan: fc.constantFrom("basic", "pro", "max", "bad")
+    }),
+    { minLength: 1, maxLength: 5 }
+  ),
+  { minLength: 1, maxLength: 3 }
+)
+
+/** Interleaves the sessions by `picks`, keeping each session's events in order. */
+const interleave = (sessions: ReadonlyArray<ReadonlyArray<Update>>, picks: ReadonlyArray<number>) => {
+  const queues = sessions.map((s) => [...s])
+  const out: Array<Update> = []
+  let i = 0
+  while (queues.some((q) => q.length > 0)) {
+    const open = queues.filter((q) => q.length > 0)
+    out.push(open[(picks[i++] ?? 0) % open.length]!.shift()!)
+  }
+  return out
+}
+
+const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 10, minute)).toISOString()
+
+describe("last writer wins across a customer's sessions", () => {
+  it.fails("the active value is the latest valid update by (occurred_at, turn_id), whatever the interleaving", () =>
+    fc.assert(
+      fc.asyncProperty(sessionsArb, fc.array(fc.nat(), { maxLength: 15 }), async (raw, picks) => {
+        const sessions = raw.map((updates, s) => updates.map((u) => ({ ...u, session: `s${s}` })))
+        const order = interleave(sessions, picks)
+        const numbers = new Map<string, number>()
+        const lines = order.map((u) => {
+          const n = (numbers.get(u.session) ?? 0) + 1
+          numbers.set(u.session, n)
+          return turn({ session: u.session, turn: n, at: at(u.minute), vars: { plan: u.plan } })
+        })
+        const valid = lines.filter((l) => l.candidate_variables.plan?.value !== "bad")
+        const latest = [...valid].sort((a, b) =>
+          a.occurred_at === b.occurred_at
+            ? a.turn_id < b.turn_id
+              ? -1
+              : 1
+            : a.occurred_at < b.occurred_at
+              ? -1
+              : 1
+        )
+        const out = await Effect.runPromise(runProcess(defs, lines))
+        const active = out.profile.filter((r) => r.status === "active")
+        if (latest.length === 0) expect(active).toEqual([])
+        else expect(active.map((r) => r.value)).toEqual([latest.at(-1)!.candidate_variables.plan!.value])
+        expect(out.dlq).toEqual([])
+      }),
+      { numRuns: 60 }
+    ))
+})
