@@ -1,6 +1,7 @@
 /**
- * Layer assembly: which adapter backs each port, from the configuration. The composition roots
- * (src/app/main.ts and src/app/commands) provide these layers and run programs; nothing here runs anything.
+ * Layer assembly: which adapter backs each port, from the configuration. The composition root
+ * (src/app/main.ts, with the commands in src/app/commands) provides these layers and runs the
+ * programs; nothing here runs anything.
  */
 import { Duration, Layer, Option } from "effect"
 import { ActorRegistry } from "../sessions/ActorRegistry"

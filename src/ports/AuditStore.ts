@@ -1,6 +1,6 @@
 /**
  * Port: the append-only audit trail: turn records (hash-chained per session) and the session
- * history ledger (DESIGN 3.5). Adapters: memory/MemoryAuditStore, postgres/PgAuditStore.
+ * history ledger (DESIGN 3.5). Adapters: embedded/MemoryAuditStore, postgres/PgAuditStore.
  */
 import { Context, Data, type Effect } from "effect"
 import type { TurnRecord } from "../../schemas"

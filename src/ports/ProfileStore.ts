@@ -1,6 +1,6 @@
 /**
  * Port: the customer context vault (DESIGN 3.6) and the field definitions it is validated against.
- * Adapters: memory/MemoryProfileStore, postgres/PgProfileStore.
+ * Adapters: embedded/MemoryProfileStore, postgres/PgProfileStore.
  */
 import { Context, Data, type Effect } from "effect"
 import type { FieldDefinition } from "../../schemas"

@@ -1,4 +1,4 @@
-/** Port: durable session state (DESIGN 3.5). Adapters: memory/MemorySessionStore, postgres/PgSessionStore. */
+/** Port: durable session state (DESIGN 3.5). Adapters: embedded/MemorySessionStore, postgres/PgSessionStore. */
 import { Context, Data, type Effect } from "effect"
 import type { SessionRecord } from "../domain/model"
 

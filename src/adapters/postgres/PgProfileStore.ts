@@ -1,8 +1,9 @@
 /**
  * ProfileStore on PostgreSQL (tables `profile_fields`, `field_definitions`).
- * writeFields, in one transaction (the caller's unit of work when there is one): lock the batch's
- * fields, read their active rows and already stored ids `FOR UPDATE`, let the shared pure
- * `planFieldWrites` decide last-writer-wins, then one UPDATE and one INSERT for the whole batch.
+ * writeFields, in one transaction (the caller's unit of work when there is one): take the batch's
+ * customers' advisory locks (all at once, in one order), read their active rows and already stored
+ * ids, let the shared pure `planFieldWrites` decide last-writer-wins, then one UPDATE and one
+ * INSERT for the whole batch.
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"

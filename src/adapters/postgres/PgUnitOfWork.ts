@@ -2,7 +2,7 @@
  * UnitOfWork over one PostgreSQL transaction (DESIGN 4): every store write inside `run` joins the
  * transaction through PgClient's ambient connection, so a turn's session, profile and audit writes
  * commit together or not at all. Writes started concurrently inside `run` share the one connection;
- * pg queues their statements, each runs whole, and they all see the same transaction.
+ * PgClient's semaphore runs their statements one at a time, each whole, all in the same transaction.
  */
 import { Effect, Layer } from "effect"
 import { UnitOfWork, UnitOfWorkError } from "../../ports/UnitOfWork"
