@@ -81,7 +81,9 @@ const field = (customer: number, name: number, version: number): ProfileField =>
   superseded_by_id: null,
   case_id: null,
   expires_at: null,
-  validation_error: null
+  validation_error: null,
+  confirmed_at: null,
+  confirmed_by: null
 })
 
 type Op = { readonly kind: "read" | "write"; readonly customer: number; readonly version: number }

@@ -10,7 +10,7 @@ import { Either, Schema } from "effect"
 import pg from "pg"
 import { FieldDefinition } from "../../schemas"
 import { CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
-import type { DataEntry, ProfileField, SessionRecord } from "../../src/domain/model"
+import { type DataEntry, isConfirmation, type ProfileField, type SessionRecord } from "../../src/domain/model"
 import { decodeTurnEvent } from "../../streams/decode"
 import { memoryTaskMessage, turnRecordMessage } from "../../src/batch/outputs"
 import { topicNames } from "../../streams/topics"
@@ -162,7 +162,8 @@ const handle = async (raw: string) => {
   if (decision.kind !== "applied") return
   const effects = decision.effects
   if (effects.session !== null) await saveSession(effects.session)
-  for (const field of effects.profileWrites) await writeField(field)
+  // The baseline writes the new rows only (a confirmation is one more UPDATE that it leaves out).
+  for (const field of effects.profileWrites) if (!isConfirmation(field)) await writeField(field)
   if (effects.record !== null) {
     const r = effects.record
     await db.query(

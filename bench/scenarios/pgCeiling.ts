@@ -9,7 +9,12 @@
  */
 import pg from "pg"
 import type { TurnRecord } from "../../schemas"
-import type { ProfileField, SessionHistoryEntry, SessionRecord } from "../../src/domain/model"
+import {
+  isConfirmation,
+  type ProfileField,
+  type SessionHistoryEntry,
+  type SessionRecord
+} from "../../src/domain/model"
 import { distribution, load, log, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 import { decodeAll, effectsOf } from "../lib/pureRun"
 import { makeWorkload } from "../lib/workload"
@@ -38,6 +43,7 @@ for (let i = 0; i < effects.length; i += args.batchSize) {
     if (e.record !== null) batch.records.push(e.record)
     if (e.history !== null) batch.history.push(e.history)
     for (const row of e.profileWrites) {
+      if (isConfirmation(row)) continue
       const key = `${row.tenant_id}/${row.customer_id}/${row.name}`
       const previous = latest.get(key)
       const copy = { ...row }

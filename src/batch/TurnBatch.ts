@@ -10,7 +10,7 @@
  */
 import { Clock, Context, Effect, FiberRef, Layer, LogLevel } from "effect"
 import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
-import { type ProfileField, type SessionRecord, sessionKey } from "../domain/model"
+import { type FieldWrite, type SessionRecord, sessionKey } from "../domain/model"
 import { Metrics } from "../observability/Metrics"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { AuditStore } from "../ports/AuditStore"
@@ -60,10 +60,10 @@ const logIds = (event: TurnEvent) => ({
  * Consecutive field writes of a batch become one `writeFields` call (one round trip per statement
  * type for the whole batch); a case closure in between keeps its place in event order.
  */
-const appendWrites = (ops: Array<ProfileOp>, rows: ReadonlyArray<ProfileField>) => {
+const appendWrites = (ops: Array<ProfileOp>, rows: ReadonlyArray<FieldWrite>) => {
   const last = ops.at(-1)
   // the array was created below, so it is ours to extend
-  if (last?.kind === "write") (last.rows as Array<ProfileField>).push(...rows)
+  if (last?.kind === "write") (last.rows as Array<FieldWrite>).push(...rows)
   else ops.push({ kind: "write", rows: [...rows] })
 }
 

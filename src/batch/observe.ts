@@ -1,4 +1,5 @@
 /** Turns the effects of one applied event into metrics (bounded labels only). */
+import { isConfirmation } from "../domain/model"
 import type { EventEffects } from "../sessions/SessionActor"
 import type { MetricsService } from "../observability/Metrics"
 
@@ -15,6 +16,7 @@ export const recordEffects = (metrics: MetricsService, effects: EventEffects, ga
   for (const update of data.updates) {
     metrics.customerDataUpdates.inc({ scope: update.scope ?? "NONE", status: update.status })
   }
-  for (const row of data.profileWrites) metrics.markedForPersistence.inc({ scope: row.scope })
+  for (const write of data.profileWrites)
+    if (!isConfirmation(write)) metrics.markedForPersistence.inc({ scope: write.scope })
   for (const error of data.validationErrors) metrics.validationErrors.inc({ type: error.type })
 }

@@ -12,7 +12,7 @@ import type {
 } from "../../schemas"
 import { type ValidationErrorType, checkValue } from "./coercion"
 import { sha256Hex } from "./hash"
-import type { DataEntry, Definitions, ProfileField, ValueVersion } from "./model"
+import type { DataEntry, Definitions, FieldWrite, ValueVersion } from "./model"
 import { deepEqual } from "./deepEqual"
 
 export interface CustomerDataOptions {
@@ -34,8 +34,11 @@ export interface TurnContext {
 export interface CustomerDataResult {
   /** One per candidate variable, in the order the event listed them. */
   readonly updates: ReadonlyArray<CustomerDataUpdate>
-  /** Rows to persist in the profile store (scope != SESSION, persist = true, changed). */
-  readonly profileWrites: ReadonlyArray<ProfileField>
+  /**
+   * What to persist in the profile store (scope != SESSION, persist = true): a row per changed
+   * value, a confirmation per value a newer turn sent again.
+   */
+  readonly profileWrites: ReadonlyArray<FieldWrite>
   /** New current entries of the customer's profile snapshot (only fields that became current). */
   readonly profileChanges: ReadonlyMap<string, DataEntry>
   /** The session's variables after the turn (a new object only when something changed). */
@@ -49,9 +52,22 @@ const keepsInSession = (def: FieldDefinition) => def.scope === "SESSION" || !def
 export const profileFieldId = (tenantId: string, customerId: string, name: string, sourceItemId: string) =>
   sha256Hex(`${tenantId}\u0000${customerId}\u0000${name}\u0000${sourceItemId}`).slice(0, 32)
 
-/** Last-writer-wins order of DESIGN 8: (occurred_at, turn_id). */
-export const isNewer = (a: ValueVersion, b: ValueVersion): boolean =>
-  a.updated_at > b.updated_at || (a.updated_at === b.updated_at && a.source_item_id > b.source_item_id)
+/**
+ * Last-writer-wins order of DESIGN 8: (occurred_at, turn_id) of `a` against the latest update of
+ * `b`, which is its latest confirmation when a newer turn sent the same value again.
+ */
+export const isNewer = (a: ValueVersion, b: DataEntry): boolean => {
+  const at = b.confirmed_at ?? b.updated_at
+  const by = b.confirmed_by ?? b.source_item_id
+  return a.updated_at > at || (a.updated_at === at && a.source_item_id > by)
+}
+
+/** `entry` as last sent by `turn` (which sent the same value again, and is newer). */
+const confirmedBy = (entry: DataEntry, turn: TurnContext): DataEntry => ({
+  ...entry,
+  confirmed_at: turn.occurred_at,
+  confirmed_by: turn.turn_id
+})
 
 /** The previous current value moves into history, newest last, at most `max` entries. */
 const withHistory = (previous: DataEntry | undefined, max: number): ReadonlyArray<ValueVersion> => {
@@ -87,7 +103,7 @@ export const updateCustomerData = (
   options: CustomerDataOptions
 ): CustomerDataResult => {
   const updates: Array<CustomerDataUpdate> = []
-  const profileWrites: Array<ProfileField> = []
+  const profileWrites: Array<FieldWrite> = []
   const profileChanges = new Map<string, DataEntry>()
   const validationErrors: Array<{ field: string; type: ValidationErrorType }> = []
   let variables: Record<string, DataEntry> | undefined
@@ -124,16 +140,35 @@ export const updateCustomerData = (
     const sameCase = def.scope !== "CASE" || current?.case_id === turn.case_id
     const isUpdate = current !== undefined
 
-    if (current !== undefined && sameCase && deepEqual(current.value, checked.value)) {
-      updates.push(applied(name, def, isUpdate, "unchanged", warning))
-      continue
-    }
     const version: ValueVersion = {
       value: checked.value,
       source: (candidate.source ?? "USER") satisfies VariableSource,
       confidence: candidate.confidence ?? 1,
       updated_at: turn.occurred_at,
       source_item_id: turn.turn_id
+    }
+    if (current !== undefined && sameCase && deepEqual(current.value, checked.value)) {
+      // No new version; a newer turn sending it again is still its latest update (DESIGN 8).
+      if (isNewer(version, current)) {
+        const entry = confirmedBy(current, turn)
+        if (sessionOnly) {
+          variables ??= Object.assign(Object.create(null) as Record<string, DataEntry>, sessionVariables)
+          variables[name] = entry
+        } else {
+          profileChanges.set(name, entry)
+          profileWrites.push({
+            kind: "confirmation",
+            tenant_id: turn.tenant_id,
+            customer_id: turn.customer_id,
+            name,
+            id: profileFieldId(turn.tenant_id, turn.customer_id, name, current.source_item_id),
+            confirmed_at: turn.occurred_at,
+            confirmed_by: turn.turn_id
+          })
+        }
+      }
+      updates.push(applied(name, def, isUpdate, "unchanged", warning))
+      continue
     }
     // A late update (older than the current value) is stored but does not become current (DESIGN 8).
     const becomesCurrent = current === undefined || isNewer(version, current)
@@ -168,7 +203,9 @@ export const updateCustomerData = (
       superseded_by_id: null,
       case_id: def.scope === "CASE" ? (turn.case_id ?? null) : null,
       expires_at: expiresAt(def, turn.occurred_at),
-      validation_error: warning ?? null
+      validation_error: warning ?? null,
+      confirmed_at: null,
+      confirmed_by: null
     })
     updates.push(applied(name, def, isUpdate, "persisted", warning))
   }

@@ -25,6 +25,12 @@ export interface DataEntry extends ValueVersion {
   readonly validation_error?: string
   /** CASE scope: the case the value belongs to; it expires when that case closes. */
   readonly case_id?: string
+  /**
+   * The latest turn that sent this same value again, when newer than the one that set it: an
+   * `unchanged` update makes no new version, but it is the latest update for last-writer-wins.
+   */
+  readonly confirmed_at?: string
+  readonly confirmed_by?: string
 }
 
 /** The durable part of a session, hashed into `content_hash`. */
@@ -77,7 +83,29 @@ export interface ProfileField extends ValueVersion {
   readonly case_id: string | null
   readonly expires_at: string | null
   readonly validation_error: string | null
+  /** The latest turn that confirmed the same value (see DataEntry.confirmed_at); null when none. */
+  readonly confirmed_at: string | null
+  readonly confirmed_by: string | null
 }
+
+/**
+ * A newer turn sent the active value `id` again: its recency, not a new row. Applied only while
+ * `id` is still the field's active row, and only when newer than that row's recency.
+ */
+export interface FieldConfirmation {
+  readonly kind: "confirmation"
+  readonly tenant_id: string
+  readonly customer_id: string
+  readonly name: string
+  readonly id: string
+  readonly confirmed_at: string
+  readonly confirmed_by: string
+}
+
+/** One change of a customer's fields, in event order: a new row, or a confirmation. */
+export type FieldWrite = ProfileField | FieldConfirmation
+
+export const isConfirmation = (write: FieldWrite): write is FieldConfirmation => "kind" in write
 
 /** A ledger entry of a session's history (DESIGN 3.5). Append-only. */
 export interface SessionHistoryEntry {

@@ -4,7 +4,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import type { ProfileField } from "../domain/model"
+import type { FieldWrite, ProfileField } from "../domain/model"
 
 export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
   readonly operation: string
@@ -32,7 +32,7 @@ export interface ProfileFilter {
 
 /** One change of a batch, in event order: field writes, or the closure of a case. */
 export type ProfileOp =
-  | { readonly kind: "write"; readonly rows: ReadonlyArray<ProfileField> }
+  | { readonly kind: "write"; readonly rows: ReadonlyArray<FieldWrite> }
   | {
       readonly kind: "expire_case"
       readonly tenant_id: string
@@ -56,10 +56,12 @@ export interface ProfileStoreService {
    * Stores new rows (status `active` as written by the domain). Per (tenant, customer, name) the
    * active row is the one with the latest (`updated_at`, `source_item_id`): a newer row supersedes
    * the active one (`superseded_by_id` set); an older one is stored already superseded by it.
+   * The current value's recency is its latest confirmation when a newer turn sent it again (a
+   * `FieldConfirmation`, recorded on the active row it names and only while it is still active).
    * Rows are identified by `id`: writing an id that exists is a no-op (replay-safe).
-   * Several rows for the same field may come in one call; they are applied in array order.
+   * Several writes for the same field may come in one call; they are applied in array order.
    */
-  readonly writeFields: (rows: ReadonlyArray<ProfileField>) => Effect.Effect<void, ProfileStoreError>
+  readonly writeFields: (rows: ReadonlyArray<FieldWrite>) => Effect.Effect<void, ProfileStoreError>
   /**
    * Applies a batch's profile changes in order, as one unit: `writeFields` and `expireCase` per op,
    * with every customer the batch touches locked once, up front, in one global order (two batches

@@ -49,7 +49,10 @@ const toEntry = (row: ProfileField, history: ReadonlyArray<ValueVersion>): DataE
   scope: row.scope,
   history,
   ...(row.validation_error === null ? {} : { validation_error: row.validation_error }),
-  ...(row.case_id === null ? {} : { case_id: row.case_id })
+  ...(row.case_id === null ? {} : { case_id: row.case_id }),
+  ...(row.confirmed_at === null || row.confirmed_by === null
+    ? {}
+    : { confirmed_at: row.confirmed_at, confirmed_by: row.confirmed_by })
 })
 
 export const makeActorRegistry = (config: ActorRegistryConfig) =>

@@ -13,13 +13,7 @@ import type {
   ValidationMode
 } from "../../schemas"
 import { type CustomerDataResult, updateCustomerData } from "../domain/customerData"
-import type {
-  DataEntry,
-  Definitions,
-  ProfileField,
-  SessionHistoryEntry,
-  SessionRecord
-} from "../domain/model"
+import type { DataEntry, Definitions, FieldWrite, SessionHistoryEntry, SessionRecord } from "../domain/model"
 import { computeOutcome } from "../domain/outcome"
 import { applyTurn, endSession } from "../domain/session"
 import { buildTurnRecord } from "../domain/turnRecord"
@@ -41,7 +35,7 @@ export interface EventEffects {
   readonly session: SessionRecord | null
   readonly history: SessionHistoryEntry | null
   readonly record: TurnRecord | null
-  readonly profileWrites: ReadonlyArray<ProfileField>
+  readonly profileWrites: ReadonlyArray<FieldWrite>
   readonly expireCase: {
     readonly tenant_id: string
     readonly customer_id: string

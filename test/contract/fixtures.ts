@@ -65,7 +65,9 @@ export const profileField = (spec: FieldSpec): ProfileField => {
     superseded_by_id: null,
     case_id: spec.caseId ?? null,
     expires_at: spec.expiresAt ?? null,
-    validation_error: null
+    validation_error: null,
+    confirmed_at: null,
+    confirmed_by: null
   }
 }
 

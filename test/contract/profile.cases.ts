@@ -70,6 +70,70 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect(
+    "profile: a confirmation is the active row's recency; an update older than it arrives superseded",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* ProfileStore
+        const t = tenant("lww-confirmed")
+        const set = profileField({
+          tenant: t,
+          name: "plan",
+          value: "max",
+          at: "2024-05-01T10:00:00Z",
+          turn: "t1"
+        })
+        const confirm = (at: string, by: string, id = set.id) =>
+          ({
+            kind: "confirmation",
+            tenant_id: t,
+            customer_id: "cust-1",
+            name: "plan",
+            id,
+            confirmed_at: at,
+            confirmed_by: by
+          }) as const
+        const late = profileField({
+          tenant: t,
+          name: "plan",
+          value: "basic",
+          at: "2024-05-01T10:00:30Z",
+          turn: "t9"
+        })
+        // in one call and across calls alike; an older confirmation and one naming another row are ignored
+        yield* store.writeFields([set, confirm("2024-05-01T10:01:00Z", "t2")])
+        yield* store.writeFields([
+          confirm("2024-05-01T10:00:40Z", "t3"),
+          confirm("2024-05-01T11:00:00Z", "t4", "other")
+        ])
+        yield* store.writeFields([late])
+        const rows = yield* store.list({ tenantId: t, includeHistory: true })
+        expect(
+          rows.map((row) => [row.id, row.status, row.superseded_by_id, row.confirmed_at, row.confirmed_by])
+        ).toEqual([
+          [set.id, "active", null, "2024-05-01T10:01:00Z", "t2"],
+          [late.id, "superseded", set.id, null, null]
+        ])
+        // a newer update still supersedes the confirmed row, which keeps its confirmation
+        const newer = profileField({
+          tenant: t,
+          name: "plan",
+          value: "pro",
+          at: "2024-05-01T10:02:00Z",
+          turn: "t5"
+        })
+        yield* store.writeFields([confirm("2024-05-01T10:01:30Z", "t6"), newer])
+        const after = yield* store.loadCustomer(t, "cust-1", 10)
+        expect(after.active.map((row) => row.id)).toEqual([newer.id])
+        expect(after.history.find((row) => row.id === set.id)).toMatchObject({
+          status: "superseded",
+          superseded_by_id: newer.id,
+          confirmed_at: "2024-05-01T10:01:30Z",
+          confirmed_by: "t6"
+        })
+      })
+  )
+
   it.effect("profile: rewriting an id that exists is a no-op", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore

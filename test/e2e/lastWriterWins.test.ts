@@ -4,13 +4,9 @@
  * for any interleaving of the sessions' events that keeps each session's own order. This is the
  * guarantee one owner per customer gives the service; here through the whole `process` flow.
  *
- * KNOWN BUG (issue 11), kept as `it.fails` so it turns red the day it is fixed: a valid value equal
- * to the current one is `unchanged` (DESIGN 3.3: no new version), so its newer (occurred_at,
- * turn_id) is recorded nowhere, and an older update of another value that arrives later wins.
- * Smallest case fast-check found: s0 sets max at 10:00 and max again at 10:01 (unchanged), then s1's
- * basic at 10:00 arrives and becomes active although max at 10:01 is the latest update. This is the
- * "monthly_spend active at 0" finding of the issue. The fix needs the active row to carry the
- * recency of its latest confirmation (a stored column, read by both LWW comparisons).
+ * The case fast-check first found (when it was a bug): s0 sets max at 10:00 and sends max again at
+ * 10:01 (`unchanged`: no new version), then s1's basic at 10:00 arrives. It must be stored
+ * superseded: the latest update is max at 10:01, which the active row records as its confirmation.
  */
 import { Effect, FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
@@ -52,7 +48,7 @@ const interleave = (sessions: ReadonlyArray<ReadonlyArray<Update>>, picks: Reado
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 10, minute)).toISOString()
 
 describe("last writer wins across a customer's sessions", () => {
-  it.fails("the active value is the latest valid update by (occurred_at, turn_id), whatever the interleaving", () =>
+  it("the active value is the latest valid update by (occurred_at, turn_id), whatever the interleaving", () =>
     fc.assert(
       fc.asyncProperty(sessionsArb, fc.array(fc.nat(), { maxLength: 15 }), async (raw, picks) => {
         const sessions = raw.map((updates, s) => updates.map((u) => ({ ...u, session: `s${s}` })))

@@ -7,7 +7,18 @@ import {
   profileFieldId,
   updateCustomerData
 } from "../../src/domain/customerData"
-import type { DataEntry, Definitions, ValueVersion } from "../../src/domain/model"
+import {
+  type DataEntry,
+  type Definitions,
+  type ValueVersion,
+  type FieldWrite,
+  isConfirmation,
+  type ProfileField
+} from "../../src/domain/model"
+
+/** The new rows of a result (its confirmations left out). */
+const newRows = (result: { readonly profileWrites: ReadonlyArray<FieldWrite> }) =>
+  result.profileWrites.filter((write): write is ProfileField => !isConfirmation(write))
 
 const TURN: TurnContext = {
   tenant_id: "t1",
@@ -85,7 +96,7 @@ describe("match", () => {
       { field_name: "nickname", status: "unknown_field" },
       { field_name: "plan", status: "persisted", scope: "BUSINESS", is_update: false }
     ])
-    expect(result.profileWrites.map((row) => row.name)).toStrictEqual(["plan"])
+    expect(newRows(result).map((row) => row.name)).toStrictEqual(["plan"])
     expect([...result.profileChanges.keys()]).toStrictEqual(["plan"])
     expect(result.validationErrors).toStrictEqual([])
   })
@@ -108,7 +119,7 @@ describe("validation modes", () => {
     expect(result.updates).toHaveLength(1)
     expect(result.updates[0]).toMatchObject({ field_name: "age", status: "rejected", scope: "BUSINESS" })
     expect(result.updates[0]?.validation_error).toEqual(expect.any(String))
-    expect(result.profileWrites).toStrictEqual([])
+    expect(newRows(result)).toStrictEqual([])
     expect(result.profileChanges.size).toBe(0)
     expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type" }])
     expect(profile.get("age")?.value).toBe(41)
@@ -139,7 +150,7 @@ describe("validation modes", () => {
       candidates: { email: { value: "  Ann@Example.COM " } },
       definitions: defs(def("email", "email"))
     })
-    expect(result.profileWrites[0]?.value).toBe("ann@example.com")
+    expect(newRows(result)[0]?.value).toBe("ann@example.com")
     expect(result.profileChanges.get("email")?.value).toBe("ann@example.com")
   })
 
@@ -152,8 +163,8 @@ describe("validation modes", () => {
     const update = result.updates[0]
     expect(update).toMatchObject({ field_name: "age", status: "persisted", is_update: false })
     expect(update?.validation_error).toEqual(expect.any(String))
-    expect(result.profileWrites).toHaveLength(1)
-    expect(result.profileWrites[0]).toMatchObject({
+    expect(newRows(result)).toHaveLength(1)
+    expect(newRows(result)[0]).toMatchObject({
       value: "forty-two",
       validation_error: update?.validation_error
     })
@@ -176,7 +187,7 @@ describe("validation modes", () => {
       scope: "BUSINESS",
       is_update: false
     })
-    expect(result.profileWrites[0]).toMatchObject({ value: 42, validation_error: null })
+    expect(newRows(result)[0]).toMatchObject({ value: 42, validation_error: null })
     expect(result.profileChanges.get("age")).not.toHaveProperty("validation_error")
     expect(result.validationErrors).toStrictEqual([])
   })
@@ -189,8 +200,8 @@ describe("validation modes", () => {
     })
     expect(result.updates.map((u) => u.status)).toStrictEqual(["persisted", "persisted"])
     expect(result.updates.every((u) => u.validation_error === undefined)).toBe(true)
-    expect(result.profileWrites.map((row) => row.value)).toStrictEqual(["forty-two", "42"])
-    expect(result.profileWrites.every((row) => row.validation_error === null)).toBe(true)
+    expect(newRows(result).map((row) => row.value)).toStrictEqual(["forty-two", "42"])
+    expect(newRows(result).every((row) => row.validation_error === null)).toBe(true)
     expect(result.validationErrors).toStrictEqual([])
   })
 
@@ -213,7 +224,7 @@ describe("validation modes", () => {
 })
 
 describe("apply", () => {
-  it("an equal value is unchanged: no write, no new version, no history entry", () => {
+  it("an equal value is unchanged: no new row, no new version, no history entry", () => {
     const current = entry("gold", { history: [version("silver")] })
     const result = run({
       candidates: { plan: { value: "gold" } },
@@ -223,7 +234,57 @@ describe("apply", () => {
     expect(result.updates).toStrictEqual([
       { field_name: "plan", status: "unchanged", scope: "BUSINESS", is_update: true }
     ])
+    expect(newRows(result)).toStrictEqual([])
+    expect(result.profileChanges.get("plan")?.history).toStrictEqual(current.history)
+  })
+
+  it("an equal value from a newer turn confirms the current one: its recency, not a new version", () => {
+    const current = entry("gold")
+    const result = run({
+      candidates: { plan: { value: "gold" } },
+      definitions: defs(def("plan", "string")),
+      profile: new Map([["plan", current]])
+    })
+    expect(result.profileWrites).toStrictEqual([
+      {
+        kind: "confirmation",
+        tenant_id: "t1",
+        customer_id: "c1",
+        name: "plan",
+        id: profileFieldId("t1", "c1", "plan", "turn-0001"),
+        confirmed_at: TURN.occurred_at,
+        confirmed_by: TURN.turn_id
+      }
+    ])
+    expect(result.profileChanges.get("plan")).toStrictEqual({
+      ...current,
+      confirmed_at: TURN.occurred_at,
+      confirmed_by: TURN.turn_id
+    })
+  })
+
+  it("an equal value from an older turn changes nothing", () => {
+    const current = entry("gold", { updated_at: LATER })
+    const result = run({
+      candidates: { plan: { value: "gold" } },
+      definitions: defs(def("plan", "string")),
+      profile: new Map([["plan", current]])
+    })
+    expect(result.updates[0]?.status).toBe("unchanged")
     expect(result.profileWrites).toStrictEqual([])
+    expect(result.profileChanges.size).toBe(0)
+  })
+
+  it("a confirmed value wins over a later-arriving update older than its confirmation", () => {
+    const confirmed = entry("gold", { confirmed_at: LATER, confirmed_by: "turn-0009" })
+    const result = run({
+      candidates: { plan: { value: "silver" } },
+      definitions: defs(def("plan", "string")),
+      profile: new Map([["plan", confirmed]])
+    })
+    expect(result.updates[0]?.status).toBe("persisted")
+    expect(newRows(result)).toHaveLength(1)
+    // stored (late) but not current: the confirmation at LATER is newer than this turn
     expect(result.profileChanges.size).toBe(0)
   })
 
@@ -234,7 +295,7 @@ describe("apply", () => {
       profile: new Map([["prefs", entry({ a: "x", b: { c: null, d: [1, { x: 1, y: 2 }] } })]])
     })
     expect(result.updates[0]?.status).toBe("unchanged")
-    expect(result.profileWrites).toStrictEqual([])
+    expect(newRows(result)).toStrictEqual([])
   })
 
   it("equality is judged on the coerced value", () => {
@@ -260,7 +321,7 @@ describe("apply", () => {
       candidates: { plan: { value: "gold" } },
       definitions: defs(def("plan", "string", { scope: "IDENTITY" }))
     })
-    expect(result.profileWrites).toStrictEqual([
+    expect(newRows(result)).toStrictEqual([
       {
         id: profileFieldId("t1", "c1", "plan", "turn-0002"),
         tenant_id: "t1",
@@ -278,7 +339,9 @@ describe("apply", () => {
         superseded_by_id: null,
         case_id: null,
         expires_at: null,
-        validation_error: null
+        validation_error: null,
+        confirmed_at: null,
+        confirmed_by: null
       }
     ])
     expect(result.profileChanges.get("plan")).toStrictEqual({
@@ -297,7 +360,7 @@ describe("apply", () => {
       candidates: { plan: { value: "gold", source: "TOOL", confidence: 0.4 } },
       definitions: defs(def("plan", "string"))
     })
-    expect(result.profileWrites[0]).toMatchObject({ source: "TOOL", confidence: 0.4 })
+    expect(newRows(result)[0]).toMatchObject({ source: "TOOL", confidence: 0.4 })
     expect(result.profileChanges.get("plan")).toMatchObject({ source: "TOOL", confidence: 0.4 })
   })
 
@@ -373,7 +436,7 @@ describe("apply", () => {
     expect(result.updates).toStrictEqual([
       { field_name: "mood", status: "session_only", scope: overrides.scope, is_update: false }
     ])
-    expect(result.profileWrites).toStrictEqual([])
+    expect(newRows(result)).toStrictEqual([])
     expect(result.profileChanges.size).toBe(0)
     expect(Object.keys(result.sessionVariables).sort()).toStrictEqual(["mood", "other"])
     expect(result.sessionVariables.mood).toMatchObject({
@@ -398,8 +461,8 @@ describe("apply", () => {
     expect(result.sessionVariables.mood?.history.map((v) => v.value)).toStrictEqual(["calm"])
   })
 
-  it("an unchanged session-only value keeps the same session variables object", () => {
-    const session = { mood: entry("calm", { scope: "SESSION" }) }
+  it("an unchanged session-only value from an older turn keeps the same session variables object", () => {
+    const session = { mood: entry("calm", { scope: "SESSION", updated_at: LATER }) }
     const result = run({
       candidates: { mood: { value: "calm" } },
       definitions: defs(def("mood", "string", { scope: "SESSION" })),
@@ -415,7 +478,7 @@ describe("apply", () => {
       definitions: defs(def("order", "string", { scope: "CASE" }), def("plan", "string")),
       turn: { case_id: "case-9" }
     })
-    expect(result.profileWrites.map((row) => [row.name, row.case_id])).toStrictEqual([
+    expect(newRows(result).map((row) => [row.name, row.case_id])).toStrictEqual([
       ["order", "case-9"],
       ["plan", null]
     ])
@@ -428,7 +491,7 @@ describe("apply", () => {
       candidates: { order: { value: "o-1" } },
       definitions: defs(def("order", "string", { scope: "CASE" }))
     })
-    expect(result.profileWrites[0]?.case_id).toBeNull()
+    expect(newRows(result)[0]?.case_id).toBeNull()
     expect(result.profileChanges.get("order")).not.toHaveProperty("case_id")
   })
 
@@ -445,8 +508,8 @@ describe("apply", () => {
       scope: "BUSINESS",
       is_update: true
     })
-    expect(result.profileWrites).toHaveLength(1)
-    expect(result.profileWrites[0]).toMatchObject({ value: "silver", updated_at: TURN.occurred_at })
+    expect(newRows(result)).toHaveLength(1)
+    expect(newRows(result)[0]).toMatchObject({ value: "silver", updated_at: TURN.occurred_at })
     expect(result.profileChanges.has("plan")).toBe(false)
   })
 
@@ -479,7 +542,7 @@ describe("apply", () => {
     })
     expect(newer.profileChanges.get("plan")?.value).toBe("x")
     expect(older.profileChanges.has("plan")).toBe(false)
-    expect(older.profileWrites).toHaveLength(1)
+    expect(newRows(older)).toHaveLength(1)
   })
 
   it("expires_at is occurred_at plus expires_after_seconds, else null", () => {
@@ -487,24 +550,21 @@ describe("apply", () => {
       candidates: { otp: { value: "1234" }, plan: { value: "gold" } },
       definitions: defs(def("otp", "string", { expires_after_seconds: 90 }), def("plan", "string"))
     })
-    expect(result.profileWrites.map((row) => row.expires_at)).toStrictEqual([
-      "2024-05-01T10:01:30.000Z",
-      null
-    ])
+    expect(newRows(result).map((row) => row.expires_at)).toStrictEqual(["2024-05-01T10:01:30.000Z", null])
   })
 
   it("row ids are deterministic in (tenant, customer, field, turn)", () => {
     const input: Run = { candidates: { plan: { value: "gold" } }, definitions: defs(def("plan", "string")) }
-    const id = run(input).profileWrites[0]?.id
+    const id = newRows(run(input))[0]?.id
     expect(id).toMatch(/^[0-9a-f]{32}$/)
-    expect(run(input).profileWrites[0]?.id).toBe(id)
-    expect(run({ ...input, candidates: { plan: { value: "silver" } } }).profileWrites[0]?.id).toBe(id)
+    expect(newRows(run(input))[0]?.id).toBe(id)
+    expect(newRows(run({ ...input, candidates: { plan: { value: "silver" } } }))[0]?.id).toBe(id)
     const others = [
       run({ ...input, turn: { turn_id: "turn-0009" } }),
       run({ ...input, turn: { customer_id: "c2" } }),
       run({ ...input, turn: { tenant_id: "t2" } }),
       run({ candidates: { tier: { value: "gold" } }, definitions: defs(def("tier", "string")) })
-    ].map((r) => r.profileWrites[0]?.id)
+    ].map((r) => newRows(r)[0]?.id)
     expect(new Set([id, ...others]).size).toBe(5)
   })
 
@@ -576,7 +636,7 @@ describe("properties", () => {
         session: sessionValues,
         options: { defaultMode }
       })
-      for (const row of result.profileWrites) expect(isSessionOnly(ds.get(row.name))).toBe(false)
+      for (const row of newRows(result)) expect(isSessionOnly(ds.get(row.name))).toBe(false)
       for (const name of result.profileChanges.keys()) expect(isSessionOnly(ds.get(name))).toBe(false)
       for (const update of result.updates) {
         if (isSessionOnly(ds.get(update.field_name))) {
@@ -587,7 +647,7 @@ describe("properties", () => {
       }
       // Every write is reported as persisted, and every persisted field is written exactly once.
       const persisted = result.updates.filter((u) => u.status === "persisted").map((u) => u.field_name)
-      expect(result.profileWrites.map((row) => row.name)).toStrictEqual(persisted)
+      expect(newRows(result).map((row) => row.name)).toStrictEqual(persisted)
     },
     { fastCheck: { numRuns: 500 } }
   )
@@ -738,7 +798,7 @@ describe("properties", () => {
       expect(result.updates).toHaveLength(1)
       expect(result.updates[0]).toMatchObject({ field_name: "f", status: "rejected" })
       expect(result.updates[0]?.validation_error).toEqual(expect.any(String))
-      expect(result.profileWrites).toStrictEqual([])
+      expect(newRows(result)).toStrictEqual([])
       expect(result.profileChanges.size).toBe(0)
       expect(result.sessionVariables).toBe(session)
       expect(profile.get("f")).toBe(current)

@@ -1,6 +1,6 @@
 /** In-memory ProfileStore (customer context vault, DESIGN 3.6). Fresh state per layer build. */
 import { Effect, Layer } from "effect"
-import { customerKey, type ProfileField, type ProfileStatus } from "../../domain/model"
+import { customerKey, type FieldWrite, type ProfileField, type ProfileStatus } from "../../domain/model"
 import {
   ProfileItemRefused,
   type ProfileFilter,
@@ -44,7 +44,7 @@ export const make = (): ProfileStoreService => {
 
   const activeRows = () => [...active.values()].flatMap((key) => rows.get(key) ?? [])
 
-  const writeFields = (batch: ReadonlyArray<ProfileField>) => {
+  const writeFields = (batch: ReadonlyArray<FieldWrite>) => {
     const plan = planFieldWrites(batch, {
       exists: (tenantId, id) => rows.has(rowKey(tenantId, id)),
       activeOf: (tenantId, customerId, name) => {
@@ -52,6 +52,10 @@ export const make = (): ProfileStoreService => {
         return key === undefined ? undefined : rows.get(key)
       }
     })
+    for (const change of plan.confirmed) {
+      const row = rows.get(rowKey(change.tenant_id, change.id))
+      if (row) put({ ...row, confirmed_at: change.confirmed_at, confirmed_by: change.confirmed_by })
+    }
     for (const change of plan.superseded) {
       const row = rows.get(rowKey(change.tenant_id, change.id))
       if (row) put({ ...row, status: "superseded", superseded_by_id: change.superseded_by_id })

@@ -7,7 +7,8 @@
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
-import type { ProfileField } from "../../domain/model"
+import type { FieldWrite, ProfileField } from "../../domain/model"
+import { isConfirmation } from "../../domain/model"
 import { fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
 import {
@@ -49,13 +50,16 @@ export const make = Effect.gen(function* () {
     customers: ReadonlyArray<{ readonly tenant_id: string; readonly customer_id: string }>
   ) => sql("lockCustomers")(Sql.LOCK_FIELDS, [[...new Set(customers.map(Sql.lockKey))]])
 
-  const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (rows: ReadonlyArray<ProfileField>) {
+  const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (writes: ReadonlyArray<FieldWrite>) {
+    // A confirmation names its field's active row, which the second look-up finds.
+    const rows = writes.filter((write): write is ProfileField => !isConfirmation(write))
+    const fields = writes
     const stored = yield* sql("writeFields.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
       rows.map((row) => row.tenant_id),
       rows.map((row) => row.id),
-      rows.map((row) => row.tenant_id),
-      rows.map((row) => row.customer_id),
-      rows.map((row) => row.name)
+      fields.map((write) => write.tenant_id),
+      fields.map((write) => write.customer_id),
+      fields.map((write) => write.name)
     ])
     const ids = new Set(stored.rows.map((row) => rowKey(row.tenant_id, row.id)))
     const active = new Map<string, ProfileField>()
@@ -63,10 +67,18 @@ export const make = Effect.gen(function* () {
       if (row.status === "active")
         active.set(fieldKey(row.tenant_id, row.customer_id, row.name), Sql.fromRow(row))
     }
-    const plan = planFieldWrites(rows, {
+    const plan = planFieldWrites(writes, {
       exists: (tenantId, id) => ids.has(rowKey(tenantId, id)),
       activeOf: (tenantId, customerId, name) => active.get(fieldKey(tenantId, customerId, name))
     })
+    if (plan.confirmed.length > 0) {
+      yield* sql("writeFields.confirm")(Sql.CONFIRM, [
+        plan.confirmed.map((row) => row.tenant_id),
+        plan.confirmed.map((row) => row.id),
+        plan.confirmed.map((row) => row.confirmed_at),
+        plan.confirmed.map((row) => row.confirmed_by)
+      ])
+    }
     // Supersede first: the partial unique index admits one active row per field at any moment.
     if (plan.superseded.length > 0) {
       yield* sql("writeFields.supersede")(Sql.SUPERSEDE, [
@@ -80,7 +92,7 @@ export const make = Effect.gen(function* () {
     }
   })
 
-  const writeFields = (rows: ReadonlyArray<ProfileField>) =>
+  const writeFields = (rows: ReadonlyArray<FieldWrite>) =>
     rows.length === 0
       ? Effect.void
       : inTransaction("writeFields", Effect.zipRight(lockCustomers(rows), applyPlan(rows)))

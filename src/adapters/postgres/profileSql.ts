@@ -6,11 +6,13 @@
 import type { ProfileField } from "../../domain/model"
 
 export const COLUMNS = `tenant_id, id, customer_id, name, value, scope, status, source, confidence, updated_at,
-  source_item_id, source_item_type, source_metadata, superseded_by_id, case_id, expires_at, validation_error`
+  source_item_id, source_item_type, source_metadata, superseded_by_id, case_id, expires_at, validation_error,
+  confirmed_at, confirmed_by`
 
 const RECORD_TYPE = `tenant_id text, id text, customer_id text, name text, value jsonb, scope text, status text,
   source text, confidence double precision, updated_at text, source_item_id text, source_item_type text,
-  source_metadata jsonb, superseded_by_id text, case_id text, expires_at text, validation_error text`
+  source_metadata jsonb, superseded_by_id text, case_id text, expires_at text, validation_error text,
+  confirmed_at text, confirmed_by text`
 
 export const RECENCY = `updated_at::timestamptz, source_item_id COLLATE "C"`
 
@@ -46,6 +48,12 @@ WHERE status = 'active'
 export const SUPERSEDE = `
 UPDATE profile_fields AS p SET status = 'superseded', superseded_by_id = u.by_id
 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(tenant_id, id, by_id)
+WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
+
+/** $1,$2 (tenant, id) of active rows a newer turn confirmed; $3,$4 that turn's (occurred_at, turn_id). */
+export const CONFIRM = `
+UPDATE profile_fields AS p SET confirmed_at = u.confirmed_at, confirmed_by = u.confirmed_by
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(tenant_id, id, confirmed_at, confirmed_by)
 WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
 
 export const INSERT = `
