@@ -172,13 +172,19 @@ export const updateCustomerData = (
     }
     // A late update (older than the current value) is stored but does not become current (DESIGN 8).
     const becomesCurrent = current === undefined || isNewer(version, current)
-    const entry: DataEntry = {
-      ...version,
+    // Fields spelled out, no `...version`: V8 builds a spread followed by many properties ~25x
+    // slower (bench/scenarios/cpu.ts, customerDataUpdate), and this runs for every value.
+    const entry: { -readonly [K in keyof DataEntry]: DataEntry[K] } = {
+      value: version.value,
+      source: version.source,
+      confidence: version.confidence,
+      updated_at: version.updated_at,
+      source_item_id: version.source_item_id,
       scope: def.scope,
-      history: withHistory(current, options.maxHistory),
-      ...(warning === undefined ? {} : { validation_error: warning }),
-      ...(def.scope === "CASE" && turn.case_id !== undefined ? { case_id: turn.case_id } : {})
+      history: withHistory(current, options.maxHistory)
     }
+    if (warning !== undefined) entry.validation_error = warning
+    if (def.scope === "CASE" && turn.case_id !== undefined) entry.case_id = turn.case_id
 
     if (sessionOnly) {
       if (becomesCurrent) {
@@ -191,7 +197,11 @@ export const updateCustomerData = (
     }
     if (becomesCurrent) profileChanges.set(name, entry)
     profileWrites.push({
-      ...version,
+      value: version.value,
+      source: version.source,
+      confidence: version.confidence,
+      updated_at: version.updated_at,
+      source_item_id: version.source_item_id,
       id: profileFieldId(turn.tenant_id, turn.customer_id, name, turn.turn_id),
       tenant_id: turn.tenant_id,
       customer_id: turn.customer_id,
