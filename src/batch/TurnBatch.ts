@@ -9,7 +9,7 @@
  * changes that never became durable, so the next attempt recomputes them from the stores.
  */
 import { Clock, Context, Effect, FiberRef, Layer, LogLevel } from "effect"
-import type { TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
+import type { TelemetryEntry, TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
 import { type FieldWrite, type SessionRecord, sessionKey } from "../domain/model"
 import { Metrics } from "../observability/Metrics"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
@@ -258,18 +258,21 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
         for (const actor of batch.ended) yield* registry.passivate(actor.tenantId, actor.sessionId)
         const finished = yield* Clock.currentTimeMillis
         const perTurn = (finished - batch.startedAt) / 1000
+        const recordedAt = new Date(finished).toISOString()
+        const entries: Array<TelemetryEntry> = []
         for (const record of batch.writes.records) {
           metrics.turnDuration.observe(perTurn)
-          yield* telemetry.record({
+          entries.push({
             kind: "turn",
             tenant_id: record.tenant_id,
             session_id: record.session_id,
             turn_id: record.turn_id,
-            recorded_at: new Date(finished).toISOString(),
+            recorded_at: recordedAt,
             duration_ms: finished - batch.startedAt,
             resolution: record.outcome.resolution
           })
         }
+        yield* telemetry.recordAll(entries)
         metrics.activeActors.set(registry.size())
       })
 

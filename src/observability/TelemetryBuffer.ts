@@ -59,6 +59,21 @@ export const makeTelemetryBuffer = (config: TelemetryBufferConfig) =>
           if (!accepted) metrics.telemetryDropped.inc()
           return accepted
         }),
+      /**
+       * A batch's entries in one offer (one effect per batch, not per turn). Whatever does not
+       * fit is dropped and counted.
+       */
+      recordAll: (entries: ReadonlyArray<TelemetryEntry>) =>
+        entries.length === 0
+          ? Effect.void
+          : Effect.flatMap(Queue.size(queue), (size) => {
+              const room = Math.max(0, config.capacity - size)
+              const dropped = Math.max(0, entries.length - room)
+              if (dropped > 0) metrics.telemetryDropped.inc(dropped)
+              return dropped === entries.length
+                ? Effect.void
+                : Queue.offerAll(queue, dropped === 0 ? entries : entries.slice(0, room))
+            }),
       size: Queue.size(queue)
     }
   })
