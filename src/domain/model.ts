@@ -107,6 +107,10 @@ export type FieldWrite = ProfileField | FieldConfirmation
 
 export const isConfirmation = (write: FieldWrite): write is FieldConfirmation => "kind" in write
 
+/** The new rows among `writes` (their confirmations left out). */
+export const newRows = (writes: ReadonlyArray<FieldWrite>): Array<ProfileField> =>
+  writes.filter((write): write is ProfileField => !isConfirmation(write))
+
 /** A ledger entry of a session's history (DESIGN 3.5). Append-only. */
 export interface SessionHistoryEntry {
   readonly tenant_id: string

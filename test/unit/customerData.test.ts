@@ -7,18 +7,7 @@ import {
   profileFieldId,
   updateCustomerData
 } from "../../src/domain/customerData"
-import {
-  type DataEntry,
-  type Definitions,
-  type ValueVersion,
-  type FieldWrite,
-  isConfirmation,
-  type ProfileField
-} from "../../src/domain/model"
-
-/** The new rows of a result (its confirmations left out). */
-const newRows = (result: { readonly profileWrites: ReadonlyArray<FieldWrite> }) =>
-  result.profileWrites.filter((write): write is ProfileField => !isConfirmation(write))
+import { type DataEntry, type Definitions, type ValueVersion, newRows } from "../../src/domain/model"
 
 const TURN: TurnContext = {
   tenant_id: "t1",
@@ -96,7 +85,7 @@ describe("match", () => {
       { field_name: "nickname", status: "unknown_field" },
       { field_name: "plan", status: "persisted", scope: "BUSINESS", is_update: false }
     ])
-    expect(newRows(result).map((row) => row.name)).toStrictEqual(["plan"])
+    expect(newRows(result.profileWrites).map((row) => row.name)).toStrictEqual(["plan"])
     expect([...result.profileChanges.keys()]).toStrictEqual(["plan"])
     expect(result.validationErrors).toStrictEqual([])
   })
@@ -119,7 +108,7 @@ describe("validation modes", () => {
     expect(result.updates).toHaveLength(1)
     expect(result.updates[0]).toMatchObject({ field_name: "age", status: "rejected", scope: "BUSINESS" })
     expect(result.updates[0]?.validation_error).toEqual(expect.any(String))
-    expect(newRows(result)).toStrictEqual([])
+    expect(newRows(result.profileWrites)).toStrictEqual([])
     expect(result.profileChanges.size).toBe(0)
     expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type" }])
     expect(profile.get("age")?.value).toBe(41)
@@ -150,7 +139,7 @@ describe("validation modes", () => {
       candidates: { email: { value: "  Ann@Example.COM " } },
       definitions: defs(def("email", "email"))
     })
-    expect(newRows(result)[0]?.value).toBe("ann@example.com")
+    expect(newRows(result.profileWrites)[0]?.value).toBe("ann@example.com")
     expect(result.profileChanges.get("email")?.value).toBe("ann@example.com")
   })
 
@@ -163,8 +152,8 @@ describe("validation modes", () => {
     const update = result.updates[0]
     expect(update).toMatchObject({ field_name: "age", status: "persisted", is_update: false })
     expect(update?.validation_error).toEqual(expect.any(String))
-    expect(newRows(result)).toHaveLength(1)
-    expect(newRows(result)[0]).toMatchObject({
+    expect(newRows(result.profileWrites)).toHaveLength(1)
+    expect(newRows(result.profileWrites)[0]).toMatchObject({
       value: "forty-two",
       validation_error: update?.validation_error
     })
@@ -187,7 +176,7 @@ describe("validation modes", () => {
       scope: "BUSINESS",
       is_update: false
     })
-    expect(newRows(result)[0]).toMatchObject({ value: 42, validation_error: null })
+    expect(newRows(result.profileWrites)[0]).toMatchObject({ value: 42, validation_error: null })
     expect(result.profileChanges.get("age")).not.toHaveProperty("validation_error")
     expect(result.validationErrors).toStrictEqual([])
   })
@@ -200,8 +189,8 @@ describe("validation modes", () => {
     })
     expect(result.updates.map((u) => u.status)).toStrictEqual(["persisted", "persisted"])
     expect(result.updates.every((u) => u.validation_error === undefined)).toBe(true)
-    expect(newRows(result).map((row) => row.value)).toStrictEqual(["forty-two", "42"])
-    expect(newRows(result).every((row) => row.validation_error === null)).toBe(true)
+    expect(newRows(result.profileWrites).map((row) => row.value)).toStrictEqual(["forty-two", "42"])
+    expect(newRows(result.profileWrites).every((row) => row.validation_error === null)).toBe(true)
     expect(result.validationErrors).toStrictEqual([])
   })
 
@@ -234,7 +223,7 @@ describe("apply", () => {
     expect(result.updates).toStrictEqual([
       { field_name: "plan", status: "unchanged", scope: "BUSINESS", is_update: true }
     ])
-    expect(newRows(result)).toStrictEqual([])
+    expect(newRows(result.profileWrites)).toStrictEqual([])
     expect(result.profileChanges.get("plan")?.history).toStrictEqual(current.history)
   })
 
@@ -283,7 +272,7 @@ describe("apply", () => {
       profile: new Map([["plan", confirmed]])
     })
     expect(result.updates[0]?.status).toBe("persisted")
-    expect(newRows(result)).toHaveLength(1)
+    expect(newRows(result.profileWrites)).toHaveLength(1)
     // stored (late) but not current: the confirmation at LATER is newer than this turn
     expect(result.profileChanges.size).toBe(0)
   })
@@ -295,7 +284,7 @@ describe("apply", () => {
       profile: new Map([["prefs", entry({ a: "x", b: { c: null, d: [1, { x: 1, y: 2 }] } })]])
     })
     expect(result.updates[0]?.status).toBe("unchanged")
-    expect(newRows(result)).toStrictEqual([])
+    expect(newRows(result.profileWrites)).toStrictEqual([])
   })
 
   it("equality is judged on the coerced value", () => {
@@ -321,7 +310,7 @@ describe("apply", () => {
       candidates: { plan: { value: "gold" } },
       definitions: defs(def("plan", "string", { scope: "IDENTITY" }))
     })
-    expect(newRows(result)).toStrictEqual([
+    expect(newRows(result.profileWrites)).toStrictEqual([
       {
         id: profileFieldId("t1", "c1", "plan", "turn-0002"),
         tenant_id: "t1",
@@ -360,7 +349,7 @@ describe("apply", () => {
       candidates: { plan: { value: "gold", source: "TOOL", confidence: 0.4 } },
       definitions: defs(def("plan", "string"))
     })
-    expect(newRows(result)[0]).toMatchObject({ source: "TOOL", confidence: 0.4 })
+    expect(newRows(result.profileWrites)[0]).toMatchObject({ source: "TOOL", confidence: 0.4 })
     expect(result.profileChanges.get("plan")).toMatchObject({ source: "TOOL", confidence: 0.4 })
   })
 
@@ -436,7 +425,7 @@ describe("apply", () => {
     expect(result.updates).toStrictEqual([
       { field_name: "mood", status: "session_only", scope: overrides.scope, is_update: false }
     ])
-    expect(newRows(result)).toStrictEqual([])
+    expect(newRows(result.profileWrites)).toStrictEqual([])
     expect(result.profileChanges.size).toBe(0)
     expect(Object.keys(result.sessionVariables).sort()).toStrictEqual(["mood", "other"])
     expect(result.sessionVariables.mood).toMatchObject({
@@ -478,7 +467,7 @@ describe("apply", () => {
       definitions: defs(def("order", "string", { scope: "CASE" }), def("plan", "string")),
       turn: { case_id: "case-9" }
     })
-    expect(newRows(result).map((row) => [row.name, row.case_id])).toStrictEqual([
+    expect(newRows(result.profileWrites).map((row) => [row.name, row.case_id])).toStrictEqual([
       ["order", "case-9"],
       ["plan", null]
     ])
@@ -491,7 +480,7 @@ describe("apply", () => {
       candidates: { order: { value: "o-1" } },
       definitions: defs(def("order", "string", { scope: "CASE" }))
     })
-    expect(newRows(result)[0]?.case_id).toBeNull()
+    expect(newRows(result.profileWrites)[0]?.case_id).toBeNull()
     expect(result.profileChanges.get("order")).not.toHaveProperty("case_id")
   })
 
@@ -508,8 +497,8 @@ describe("apply", () => {
       scope: "BUSINESS",
       is_update: true
     })
-    expect(newRows(result)).toHaveLength(1)
-    expect(newRows(result)[0]).toMatchObject({ value: "silver", updated_at: TURN.occurred_at })
+    expect(newRows(result.profileWrites)).toHaveLength(1)
+    expect(newRows(result.profileWrites)[0]).toMatchObject({ value: "silver", updated_at: TURN.occurred_at })
     expect(result.profileChanges.has("plan")).toBe(false)
   })
 
@@ -542,7 +531,7 @@ describe("apply", () => {
     })
     expect(newer.profileChanges.get("plan")?.value).toBe("x")
     expect(older.profileChanges.has("plan")).toBe(false)
-    expect(newRows(older)).toHaveLength(1)
+    expect(newRows(older.profileWrites)).toHaveLength(1)
   })
 
   it("expires_at is occurred_at plus expires_after_seconds, else null", () => {
@@ -550,21 +539,26 @@ describe("apply", () => {
       candidates: { otp: { value: "1234" }, plan: { value: "gold" } },
       definitions: defs(def("otp", "string", { expires_after_seconds: 90 }), def("plan", "string"))
     })
-    expect(newRows(result).map((row) => row.expires_at)).toStrictEqual(["2024-05-01T10:01:30.000Z", null])
+    expect(newRows(result.profileWrites).map((row) => row.expires_at)).toStrictEqual([
+      "2024-05-01T10:01:30.000Z",
+      null
+    ])
   })
 
   it("row ids are deterministic in (tenant, customer, field, turn)", () => {
     const input: Run = { candidates: { plan: { value: "gold" } }, definitions: defs(def("plan", "string")) }
-    const id = newRows(run(input))[0]?.id
+    const id = newRows(run(input).profileWrites)[0]?.id
     expect(id).toMatch(/^[0-9a-f]{32}$/)
-    expect(newRows(run(input))[0]?.id).toBe(id)
-    expect(newRows(run({ ...input, candidates: { plan: { value: "silver" } } }))[0]?.id).toBe(id)
+    expect(newRows(run(input).profileWrites)[0]?.id).toBe(id)
+    expect(newRows(run({ ...input, candidates: { plan: { value: "silver" } } }).profileWrites)[0]?.id).toBe(
+      id
+    )
     const others = [
       run({ ...input, turn: { turn_id: "turn-0009" } }),
       run({ ...input, turn: { customer_id: "c2" } }),
       run({ ...input, turn: { tenant_id: "t2" } }),
       run({ candidates: { tier: { value: "gold" } }, definitions: defs(def("tier", "string")) })
-    ].map((r) => newRows(r)[0]?.id)
+    ].map((r) => newRows(r.profileWrites)[0]?.id)
     expect(new Set([id, ...others]).size).toBe(5)
   })
 
@@ -636,7 +630,7 @@ describe("properties", () => {
         session: sessionValues,
         options: { defaultMode }
       })
-      for (const row of newRows(result)) expect(isSessionOnly(ds.get(row.name))).toBe(false)
+      for (const row of newRows(result.profileWrites)) expect(isSessionOnly(ds.get(row.name))).toBe(false)
       for (const name of result.profileChanges.keys()) expect(isSessionOnly(ds.get(name))).toBe(false)
       for (const update of result.updates) {
         if (isSessionOnly(ds.get(update.field_name))) {
@@ -647,7 +641,7 @@ describe("properties", () => {
       }
       // Every write is reported as persisted, and every persisted field is written exactly once.
       const persisted = result.updates.filter((u) => u.status === "persisted").map((u) => u.field_name)
-      expect(newRows(result).map((row) => row.name)).toStrictEqual(persisted)
+      expect(newRows(result.profileWrites).map((row) => row.name)).toStrictEqual(persisted)
     },
     { fastCheck: { numRuns: 500 } }
   )
@@ -798,7 +792,7 @@ describe("properties", () => {
       expect(result.updates).toHaveLength(1)
       expect(result.updates[0]).toMatchObject({ field_name: "f", status: "rejected" })
       expect(result.updates[0]?.validation_error).toEqual(expect.any(String))
-      expect(newRows(result)).toStrictEqual([])
+      expect(newRows(result.profileWrites)).toStrictEqual([])
       expect(result.profileChanges.size).toBe(0)
       expect(result.sessionVariables).toBe(session)
       expect(profile.get("f")).toBe(current)

@@ -10,17 +10,7 @@ import type {
 } from "../../schemas"
 import { type ActorSettings, CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
 import { deepEqual } from "../../src/domain/deepEqual"
-import {
-  type DataEntry,
-  type Definitions,
-  type FieldWrite,
-  isConfirmation,
-  type ProfileField
-} from "../../src/domain/model"
-
-/** The new rows of a result (its confirmations left out). */
-const newRows = (result: { readonly profileWrites: ReadonlyArray<FieldWrite> }) =>
-  result.profileWrites.filter((write): write is ProfileField => !isConfirmation(write))
+import { type DataEntry, type Definitions, newRows } from "../../src/domain/model"
 import { recordHash } from "../../src/domain/turnRecord"
 
 const SETTINGS: ActorSettings = { defaultMode: "strict", maxHistory: 10, sessionCleanupOnEnd: true }
@@ -117,7 +107,7 @@ describe("turn ordering and idempotency", () => {
     expect(actor.record?.state).toMatchObject({ status: "ACTIVE", turn_count: 1, last_turn_number: 1 })
     expect(effects.session).toBe(actor.record)
     expect(effects.history?.reason).toBe("created")
-    expect(newRows(effects).map((row) => row.value)).toStrictEqual(["gold"])
+    expect(newRows(effects.profileWrites).map((row) => row.value)).toStrictEqual(["gold"])
     expect(actor.customer.profile.get("plan")?.value).toBe("gold")
     expect(effects.memoryTask).toMatchObject({ turn_id: "turn-1", user_message: "message 1", turn_number: 1 })
   })
@@ -233,7 +223,7 @@ describe("session events", () => {
     const effects = actor.handleCaseClosed(caseClosed("case-A"))
     expect([...customer.profile.keys()].sort()).toStrictEqual(["claim", "email", "plan", "ticket"])
     expect(effects.expireCase).toStrictEqual({ tenant_id: "t1", customer_id: "c1", case_id: "case-A" })
-    expect(newRows(effects)).toStrictEqual([])
+    expect(newRows(effects.profileWrites)).toStrictEqual([])
     expect(effects.record).toBeNull()
   })
 

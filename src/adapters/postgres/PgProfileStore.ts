@@ -7,8 +7,7 @@
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
-import type { FieldWrite, ProfileField } from "../../domain/model"
-import { isConfirmation } from "../../domain/model"
+import { type FieldWrite, newRows, type ProfileField } from "../../domain/model"
 import { fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
 import {
@@ -52,7 +51,7 @@ export const make = Effect.gen(function* () {
 
   const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (writes: ReadonlyArray<FieldWrite>) {
     // A confirmation names its field's active row, which the second look-up finds.
-    const rows = writes.filter((write): write is ProfileField => !isConfirmation(write))
+    const rows = newRows(writes)
     const fields = writes
     const stored = yield* sql("writeFields.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
       rows.map((row) => row.tenant_id),
