@@ -57,8 +57,8 @@ const logIds = (event: TurnEvent) => ({
 })
 
 /**
- * Consecutive field writes of a batch become one `writeFields` call (one round trip per statement
- * type for the whole batch); a case closure in between keeps its place in event order.
+ * Consecutive field writes of a batch become one op; a case closure in between keeps its place in
+ * event order. The store plans the whole list at once (`ProfileStore.applyOps`).
  */
 const appendWrites = (ops: Array<ProfileOp>, rows: ReadonlyArray<FieldWrite>) => {
   const last = ops.at(-1)

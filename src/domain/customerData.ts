@@ -12,7 +12,7 @@ import type {
 } from "../../schemas"
 import { type ValidationErrorType, checkValue } from "./coercion"
 import { sha256Hex } from "./hash"
-import type { DataEntry, Definitions, FieldWrite, ValueVersion } from "./model"
+import { compareSent, type DataEntry, type Definitions, type FieldWrite, type ValueVersion } from "./model"
 import { deepEqual } from "./deepEqual"
 
 export interface CustomerDataOptions {
@@ -56,11 +56,13 @@ export const profileFieldId = (tenantId: string, customerId: string, name: strin
  * Last-writer-wins order of DESIGN 8: (occurred_at, turn_id) of `a` against the latest update of
  * `b`, which is its latest confirmation when a newer turn sent the same value again.
  */
-export const isNewer = (a: ValueVersion, b: DataEntry): boolean => {
-  const at = b.confirmed_at ?? b.updated_at
-  const by = b.confirmed_by ?? b.source_item_id
-  return a.updated_at > at || (a.updated_at === at && a.source_item_id > by)
-}
+export const isNewer = (a: ValueVersion, b: DataEntry): boolean =>
+  compareSent(
+    a.updated_at,
+    a.source_item_id,
+    b.confirmed_at ?? b.updated_at,
+    b.confirmed_by ?? b.source_item_id
+  ) > 0
 
 /** `entry` as last sent by `turn` (which sent the same value again, and is newer). */
 const confirmedBy = (entry: DataEntry, turn: TurnContext): DataEntry => ({

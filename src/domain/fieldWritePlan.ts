@@ -1,29 +1,24 @@
 /**
- * The last-writer-wins rule of the customer context vault (DESIGN 3.3, 3.6), as one pure function.
- * Both adapters use it: memory over its maps, PostgreSQL over the rows it locked, so the two can
- * never disagree on which row is active.
+ * The last-writer-wins rule of the customer context vault (DESIGN 3.3, 3.6) and the closure of
+ * cases, as one pure plan of a batch's profile changes. Both adapters use it: memory over its
+ * maps, PostgreSQL over the rows it read once for the batch, so the two can never disagree on
+ * which row is active.
  */
-import { type FieldWrite, isConfirmation, type ProfileField } from "./model"
+import { compareSent, type FieldWrite, isConfirmation, type ProfileField, type ProfileOp } from "./model"
 
 export const fieldKey = (tenantId: string, customerId: string, name: string) =>
   `${tenantId}\u0000${customerId}\u0000${name}`
 
 export const rowKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
 
-const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+const customerOf = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
 
 interface Recency {
   readonly at: string
   readonly by: string
 }
 
-/** Orders by (`at` as an instant, `by`); unparsable dates compare as text. */
-const compare = (a: Recency, b: Recency): number => {
-  const left = Date.parse(a.at)
-  const right = Date.parse(b.at)
-  const byTime = Number.isNaN(left) || Number.isNaN(right) ? compareText(a.at, b.at) : Math.sign(left - right)
-  return byTime || compareText(a.by, b.by)
-}
+const compare = (a: Recency, b: Recency): number => compareSent(a.at, a.by, b.at, b.by)
 
 const setBy = (row: ProfileField): Recency => ({ at: row.updated_at, by: row.source_item_id })
 
@@ -36,97 +31,150 @@ const lastSent = (row: ProfileField): Recency =>
 /** Orders rows by when they were set (`updated_at` as an instant, `source_item_id`): history order. */
 export const compareRecency = (a: ProfileField, b: ProfileField): number => compare(setBy(a), setBy(b))
 
-export interface SupersededRow {
+export interface RowRef {
   readonly tenant_id: string
   readonly id: string
+}
+
+export interface SupersededRow extends RowRef {
   readonly superseded_by_id: string
 }
 
-export interface ConfirmedRow {
-  readonly tenant_id: string
-  readonly id: string
+export interface ConfirmedRow extends RowRef {
   readonly confirmed_at: string
   readonly confirmed_by: string
 }
 
-export interface FieldWritePlan {
-  /** New rows in their final state (active, or already superseded; confirmed when it applies). */
+export interface ProfilePlan {
+  /** New rows in their final state (active, superseded, expired; confirmed when it applies). */
   readonly inserts: ReadonlyArray<ProfileField>
-  /** Stored active rows that a newer row of this call supersedes. */
-  readonly superseded: ReadonlyArray<SupersededRow>
-  /** Stored active rows that a newer turn of this call confirmed (their latest confirmation only). */
+  /** Stored active rows a newer turn confirmed (their latest confirmation only). */
   readonly confirmed: ReadonlyArray<ConfirmedRow>
+  /** Stored active rows a case closure expired. */
+  readonly expired: ReadonlyArray<RowRef>
+  /** Stored active rows a newer row supersedes. */
+  readonly superseded: ReadonlyArray<SupersededRow>
 }
 
+/** What the plan needs to know of the stored rows the batch touches. */
 export interface StoredLookup {
   readonly exists: (tenantId: string, id: string) => boolean
   readonly activeOf: (tenantId: string, customerId: string, name: string) => ProfileField | undefined
+  /** The customer's stored active CASE rows of `caseId`. */
+  readonly activeInCase: (tenantId: string, customerId: string, caseId: string) => ReadonlyArray<ProfileField>
+}
+
+/** What a batch's writes must look up: the new rows' ids, the written fields, the closed cases. */
+export const lookupKeys = (ops: ReadonlyArray<ProfileOp>) => {
+  const rows: Array<ProfileField> = []
+  const fields: Array<FieldWrite> = []
+  const cases: Array<{ readonly tenant_id: string; readonly customer_id: string; readonly case_id: string }> =
+    []
+  for (const op of ops) {
+    if (op.kind === "expire_case") cases.push(op)
+    else
+      for (const write of op.rows) {
+        fields.push(write)
+        if (!isConfirmation(write)) rows.push(write)
+      }
+  }
+  return { rows, fields, cases }
 }
 
 /**
- * Plans `writes` in array order against what is stored; ids already stored (or repeated) are
- * skipped. A row is active when it was set after the current value was last sent (set or
- * confirmed); otherwise it is stored superseded by the current one.
+ * Plans a batch's profile ops in event order against what is stored, as if each were applied
+ * alone: ids already stored (or repeated) are skipped; a new row is active when it was set after
+ * the field's current value was last sent (set or confirmed), otherwise it is stored superseded by
+ * the current one; a case closure expires the customer's current CASE values of that case.
  */
-export const planFieldWrites = (writes: ReadonlyArray<FieldWrite>, stored: StoredLookup): FieldWritePlan => {
+export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLookup): ProfilePlan => {
   const inserts: Array<ProfileField> = []
   const superseded: Array<SupersededRow> = []
+  const expired: Array<RowRef> = []
   const confirmed = new Map<string, ConfirmedRow>()
   const seen = new Set<string>()
-  /** Per field: the current winner, and its index in `inserts` when it is new in this call. */
-  const winners = new Map<string, { readonly row: ProfileField; readonly index: number | null }>()
+  /** Per field touched: its latest state, and its index in `inserts` when it is new in this batch. */
+  const latest = new Map<string, { readonly row: ProfileField; readonly index: number | null }>()
+  /** Per customer: the fields of `latest`, for case closures. */
+  const fieldsOf = new Map<string, Set<string>>()
+
+  const track = (row: ProfileField, index: number | null) => {
+    const key = fieldKey(row.tenant_id, row.customer_id, row.name)
+    latest.set(key, { row, index })
+    const customer = customerOf(row.tenant_id, row.customer_id)
+    const fields = fieldsOf.get(customer) ?? new Set<string>()
+    fieldsOf.set(customer, fields.add(key))
+  }
+  /** The field's active row now: the batch's latest state of it, else the stored active row. */
   const currentOf = (tenantId: string, customerId: string, name: string) => {
+    const entry = latest.get(fieldKey(tenantId, customerId, name))
+    if (entry !== undefined) return entry.row.status === "active" ? entry : undefined
     const storedActive = stored.activeOf(tenantId, customerId, name)
-    return (
-      winners.get(fieldKey(tenantId, customerId, name)) ??
-      (storedActive ? { row: storedActive, index: null } : undefined)
-    )
+    return storedActive === undefined ? undefined : { row: storedActive, index: null }
   }
 
-  for (const write of writes) {
-    if (isConfirmation(write)) {
-      const current = currentOf(write.tenant_id, write.customer_id, write.name)
-      const sent = { at: write.confirmed_at, by: write.confirmed_by }
-      if (current === undefined || current.row.id !== write.id || compare(sent, lastSent(current.row)) <= 0)
-        continue
-      const row: ProfileField = { ...current.row, confirmed_at: sent.at, confirmed_by: sent.by }
-      winners.set(fieldKey(write.tenant_id, write.customer_id, write.name), { row, index: current.index })
-      if (current.index === null) {
-        const key = rowKey(write.tenant_id, write.id)
-        confirmed.set(key, {
-          tenant_id: write.tenant_id,
-          id: write.id,
-          confirmed_at: sent.at,
-          confirmed_by: sent.by
-        })
-      } else inserts[current.index] = row
-      continue
-    }
-    const row = write
+  const confirm = (write: Extract<FieldWrite, { kind: "confirmation" }>) => {
+    const current = currentOf(write.tenant_id, write.customer_id, write.name)
+    const sent = { at: write.confirmed_at, by: write.confirmed_by }
+    if (current === undefined || current.row.id !== write.id || compare(sent, lastSent(current.row)) <= 0)
+      return
+    const row: ProfileField = { ...current.row, confirmed_at: sent.at, confirmed_by: sent.by }
+    track(row, current.index)
+    if (current.index === null) {
+      const ref = { tenant_id: write.tenant_id, id: write.id, confirmed_at: sent.at, confirmed_by: sent.by }
+      confirmed.set(rowKey(write.tenant_id, write.id), ref)
+    } else inserts[current.index] = row
+  }
+
+  const insert = (row: ProfileField) => {
     const key = rowKey(row.tenant_id, row.id)
-    if (seen.has(key) || stored.exists(row.tenant_id, row.id)) continue
+    if (seen.has(key) || stored.exists(row.tenant_id, row.id)) return
     seen.add(key)
     if (row.status !== "active") {
       inserts.push(row)
-      continue
+      return
     }
     const current = currentOf(row.tenant_id, row.customer_id, row.name)
     if (current !== undefined && compare(setBy(row), lastSent(current.row)) <= 0) {
       inserts.push({ ...row, status: "superseded", superseded_by_id: current.row.id })
-      continue
+      return
     }
     if (current !== undefined) {
-      if (current.index === null) {
+      if (current.index === null)
         superseded.push({ tenant_id: row.tenant_id, id: current.row.id, superseded_by_id: row.id })
-      } else {
-        inserts[current.index] = { ...current.row, status: "superseded", superseded_by_id: row.id }
-      }
+      else inserts[current.index] = { ...current.row, status: "superseded", superseded_by_id: row.id }
     }
     const activeRow: ProfileField = row.superseded_by_id === null ? row : { ...row, superseded_by_id: null }
-    winners.set(fieldKey(row.tenant_id, row.customer_id, row.name), { row: activeRow, index: inserts.length })
+    track(activeRow, inserts.length)
     inserts.push(activeRow)
   }
-  return { inserts, superseded, confirmed: [...confirmed.values()] }
+
+  const closeCase = (tenantId: string, customerId: string, caseId: string) => {
+    const names = new Set<string>()
+    for (const row of stored.activeInCase(tenantId, customerId, caseId)) names.add(row.name)
+    for (const key of fieldsOf.get(customerOf(tenantId, customerId)) ?? []) {
+      const entry = latest.get(key)
+      if (entry !== undefined) names.add(entry.row.name)
+    }
+    for (const name of [...names].sort()) {
+      const current = currentOf(tenantId, customerId, name)
+      if (current === undefined || current.row.scope !== "CASE" || current.row.case_id !== caseId) continue
+      const row: ProfileField = { ...current.row, status: "expired" }
+      track(row, current.index)
+      if (current.index === null) expired.push({ tenant_id: tenantId, id: row.id })
+      else inserts[current.index] = row
+    }
+  }
+
+  for (const op of ops) {
+    if (op.kind === "expire_case") closeCase(op.tenant_id, op.customer_id, op.case_id)
+    else
+      for (const write of op.rows) {
+        if (isConfirmation(write)) confirm(write)
+        else insert(write)
+      }
+  }
+  return { inserts, confirmed: [...confirmed.values()], expired, superseded }
 }
 
 /** The ids an item derives from: `source_metadata.derived_from` as one id or a list of ids. */

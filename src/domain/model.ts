@@ -107,6 +107,34 @@ export type FieldWrite = ProfileField | FieldConfirmation
 
 export const isConfirmation = (write: FieldWrite): write is FieldConfirmation => "kind" in write
 
+/** One change of a batch's customer data, in event order: field writes, or the closure of a case. */
+export type ProfileOp =
+  | { readonly kind: "write"; readonly rows: ReadonlyArray<FieldWrite> }
+  | {
+      readonly kind: "expire_case"
+      readonly tenant_id: string
+      readonly customer_id: string
+      readonly case_id: string
+    }
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * The last-writer-wins order (DESIGN 8): by instant `at`, then by `by` (a turn id). The stream
+ * normalises instants to UTC with milliseconds, where text order is time order (the fast path);
+ * other offsets are compared as instants, and unparsable ones as text.
+ */
+export const compareSent = (atA: string, byA: string, atB: string, byB: string): number => {
+  let byTime: number
+  if (atA.length === atB.length && atA.endsWith("Z") && atB.endsWith("Z")) byTime = compareText(atA, atB)
+  else {
+    const left = Date.parse(atA)
+    const right = Date.parse(atB)
+    byTime = Number.isNaN(left) || Number.isNaN(right) ? compareText(atA, atB) : Math.sign(left - right)
+  }
+  return byTime || compareText(byA, byB)
+}
+
 /** The new rows among `writes` (their confirmations left out). */
 export const newRows = (writes: ReadonlyArray<FieldWrite>): Array<ProfileField> =>
   writes.filter((write): write is ProfileField => !isConfirmation(write))

@@ -4,7 +4,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import type { FieldWrite, ProfileField } from "../domain/model"
+import type { FieldWrite, ProfileField, ProfileOp } from "../domain/model"
 
 export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
   readonly operation: string
@@ -30,17 +30,9 @@ export interface ProfileFilter {
   readonly includeHistory?: boolean
 }
 
-/** One change of a batch, in event order: field writes, or the closure of a case. */
-export type ProfileOp =
-  | { readonly kind: "write"; readonly rows: ReadonlyArray<FieldWrite> }
-  | {
-      readonly kind: "expire_case"
-      readonly tenant_id: string
-      readonly customer_id: string
-      readonly case_id: string
-    }
+export type { ProfileOp }
 
-/** The customers an op touches (for locks and cache invalidation). */
+/** The customers an op touches (for cache invalidation). */
 export const opCustomers = (
   op: ProfileOp
 ): ReadonlyArray<{ readonly tenant_id: string; readonly customer_id: string }> =>
@@ -63,9 +55,11 @@ export interface ProfileStoreService {
    */
   readonly writeFields: (rows: ReadonlyArray<FieldWrite>) => Effect.Effect<void, ProfileStoreError>
   /**
-   * Applies a batch's profile changes in order, as one unit: `writeFields` and `expireCase` per op,
-   * with every customer the batch touches locked once, up front, in one global order (two batches
-   * sharing customers can then never deadlock).
+   * Applies a batch's profile changes as if `writeFields` and `expireCase` ran per op in order,
+   * planned once for the whole batch (one read, one statement per kind of change). Takes no lock:
+   * the stream's batches have one owner per customer (the by-customer partitioning, fenced by the
+   * partition's generation in the same unit), so no other writer of these customers runs
+   * meanwhile. Writers outside the stream use `writeFields` and `expireCase`, which lock.
    */
   readonly applyOps: (ops: ReadonlyArray<ProfileOp>) => Effect.Effect<void, ProfileStoreError>
   /** Marks the customer's active CASE fields of `caseId` as expired. Idempotent. Returns the expired ids. */

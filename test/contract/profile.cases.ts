@@ -287,6 +287,91 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect("profile: one applyOps of a batch equals its ops applied one at a time", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const at = (minute: number) => `2024-05-01T10:${String(minute).padStart(2, "0")}:00.000Z`
+      /** A batch touching stored rows: confirmations, closures before and after writes, replays. */
+      const scenario = (t: string) => {
+        const ticket = (value: number, minute: number, caseId = "c1") =>
+          profileField({
+            tenant: t,
+            name: "ticket",
+            value,
+            at: at(minute),
+            turn: `t${minute}`,
+            scope: "CASE",
+            caseId
+          })
+        const plan = (value: string, minute: number) =>
+          profileField({ tenant: t, name: "plan", value, at: at(minute), turn: `t${minute}` })
+        const storedTicket = ticket(1, 1)
+        const storedOther = profileField({
+          tenant: t,
+          name: "order",
+          value: 7,
+          at: at(1),
+          turn: "t1",
+          scope: "CASE",
+          caseId: "c1"
+        })
+        const storedPlan = plan("basic", 1)
+        const before = [storedTicket, storedOther, storedPlan]
+        const close = { kind: "expire_case", tenant_id: t, customer_id: "cust-1", case_id: "c1" } as const
+        const confirmPlan = {
+          kind: "confirmation",
+          tenant_id: t,
+          customer_id: "cust-1",
+          name: "plan",
+          id: storedPlan.id,
+          confirmed_at: at(5),
+          confirmed_by: "t5"
+        } as const
+        const ops = [
+          { kind: "write", rows: [ticket(2, 2), confirmPlan, plan("old", 3)] },
+          close,
+          { kind: "write", rows: [ticket(3, 6), ticket(4, 7, "c2"), ticket(2, 2)] },
+          close,
+          { kind: "write", rows: [ticket(5, 8), plan("pro", 9)] }
+        ] as const
+        return { before, ops }
+      }
+      const batched = tenant("ops-batched")
+      const single = tenant("ops-single")
+      const one = scenario(batched)
+      yield* store.writeFields(one.before)
+      yield* store.applyOps(one.ops)
+      const other = scenario(single)
+      yield* store.writeFields(other.before)
+      for (const op of other.ops) yield* store.applyOps([op])
+      const shape = (rows: ReadonlyArray<ProfileField>) =>
+        rows.map((row) => [row.id, row.value, row.status, row.superseded_by_id, row.confirmed_by])
+      const rows = yield* store.list({ tenantId: batched, includeHistory: true })
+      expect(shape(rows)).toEqual(shape(yield* store.list({ tenantId: single, includeHistory: true })))
+      // the first closure expired the batch's ticket and the stored order; the second found the
+      // ticket in case c2 and left it, so the last c1 ticket supersedes it
+      expect(shape(rows.filter((row) => row.status === "active"))).toEqual([
+        ["cust-1:plan:t9", "pro", "active", null, null],
+        ["cust-1:ticket:t8", 5, "active", null, null]
+      ])
+      const byId = (id: string) => rows.find((row) => row.id === id)
+      expect(byId("cust-1:ticket:t2")?.status).toBe("expired")
+      expect(byId("cust-1:order:t1")?.status).toBe("expired")
+      expect(byId("cust-1:ticket:t6")).toMatchObject({
+        status: "superseded",
+        superseded_by_id: "cust-1:ticket:t7"
+      })
+      expect(byId("cust-1:ticket:t7")).toMatchObject({
+        status: "superseded",
+        superseded_by_id: "cust-1:ticket:t8"
+      })
+      expect(rows.find((row) => row.id === "cust-1:plan:t3")).toMatchObject({
+        status: "superseded",
+        superseded_by_id: "cust-1:plan:t1"
+      })
+    })
+  )
+
   it.effect("profile: expireStale expires active rows past expires_at, once", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore

@@ -1,6 +1,12 @@
 /** In-memory ProfileStore (customer context vault, DESIGN 3.6). Fresh state per layer build. */
 import { Effect, Layer } from "effect"
-import { customerKey, type FieldWrite, type ProfileField, type ProfileStatus } from "../../domain/model"
+import {
+  customerKey,
+  type FieldWrite,
+  type ProfileField,
+  type ProfileOp,
+  type ProfileStatus
+} from "../../domain/model"
 import {
   ProfileItemRefused,
   type ProfileFilter,
@@ -8,7 +14,14 @@ import {
   type ProfileStoreService
 } from "../../ports/ProfileStore"
 import { makeDefinitionsTable } from "./definitionsTable"
-import { compareRecency, derivedFrom, fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
+import {
+  compareRecency,
+  derivedFrom,
+  fieldKey,
+  planProfileOps,
+  type RowRef,
+  rowKey
+} from "../../domain/fieldWritePlan"
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -44,29 +57,35 @@ export const make = (): ProfileStoreService => {
 
   const activeRows = () => [...active.values()].flatMap((key) => rows.get(key) ?? [])
 
-  const writeFields = (batch: ReadonlyArray<FieldWrite>) => {
-    const plan = planFieldWrites(batch, {
+  const activeInCase = (tenantId: string, customerId: string, caseId: string) =>
+    customerRows(tenantId, customerId).filter(
+      (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
+    )
+
+  /** Applies `ops` as one plan, the same `planProfileOps` PostgreSQL applies. */
+  const applyOps = (ops: ReadonlyArray<ProfileOp>) => {
+    const plan = planProfileOps(ops, {
       exists: (tenantId, id) => rows.has(rowKey(tenantId, id)),
       activeOf: (tenantId, customerId, name) => {
         const key = active.get(fieldKey(tenantId, customerId, name))
         return key === undefined ? undefined : rows.get(key)
-      }
+      },
+      activeInCase
     })
-    for (const change of plan.confirmed) {
-      const row = rows.get(rowKey(change.tenant_id, change.id))
-      if (row) put({ ...row, confirmed_at: change.confirmed_at, confirmed_by: change.confirmed_by })
+    const update = (ref: RowRef, change: Partial<ProfileField>) => {
+      const row = rows.get(rowKey(ref.tenant_id, ref.id))
+      if (row) put({ ...row, ...change })
     }
-    for (const change of plan.superseded) {
-      const row = rows.get(rowKey(change.tenant_id, change.id))
-      if (row) put({ ...row, status: "superseded", superseded_by_id: change.superseded_by_id })
-    }
+    for (const c of plan.confirmed) update(c, { confirmed_at: c.confirmed_at, confirmed_by: c.confirmed_by })
+    for (const e of plan.expired) update(e, { status: "expired" })
+    for (const s of plan.superseded) update(s, { status: "superseded", superseded_by_id: s.superseded_by_id })
     for (const row of plan.inserts) put(row)
   }
 
+  const writeFields = (batch: ReadonlyArray<FieldWrite>) => applyOps([{ kind: "write", rows: batch }])
+
   const expireCase = (tenantId: string, customerId: string, caseId: string) => {
-    const hits = customerRows(tenantId, customerId).filter(
-      (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
-    )
+    const hits = activeInCase(tenantId, customerId, caseId)
     for (const row of hits) setStatus(row, "expired")
     return hits.map((row) => row.id).sort(compareText)
   }
@@ -131,13 +150,7 @@ export const make = (): ProfileStoreService => {
     loadCustomer: (tenantId, customerId, historyLimit) =>
       Effect.sync(() => loadCustomer(tenantId, customerId, historyLimit)),
     writeFields: (batch) => Effect.sync(() => writeFields(batch)),
-    applyOps: (ops) =>
-      Effect.sync(() => {
-        for (const op of ops) {
-          if (op.kind === "write") writeFields(op.rows)
-          else expireCase(op.tenant_id, op.customer_id, op.case_id)
-        }
-      }),
+    applyOps: (ops) => Effect.sync(() => applyOps(ops)),
     expireCase: (tenantId, customerId, caseId) => Effect.sync(() => expireCase(tenantId, customerId, caseId)),
     expireStale: (now) =>
       Effect.sync(() => {

@@ -1,18 +1,16 @@
 /**
  * ProfileStore on PostgreSQL (tables `profile_fields`, `field_definitions`).
- * writeFields, in one transaction (the caller's unit of work when there is one): take the batch's
- * customers' advisory locks (all at once, in one order), read their active rows and already stored
- * ids, let the shared pure `planFieldWrites` decide last-writer-wins, then one UPDATE and one
- * INSERT for the whole batch.
+ * applyOps, in one transaction (the caller's unit of work when there is one): one read of the
+ * batch's stored ids, active rows and open cases, the shared pure `planProfileOps` decides
+ * last-writer-wins and case closures, then one statement per kind of change for the whole batch.
+ * writeFields does the same under the customers' advisory locks (writers outside the stream).
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
-import { type FieldWrite, newRows, type ProfileField } from "../../domain/model"
-import { fieldKey, planFieldWrites, rowKey } from "../../domain/fieldWritePlan"
+import type { FieldWrite, ProfileField, ProfileOp } from "../../domain/model"
+import { fieldKey, lookupKeys, planProfileOps, type RowRef, rowKey } from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
 import {
-  opCustomers,
-  type ProfileOp,
   ProfileItemRefused,
   type ProfileFilter,
   ProfileStore,
@@ -49,52 +47,73 @@ export const make = Effect.gen(function* () {
     customers: ReadonlyArray<{ readonly tenant_id: string; readonly customer_id: string }>
   ) => sql("lockCustomers")(Sql.LOCK_FIELDS, [[...new Set(customers.map(Sql.lockKey))]])
 
-  const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (writes: ReadonlyArray<FieldWrite>) {
-    // A confirmation names its field's active row, which the second look-up finds.
-    const rows = newRows(writes)
-    const fields = writes
-    const stored = yield* sql("writeFields.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
+  /** Reads what the ops touch, plans them (`planProfileOps`), then one statement per kind of change. */
+  const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (ops: ReadonlyArray<ProfileOp>) {
+    const { rows, fields, cases } = lookupKeys(ops)
+    const stored = yield* sql("applyOps.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
       rows.map((row) => row.tenant_id),
       rows.map((row) => row.id),
       fields.map((write) => write.tenant_id),
       fields.map((write) => write.customer_id),
-      fields.map((write) => write.name)
+      fields.map((write) => write.name),
+      cases.map((closure) => closure.tenant_id),
+      cases.map((closure) => closure.customer_id),
+      cases.map((closure) => closure.case_id)
     ])
-    const ids = new Set(stored.rows.map((row) => rowKey(row.tenant_id, row.id)))
+    const ids = new Set<string>()
     const active = new Map<string, ProfileField>()
+    const inCase = new Map<string, Array<ProfileField>>()
     for (const row of stored.rows) {
-      if (row.status === "active")
-        active.set(fieldKey(row.tenant_id, row.customer_id, row.name), Sql.fromRow(row))
+      const key = rowKey(row.tenant_id, row.id)
+      if (ids.has(key)) continue // found by more than one look-up
+      ids.add(key)
+      if (row.status !== "active") continue
+      const field = Sql.fromRow(row)
+      active.set(fieldKey(row.tenant_id, row.customer_id, row.name), field)
+      if (row.scope === "CASE" && row.case_id !== null) {
+        const caseKey = fieldKey(row.tenant_id, row.customer_id, row.case_id)
+        inCase.set(caseKey, [...(inCase.get(caseKey) ?? []), field])
+      }
     }
-    const plan = planFieldWrites(writes, {
+    const plan = planProfileOps(ops, {
       exists: (tenantId, id) => ids.has(rowKey(tenantId, id)),
-      activeOf: (tenantId, customerId, name) => active.get(fieldKey(tenantId, customerId, name))
+      activeOf: (tenantId, customerId, name) => active.get(fieldKey(tenantId, customerId, name)),
+      activeInCase: (tenantId, customerId, caseId) => inCase.get(fieldKey(tenantId, customerId, caseId)) ?? []
     })
+    const tenants = (refs: ReadonlyArray<RowRef>) => refs.map((ref) => ref.tenant_id)
+    const idsOf = (refs: ReadonlyArray<RowRef>) => refs.map((ref) => ref.id)
     if (plan.confirmed.length > 0) {
-      yield* sql("writeFields.confirm")(Sql.CONFIRM, [
-        plan.confirmed.map((row) => row.tenant_id),
-        plan.confirmed.map((row) => row.id),
+      yield* sql("applyOps.confirm")(Sql.CONFIRM, [
+        tenants(plan.confirmed),
+        idsOf(plan.confirmed),
         plan.confirmed.map((row) => row.confirmed_at),
         plan.confirmed.map((row) => row.confirmed_by)
       ])
     }
-    // Supersede first: the partial unique index admits one active row per field at any moment.
+    // Expire and supersede before inserting: the partial unique index admits one active row per
+    // field at any moment.
+    if (plan.expired.length > 0) {
+      yield* sql("applyOps.expire")(Sql.EXPIRE_ROWS, [tenants(plan.expired), idsOf(plan.expired)])
+    }
     if (plan.superseded.length > 0) {
-      yield* sql("writeFields.supersede")(Sql.SUPERSEDE, [
-        plan.superseded.map((row) => row.tenant_id),
-        plan.superseded.map((row) => row.id),
+      yield* sql("applyOps.supersede")(Sql.SUPERSEDE, [
+        tenants(plan.superseded),
+        idsOf(plan.superseded),
         plan.superseded.map((row) => row.superseded_by_id)
       ])
     }
     if (plan.inserts.length > 0) {
-      yield* sql("writeFields.insert")(Sql.INSERT, [JSON.stringify(plan.inserts)])
+      yield* sql("applyOps.insert")(Sql.INSERT, [JSON.stringify(plan.inserts)])
     }
   })
 
   const writeFields = (rows: ReadonlyArray<FieldWrite>) =>
     rows.length === 0
       ? Effect.void
-      : inTransaction("writeFields", Effect.zipRight(lockCustomers(rows), applyPlan(rows)))
+      : inTransaction(
+          "writeFields",
+          Effect.zipRight(lockCustomers(rows), applyPlan([{ kind: "write", rows }]))
+        )
 
   const expireCaseLocked = (tenantId: string, customerId: string, caseId: string) =>
     Effect.map(sql("expireCase")<{ id: string }>(Sql.EXPIRE_CASE, [tenantId, customerId, caseId]), (result) =>
@@ -102,19 +121,7 @@ export const make = Effect.gen(function* () {
     )
 
   const applyOps = (ops: ReadonlyArray<ProfileOp>) =>
-    ops.length === 0
-      ? Effect.void
-      : inTransaction(
-          "applyOps",
-          Effect.gen(function* () {
-            yield* lockCustomers(ops.flatMap(opCustomers))
-            for (const op of ops) {
-              if (op.kind === "write") {
-                if (op.rows.length > 0) yield* applyPlan(op.rows)
-              } else yield* expireCaseLocked(op.tenant_id, op.customer_id, op.case_id)
-            }
-          })
-        )
+    ops.length === 0 ? Effect.void : inTransaction("applyOps", applyPlan(ops))
 
   const loadCustomer = Effect.fn("PgProfileStore.loadCustomer")(function* (
     tenantId: string,

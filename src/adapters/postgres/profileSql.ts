@@ -31,11 +31,11 @@ export const LOCK_FIELDS = `
 SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`
 
-/** $1,$2 (tenant, id) of the batch; $3,$4,$5 its (tenant, customer, name) fields. */
 /**
- * Two index look-ups (primary key; the one-active-row index) joined by UNION ALL: an OR of the two
- * sets was planned as a sequential scan of the whole table. No FOR UPDATE: every writer of a
- * customer's rows holds that customer's advisory lock (LOCK_FIELDS) until it commits.
+ * What a batch's plan reads, once: $1,$2 the (tenant, id) of its new rows; $3,$4,$5 the (tenant,
+ * customer, name) of the fields it writes; $6,$7,$8 the (tenant, customer, case) it closes. Index
+ * look-ups joined by UNION ALL (an OR of the sets was planned as a sequential scan). No FOR UPDATE
+ * and no lock: see ProfileStore.applyOps (one owner per customer); `writeFields` takes LOCK_FIELDS.
  */
 export const SELECT_STORED = `
 SELECT ${COLUMNS} FROM profile_fields
@@ -43,7 +43,17 @@ WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 UNION ALL
 SELECT ${COLUMNS} FROM profile_fields
 WHERE status = 'active'
-  AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]))`
+  AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]))
+UNION ALL
+SELECT ${COLUMNS} FROM profile_fields
+WHERE status = 'active' AND scope = 'CASE'
+  AND (tenant_id, customer_id, case_id) IN (SELECT * FROM unnest($6::text[], $7::text[], $8::text[]))`
+
+/** $1,$2 (tenant, id) of active rows a case closure expired. */
+export const EXPIRE_ROWS = `
+UPDATE profile_fields AS p SET status = 'expired'
+FROM unnest($1::text[], $2::text[]) AS u(tenant_id, id)
+WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
 
 export const SUPERSEDE = `
 UPDATE profile_fields AS p SET status = 'superseded', superseded_by_id = u.by_id
