@@ -4,6 +4,7 @@
  *
  *   npm run bench               # full
  *   npm run bench -- --quick    # under 3 minutes
+ *   npm run bench -- --profile-only   # only the CPU profiles, kept in bench/results/.work
  *
  * Each scenario runs in its own Node process (own heap, CPU and peak RSS). See bench/README.md.
  */
@@ -378,5 +379,20 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
   }
 }
 
-await main()
+/** `--profile-only`: just the two CPU profiles, kept under bench/results/.work for a closer look. */
+const profileOnly = async () => {
+  const brokers = await brokerList()
+  const redis = await redisServerProcess()
+  try {
+    const result = await profiles(brokers, redis.url)
+    console.log(JSON.stringify(result, null, 2))
+    console.log(`profiles kept in ${join(root, "bench/results/.work")}/prof-{process,e2e}`)
+  } finally {
+    await deleteTopics(brokers, `bench-${runId}`).catch(() => {})
+    await redis.stop()
+    for (const db of databases) await db.drop().catch(() => {})
+  }
+}
+
+await (process.argv.includes("--profile-only") ? profileOnly() : main())
 process.exit(0)
