@@ -328,6 +328,8 @@ const profiles = async (brokers: ReadonlyArray<string>, redisUrl: string) => {
   writeFileSync(join(work, "events.jsonl"), `${w.lines.map((l) => l.value).join("\n")}\n`)
   const cli = await bundle("src/app/main.ts", join(work, "turnvault.mjs"))
   const processDir = join(work, "prof-process")
+  // A profile left by an earlier --profile-only run must not be read as this run's.
+  for (const dir of ["prof-process", "prof-e2e"]) rmSync(join(work, dir), { recursive: true, force: true })
   const env = { DATABASE_URL: "", REDIS_URL: "", KAFKA_BROKERS: "" }
   const t0 = wallMs()
   await runCommand(
