@@ -72,7 +72,9 @@ export const make = Effect.gen(function* () {
       active.set(fieldKey(row.tenant_id, row.customer_id, row.name), field)
       if (row.scope === "CASE" && row.case_id !== null) {
         const caseKey = fieldKey(row.tenant_id, row.customer_id, row.case_id)
-        inCase.set(caseKey, [...(inCase.get(caseKey) ?? []), field])
+        const open = inCase.get(caseKey)
+        if (open === undefined) inCase.set(caseKey, [field])
+        else open.push(field)
       }
     }
     const plan = planProfileOps(ops, {
