@@ -5,6 +5,7 @@
  *   npm run bench               # full
  *   npm run bench -- --quick    # under 3 minutes
  *   npm run bench -- --profile-only   # only the CPU profiles, kept in bench/results/.work
+ *   npm run bench -- --profile-only --no-redis   # the same without the Redis cache
  *
  * Each scenario runs in its own Node process (own heap, CPU and peak RSS). See bench/README.md.
  */
@@ -386,7 +387,8 @@ const profileOnly = async () => {
   const brokers = await brokerList()
   const redis = await redisServerProcess()
   try {
-    const result = await profiles(brokers, redis.url)
+    // --no-redis: the same end-to-end profile without the Redis cache, to see what the cache costs.
+    const result = await profiles(brokers, process.argv.includes("--no-redis") ? "" : redis.url)
     console.log(JSON.stringify(result, null, 2))
     console.log(`profiles kept in ${join(root, "bench/results/.work")}/prof-{process,e2e}`)
   } finally {
