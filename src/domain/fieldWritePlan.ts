@@ -4,14 +4,20 @@
  * maps, PostgreSQL over the rows it read once for the batch, so the two can never disagree on
  * which row is active.
  */
-import { compareSent, type FieldWrite, isConfirmation, type ProfileField, type ProfileOp } from "./model"
+import {
+  compareSent,
+  customerKey,
+  type FieldConfirmation,
+  type FieldWrite,
+  isConfirmation,
+  type ProfileField,
+  type ProfileOp
+} from "./model"
 
 export const fieldKey = (tenantId: string, customerId: string, name: string) =>
   `${tenantId}\u0000${customerId}\u0000${name}`
 
 export const rowKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
-
-const customerOf = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
 
 interface Recency {
   readonly at: string
@@ -101,7 +107,7 @@ export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLook
   const track = (row: ProfileField, index: number | null) => {
     const key = fieldKey(row.tenant_id, row.customer_id, row.name)
     latest.set(key, { row, index })
-    const customer = customerOf(row.tenant_id, row.customer_id)
+    const customer = customerKey(row.tenant_id, row.customer_id)
     const fields = fieldsOf.get(customer) ?? new Set<string>()
     fieldsOf.set(customer, fields.add(key))
   }
@@ -113,7 +119,7 @@ export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLook
     return storedActive === undefined ? undefined : { row: storedActive, index: null }
   }
 
-  const confirm = (write: Extract<FieldWrite, { kind: "confirmation" }>) => {
+  const confirm = (write: FieldConfirmation) => {
     const current = currentOf(write.tenant_id, write.customer_id, write.name)
     const sent = { at: write.confirmed_at, by: write.confirmed_by }
     if (current === undefined || current.row.id !== write.id || compare(sent, lastSent(current.row)) <= 0)
@@ -152,7 +158,7 @@ export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLook
   const closeCase = (tenantId: string, customerId: string, caseId: string) => {
     const names = new Set<string>()
     for (const row of stored.activeInCase(tenantId, customerId, caseId)) names.add(row.name)
-    for (const key of fieldsOf.get(customerOf(tenantId, customerId)) ?? []) {
+    for (const key of fieldsOf.get(customerKey(tenantId, customerId)) ?? []) {
       const entry = latest.get(key)
       if (entry !== undefined) names.add(entry.row.name)
     }
