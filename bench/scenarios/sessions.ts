@@ -95,8 +95,7 @@ const result = await Effect.runPromise(
         idleTimeoutMs: 300_000,
         maxActors: 200_000,
         definitionsTtlMs: 3_600_000,
-        maxHistory: 10,
-        loadConcurrency: 16
+        maxHistory: 10
       }).pipe(Layer.provideMerge(MemoryStoresLive))
     )
   )

@@ -85,8 +85,7 @@ export const pipelineLayer = (config: AppConfig) => {
     idleTimeoutMs: config.actorIdleMs,
     maxActors: config.maxActors,
     definitionsTtlMs: config.definitionsTtlMs,
-    maxHistory: config.maxHistoryEntries,
-    loadConcurrency: 16
+    maxHistory: config.maxHistoryEntries
   })
   const persistence = Persistence.layer({
     sequential: config.sequentialPersistence,

@@ -24,6 +24,11 @@ export interface CustomerProfile {
   readonly history: ReadonlyArray<ProfileField>
 }
 
+export interface CustomerId {
+  readonly tenant_id: string
+  readonly customer_id: string
+}
+
 export interface ProfileFilter {
   readonly tenantId?: string
   readonly customerId?: string
@@ -44,6 +49,11 @@ export interface ProfileStoreService {
     customerId: string,
     historyLimit: number
   ) => Effect.Effect<CustomerProfile, ProfileStoreError>
+  /** `loadCustomer` of every customer at once (one round trip on a server store): one answer each, in order. */
+  readonly loadCustomers: (
+    customers: ReadonlyArray<CustomerId>,
+    historyLimit: number
+  ) => Effect.Effect<ReadonlyArray<CustomerProfile>, ProfileStoreError>
   /**
    * Stores new rows (status `active` as written by the domain). Per (tenant, customer, name) the
    * active row is the one with the latest (`updated_at`, `source_item_id`): a newer row supersedes

@@ -7,6 +7,11 @@ export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
   readonly cause: unknown
 }> {}
 
+export interface SessionId {
+  readonly tenant_id: string
+  readonly session_id: string
+}
+
 export interface SessionFilter {
   readonly tenantId?: string
   readonly sessionId?: string
@@ -17,6 +22,10 @@ export interface SessionStoreService {
     tenantId: string,
     sessionId: string
   ) => Effect.Effect<SessionRecord | null, SessionStoreError>
+  /** `load` of every id at once (one round trip on a server store): one answer per id, in order. */
+  readonly loadMany: (
+    ids: ReadonlyArray<SessionId>
+  ) => Effect.Effect<ReadonlyArray<SessionRecord | null>, SessionStoreError>
   /**
    * Writes each record unless the store already holds a higher `state.version` for that session,
    * or the same version with a different `content_hash` (a stale owner: fenced).

@@ -6,9 +6,9 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../schemas"
-import type { DataEntry, ProfileField, ValueVersion } from "../domain/model"
+import type { DataEntry, ProfileField, SessionRecord, ValueVersion } from "../domain/model"
 import { customerKey, definitionKey, sessionKey } from "../domain/model"
-import { ProfileStore } from "../ports/ProfileStore"
+import { type CustomerId, type CustomerProfile, ProfileStore } from "../ports/ProfileStore"
 import { SessionStore } from "../ports/SessionStore"
 import { CustomerSnapshot, SessionActor } from "./SessionActor"
 
@@ -20,8 +20,6 @@ export interface ActorRegistryConfig {
   /** Field definitions are re-read from the store after this long (a running service sees changes). */
   readonly definitionsTtlMs: number
   readonly maxHistory: number
-  /** How many snapshots load concurrently during activation. */
-  readonly loadConcurrency: number
 }
 
 export interface SessionRef {
@@ -65,19 +63,18 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
     const customers = new Map<string, CustomerSnapshot>()
     const definitions = new Map<string, CachedDefinitions>()
 
-    const loadCustomer = (tenantId: string, customerId: string) =>
-      Effect.map(profiles.loadCustomer(tenantId, customerId, config.maxHistory), (profile) => {
-        const snapshot = new CustomerSnapshot()
-        const history = new Map<string, Array<ValueVersion>>()
-        for (const row of profile.history) {
-          const list = history.get(row.name) ?? []
-          list.push(toVersion(row))
-          history.set(row.name, list)
-        }
-        for (const row of profile.active)
-          snapshot.profile.set(row.name, toEntry(row, history.get(row.name) ?? []))
-        return snapshot
-      })
+    const snapshotOf = (profile: CustomerProfile) => {
+      const snapshot = new CustomerSnapshot()
+      const history = new Map<string, Array<ValueVersion>>()
+      for (const row of profile.history) {
+        const list = history.get(row.name) ?? []
+        list.push(toVersion(row))
+        history.set(row.name, list)
+      }
+      for (const row of profile.active)
+        snapshot.profile.set(row.name, toEntry(row, history.get(row.name) ?? []))
+      return snapshot
+    }
 
     const release = (key: string) => {
       const actor = actors.get(key)
@@ -104,40 +101,56 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       })
     }
 
-    const activateOne = (ref: SessionRef, now: number) =>
-      Effect.gen(function* () {
+    /** Makes the actor of `ref` resident over its loaded record and its customer's snapshot. */
+    const install = (ref: SessionRef, record: SessionRecord | null, now: number) =>
+      Effect.map(definitionsFor(ref.tenant_id, ref.agent_id, now), (defs) => {
         const key = sessionKey(ref.tenant_id, ref.session_id)
-        const record = yield* sessions.load(ref.tenant_id, ref.session_id)
-        const customerId = record?.state.customer_id ?? ref.customer_id
-        const cKey = customerKey(ref.tenant_id, customerId)
-        let customer = customers.get(cKey)
-        if (customer === undefined) {
-          const loaded = yield* loadCustomer(ref.tenant_id, customerId)
-          // Another activation of the same customer may have finished while this one loaded.
-          customer = customers.get(cKey) ?? loaded
-          customers.set(cKey, customer)
-        }
-        const defs = yield* definitionsFor(ref.tenant_id, ref.agent_id, now)
-        const existing = actors.get(key)
-        if (existing !== undefined) return
+        if (actors.has(key)) return
+        const customer = customers.get(
+          customerKey(ref.tenant_id, record?.state.customer_id ?? ref.customer_id)
+        )!
         customer.refs += 1
         const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, defs)
         actor.lastUsed = now
         actors.set(key, actor)
       })
 
-    /** Activates every referenced session that is not resident, loading snapshots concurrently. */
-    const activate = (refs: ReadonlyArray<SessionRef>, now: number) => {
-      const missing = new Map<string, SessionRef>()
-      for (const ref of refs) {
-        const key = sessionKey(ref.tenant_id, ref.session_id)
-        if (!actors.has(key) && !missing.has(key)) missing.set(key, ref)
-      }
-      return Effect.forEach(missing.values(), (ref) => activateOne(ref, now), {
-        concurrency: config.loadConcurrency,
-        discard: true
+    /**
+     * Activates every referenced session that is not resident: one load of their records, one of
+     * the customers none of the resident actors holds, then the definitions not cached yet.
+     */
+    const activate = (refs: ReadonlyArray<SessionRef>, now: number) =>
+      Effect.suspend(() => {
+        const missing = new Map<string, SessionRef>()
+        for (const ref of refs) {
+          const key = sessionKey(ref.tenant_id, ref.session_id)
+          if (!actors.has(key) && !missing.has(key)) missing.set(key, ref)
+        }
+        if (missing.size === 0) return Effect.void
+        const pending = [...missing.values()]
+        return Effect.gen(function* () {
+          const records = yield* sessions.loadMany(pending)
+          // A session belongs to the customer it is stored under (a mismatching event is refused later).
+          const wanted = new Map<string, CustomerId>()
+          for (const [i, ref] of pending.entries()) {
+            const customerId = records[i]?.state.customer_id ?? ref.customer_id
+            const key = customerKey(ref.tenant_id, customerId)
+            if (!customers.has(key)) wanted.set(key, { tenant_id: ref.tenant_id, customer_id: customerId })
+          }
+          if (wanted.size > 0) {
+            const loaded = yield* profiles.loadCustomers([...wanted.values()], config.maxHistory)
+            let i = 0
+            for (const key of wanted.keys()) {
+              const snapshot = snapshotOf(loaded[i++]!)
+              // Another activation of the same customer may have finished while this one loaded.
+              if (!customers.has(key)) customers.set(key, snapshot)
+            }
+          }
+          for (const [i, ref] of pending.entries()) yield* install(ref, records[i] ?? null, now)
+        })
       })
-    }
+
+    const activateOne = (ref: SessionRef, now: number) => activate([ref], now)
 
     /** The resident actor, touched as most recently used, with current definitions. */
     const get = (ref: SessionRef, now: number) =>

@@ -42,6 +42,48 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect("profile: loadCustomers answers what loadCustomer answers, one per customer in order", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("load-customers")
+      const other = tenant("load-customers-other")
+      const at = (hour: number) => `2024-05-01T${String(hour).padStart(2, "0")}:00:00Z`
+      const field = (tenantId: string, customer: string, name: string, value: unknown, hour: number) =>
+        profileField({ tenant: tenantId, customer, name, value, at: at(hour), turn: `t${hour}` })
+      yield* store.writeFields([
+        field(t, "c1", "tier", 1, 9),
+        field(t, "c1", "tier", 2, 10),
+        field(t, "c1", "tier", 3, 11),
+        field(t, "c1", "city", "Bern", 9),
+        field(t, "c2", "tier", 7, 8),
+        field(other, "c1", "tier", 9, 12)
+      ])
+      const customers = [
+        { tenant_id: t, customer_id: "c2" },
+        { tenant_id: t, customer_id: "nobody" },
+        { tenant_id: other, customer_id: "c1" },
+        { tenant_id: t, customer_id: "c1" },
+        { tenant_id: t, customer_id: "c2" }
+      ]
+      const expected = []
+      for (const c of customers) expected.push(yield* store.loadCustomer(c.tenant_id, c.customer_id, 1))
+      expect(expected[3]?.active.map((row) => row.value)).toEqual(["Bern", 3])
+      expect(expected[3]?.history.map((row) => row.value)).toEqual([2])
+      expect(expected[1]).toEqual({ active: [], history: [] })
+      // the second time from the cache, where there is one
+      expect(yield* store.loadCustomers(customers, 1)).toEqual(expected)
+      expect(yield* store.loadCustomers(customers, 1)).toEqual(expected)
+      expect((yield* store.loadCustomers([customers[3]!], 5))[0]?.history.map((row) => row.value)).toEqual([
+        1, 2
+      ])
+      expect(yield* store.loadCustomers([], 1)).toEqual([])
+      // a write after the loads is what the next loadCustomers sees
+      yield* store.writeFields([field(t, "c2", "tier", 8, 13)])
+      const [c2] = yield* store.loadCustomers([customers[0]!], 1)
+      expect(c2?.active.map((row) => row.value)).toEqual([8])
+    })
+  )
+
   it.effect("profile: an older late arrival is stored already superseded by the active row", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore

@@ -44,6 +44,36 @@ export const sessionCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect("session: loadMany answers what load answers, one per id in order, twice the same", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      const t = tenant("session-load-many")
+      const other = tenant("session-load-many-other")
+      const a = sessionRecord(sessionState(t, "a", { version: 3, variables: { address: nested } }))
+      const b = sessionRecord(sessionState(t, "b", { version: 1 }))
+      const elsewhere = sessionRecord(sessionState(other, "a", { version: 5 }))
+      yield* store.save([a, b, elsewhere])
+      const ids = [
+        { tenant_id: t, session_id: "b" },
+        { tenant_id: t, session_id: "missing" },
+        { tenant_id: other, session_id: "a" },
+        { tenant_id: t, session_id: "a" },
+        { tenant_id: t, session_id: "b" }
+      ]
+      const expected = [b, null, elsewhere, a, b]
+      // the second time from the cache, where there is one
+      expect(yield* store.loadMany(ids)).toEqual(expected)
+      expect(yield* store.loadMany(ids)).toEqual(expected)
+      for (const [i, id] of ids.entries())
+        expect(yield* store.load(id.tenant_id, id.session_id)).toEqual(expected[i])
+      expect(yield* store.loadMany([])).toEqual([])
+      // a save after the loads is what the next loadMany sees
+      const a2 = sessionRecord(sessionState(t, "a", { version: 4 }))
+      yield* store.save([a2])
+      expect(yield* store.loadMany([ids[3]!, ids[0]!])).toEqual([a2, b])
+    })
+  )
+
   it.effect("session: a lower version, or the same version with another hash, is fenced", () =>
     Effect.gen(function* () {
       const store = yield* SessionStore

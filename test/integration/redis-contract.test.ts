@@ -323,8 +323,7 @@ describe("redis cache", () => {
             idleTimeoutMs: 60_000,
             maxActors: 100,
             definitionsTtlMs: 3_600_000,
-            maxHistory: 10,
-            loadConcurrency: 4
+            maxHistory: 10
           }),
           b
         )

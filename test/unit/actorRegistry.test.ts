@@ -4,6 +4,7 @@ import { Effect, Layer, Ref, Schema } from "effect"
 import { TurnEvent } from "../../schemas"
 import { ActorRegistry } from "../../src/sessions/ActorRegistry"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { ended, turn } from "../support/events"
 import { embeddedPipeline, processEvents } from "../support/pipeline"
@@ -18,7 +19,9 @@ const countingStores = (loads: Ref.Ref<number>) =>
     Effect.map(SessionStore, (store) => ({
       ...store,
       load: (tenantId: string, sessionId: string) =>
-        Ref.update(loads, (n) => n + 1).pipe(Effect.zipRight(store.load(tenantId, sessionId)))
+        Ref.update(loads, (n) => n + 1).pipe(Effect.zipRight(store.load(tenantId, sessionId))),
+      loadMany: (ids: Parameters<typeof store.loadMany>[0]) =>
+        Ref.update(loads, (n) => n + ids.length).pipe(Effect.zipRight(store.loadMany(ids)))
     }))
   ).pipe(Layer.provideMerge(MemoryStoresLive))
 
@@ -31,6 +34,51 @@ describe("ActorRegistry", () => {
         expect(yield* Ref.get(loads)).toBe(1)
         expect((yield* ActorRegistry).size()).toBe(1)
       }).pipe(Effect.provide(embeddedPipeline({}, countingStores(loads))))
+    })
+  )
+
+  it.effect("activates a batch's sessions with one session load and one load of their customers", () =>
+    Effect.gen(function* () {
+      const calls = yield* Ref.make<Array<string>>([])
+      const note = (call: string) => Ref.update(calls, (list) => [...list, call])
+      const counted = Layer.effect(
+        ProfileStore,
+        Effect.map(ProfileStore, (store) => ({
+          ...store,
+          loadCustomer: (t: string, c: string, h: number) =>
+            note("loadCustomer").pipe(Effect.zipRight(store.loadCustomer(t, c, h))),
+          loadCustomers: (cs: Parameters<typeof store.loadCustomers>[0], h: number) =>
+            note(`loadCustomers:${cs.length}`).pipe(Effect.zipRight(store.loadCustomers(cs, h)))
+        }))
+      ).pipe(
+        Layer.provideMerge(
+          Layer.effect(
+            SessionStore,
+            Effect.map(SessionStore, (store) => ({
+              ...store,
+              load: (t: string, s: string) => note("load").pipe(Effect.zipRight(store.load(t, s))),
+              loadMany: (ids: Parameters<typeof store.loadMany>[0]) =>
+                note(`loadMany:${ids.length}`).pipe(Effect.zipRight(store.loadMany(ids)))
+            }))
+          ).pipe(Layer.provideMerge(MemoryStoresLive))
+        )
+      )
+      yield* Effect.gen(function* () {
+        const registry = yield* ActorRegistry
+        // five sessions of three customers, one session named twice
+        const refs = ["s1", "s2", "s3", "s4", "s5", "s1"].map((s, i) => ({
+          ...ref(s),
+          customer_id: `c${i % 3}`
+        }))
+        yield* registry.activate(refs, 0)
+        expect(yield* Ref.get(calls)).toEqual(["loadMany:5", "loadCustomers:3"])
+        expect(registry.size()).toBe(5)
+        expect(registry.customerCount()).toBe(3)
+        // resident sessions and customers are not loaded again
+        yield* registry.activate([...refs, { ...ref("s6"), customer_id: "c1" }], 0)
+        expect(yield* Ref.get(calls)).toEqual(["loadMany:5", "loadCustomers:3", "loadMany:1"])
+        expect(registry.customerCount()).toBe(3)
+      }).pipe(Effect.provide(embeddedPipeline({}, counted)))
     })
   )
 

@@ -149,6 +149,8 @@ export const make = (): ProfileStoreService => {
   return {
     loadCustomer: (tenantId, customerId, historyLimit) =>
       Effect.sync(() => loadCustomer(tenantId, customerId, historyLimit)),
+    loadCustomers: (customers, historyLimit) =>
+      Effect.sync(() => customers.map((c) => loadCustomer(c.tenant_id, c.customer_id, historyLimit))),
     writeFields: (batch) => Effect.sync(() => writeFields(batch)),
     applyOps: (ops) => Effect.sync(() => applyOps(ops)),
     expireCase: (tenantId, customerId, caseId) => Effect.sync(() => expireCase(tenantId, customerId, caseId)),

@@ -30,6 +30,8 @@ export const make = (): SessionStoreService => {
 
   return {
     load: (tenantId, sessionId) => Effect.sync(() => records.get(sessionKey(tenantId, sessionId)) ?? null),
+    loadMany: (ids) =>
+      Effect.sync(() => ids.map((id) => records.get(sessionKey(id.tenant_id, id.session_id)) ?? null)),
     save: (batch) =>
       Effect.sync(() => {
         const fenced: Array<Fenced> = []

@@ -7,10 +7,12 @@
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
-import type { FieldWrite, ProfileField, ProfileOp } from "../../domain/model"
+import { customerKey, type FieldWrite, type ProfileField, type ProfileOp } from "../../domain/model"
 import { fieldKey, lookupKeys, planProfileOps, type RowRef, rowKey } from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
 import {
+  type CustomerId,
+  type CustomerProfile,
   ProfileItemRefused,
   type ProfileFilter,
   ProfileStore,
@@ -31,6 +33,12 @@ RETURNING 1`
 const LOAD_DEFINITIONS = `
 SELECT definition || jsonb_build_object('version', version) AS definition FROM field_definitions
 WHERE tenant_id = $1 AND agent_id = $2 ORDER BY name COLLATE "C"`
+
+/** A customer's loaded rows (active, and the recent superseded ones) as the port's profile. */
+const profileOf = (rows: ReadonlyArray<ProfileField>): CustomerProfile => ({
+  active: rows.filter((row) => row.status === "active"),
+  history: rows.filter((row) => row.status === "superseded")
+})
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -135,11 +143,28 @@ export const make = Effect.gen(function* () {
       customerId,
       historyLimit
     ])
-    const rows = result.rows.map(Sql.fromRow)
-    return {
-      active: rows.filter((row) => row.status === "active"),
-      history: rows.filter((row) => row.status === "superseded")
+    return profileOf(result.rows.map(Sql.fromRow))
+  })
+
+  const loadCustomers = Effect.fn("PgProfileStore.loadCustomers")(function* (
+    customers: ReadonlyArray<CustomerId>,
+    historyLimit: number
+  ) {
+    if (customers.length === 0) return []
+    const result = yield* sql("loadCustomers")<Sql.FieldRow>(Sql.LOAD_CUSTOMERS, [
+      customers.map((c) => c.tenant_id),
+      customers.map((c) => c.customer_id),
+      historyLimit
+    ])
+    // The rows come in LIST_ORDER: each customer's rows keep the order `loadCustomer` gives them.
+    const rowsOf = new Map<string, Array<ProfileField>>()
+    for (const row of result.rows) {
+      const key = customerKey(row.tenant_id, row.customer_id)
+      const list = rowsOf.get(key)
+      if (list === undefined) rowsOf.set(key, [Sql.fromRow(row)])
+      else list.push(Sql.fromRow(row))
     }
+    return customers.map((c) => profileOf(rowsOf.get(customerKey(c.tenant_id, c.customer_id)) ?? []))
   })
 
   const expireCase = (tenantId: string, customerId: string, caseId: string) =>
@@ -207,6 +232,7 @@ export const make = Effect.gen(function* () {
 
   return ProfileStore.of({
     loadCustomer,
+    loadCustomers,
     writeFields,
     applyOps,
     expireCase,

@@ -4,10 +4,8 @@
  */
 import { Effect, Layer } from "effect"
 import type { SessionRecord, SessionState } from "../../domain/model"
-import { type SessionFilter, SessionStore, SessionStoreError } from "../../ports/SessionStore"
+import { type SessionFilter, type SessionId, SessionStore, SessionStoreError } from "../../ports/SessionStore"
 import { PgClient, storeQuery } from "./PgClient"
-
-type SessionId = { readonly tenant_id: string; readonly session_id: string }
 
 /**
  * Same-version-same-hash rows are "written" again (a no-op rewrite) so that every row the upsert
@@ -34,6 +32,12 @@ WITH input AS (
 SELECT i.tenant_id, i.session_id FROM input i
 WHERE NOT EXISTS (SELECT 1 FROM written w WHERE w.tenant_id = i.tenant_id AND w.session_id = i.session_id)
 ORDER BY i.ord`
+
+/** $1 tenant ids, $2 session ids (pairwise): the stored ones, by 1-based position in the input. */
+const LOAD_MANY = `
+SELECT k.ord, s.state, s.content_hash
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant_id, session_id, ord)
+JOIN sessions AS s ON s.tenant_id = k.tenant_id AND s.session_id = k.session_id`
 
 /** Splits a batch so no round holds a session twice (one upsert cannot touch a row twice); order is kept. */
 const rounds = (records: ReadonlyArray<SessionRecord>): Array<Array<SessionRecord>> => {
@@ -83,6 +87,17 @@ export const make = Effect.gen(function* () {
     return row === undefined ? null : toRecord(row)
   })
 
+  const loadMany = Effect.fn("PgSessionStore.loadMany")(function* (ids: ReadonlyArray<SessionId>) {
+    if (ids.length === 0) return []
+    const result = yield* sql("loadMany")<Row & { readonly ord: string }>(LOAD_MANY, [
+      ids.map((id) => id.tenant_id),
+      ids.map((id) => id.session_id)
+    ])
+    const found: Array<SessionRecord | null> = ids.map(() => null)
+    for (const row of result.rows) found[Number(row.ord) - 1] = toRecord(row)
+    return found
+  })
+
   const save = Effect.fn("PgSessionStore.save")(function* (records: ReadonlyArray<SessionRecord>) {
     const fenced: Array<SessionId> = []
     for (const round of rounds(records)) {
@@ -102,7 +117,7 @@ export const make = Effect.gen(function* () {
     return result.rows.map(toRecord)
   })
 
-  return SessionStore.of({ load, save, list })
+  return SessionStore.of({ load, loadMany, save, list })
 })
 
 export const layer: Layer.Layer<SessionStore, never, PgClient> = Layer.effect(SessionStore, make)

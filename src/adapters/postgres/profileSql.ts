@@ -82,6 +82,18 @@ SELECT ${COLUMNS} FROM (
 WHERE status = 'active' OR recent <= $3
 ORDER BY ${LIST_ORDER}`
 
+/** LOAD_CUSTOMER for many customers: $1 tenant ids, $2 customer ids (pairwise), $3 history limit. */
+export const LOAD_CUSTOMERS = `
+SELECT ${COLUMNS} FROM (
+  SELECT p.*, row_number() OVER (PARTITION BY p.tenant_id, p.customer_id, p.name, p.status
+    ORDER BY p.updated_at::timestamptz DESC, p.source_item_id COLLATE "C" DESC) AS recent
+  FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, customer_id)) AS k
+  JOIN profile_fields AS p ON p.tenant_id = k.tenant_id AND p.customer_id = k.customer_id
+  WHERE p.status IN ('active', 'superseded')
+) AS rows
+WHERE status = 'active' OR recent <= $3
+ORDER BY ${LIST_ORDER}`
+
 export const LIST = `
 SELECT ${COLUMNS} FROM profile_fields
 WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR customer_id = $2)

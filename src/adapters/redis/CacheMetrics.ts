@@ -40,11 +40,16 @@ export const makeCacheMetrics = (metrics: MetricsService) => {
       })
   )
   return {
-    request: (cache: CacheName, result: RequestResult) => metrics.cacheRequests.inc({ cache, result }),
+    request: (cache: CacheName, result: RequestResult, count = 1) =>
+      metrics.cacheRequests.inc({ cache, result }, count),
     loaded: (cache: CacheName, source: "cache" | "store", seconds: number) =>
       loadDuration.observe({ cache, source }, seconds),
-    write: (cache: CacheName, kind: "fill" | "fill_refused" | "invalidate" | "snapshot", ok: boolean) =>
-      writes.inc({ cache, kind, result: ok ? "ok" : "error" })
+    write: (
+      cache: CacheName,
+      kind: "fill" | "fill_refused" | "invalidate" | "snapshot",
+      ok: boolean,
+      count = 1
+    ) => writes.inc({ cache, kind, result: ok ? "ok" : "error" }, count)
   }
 }
 

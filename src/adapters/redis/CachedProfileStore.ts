@@ -63,6 +63,22 @@ export const make = Effect.gen(function* () {
       load: store.loadCustomer(tenantId, customerId, historyLimit)
     })
 
+  const loadCustomers: ProfileStoreService["loadCustomers"] = (customers, historyLimit) =>
+    cache.readThroughMany(
+      "profile",
+      customers.map((c) => ({
+        keys: customerKeys(c.tenant_id, c.customer_id),
+        field: `h${historyLimit}`,
+        decode: decodeProfile(c.tenant_id, c.customer_id),
+        encode: (profile: CustomerProfile) => [[`h${historyLimit}`, JSON.stringify(profile)] as const]
+      })),
+      (indices) =>
+        store.loadCustomers(
+          indices.map((i) => customers[i]!),
+          historyLimit
+        )
+    )
+
   const loadDefinitions: ProfileStoreService["loadDefinitions"] = (tenantId, agentId) =>
     cache.readThrough({
       keys: definitionKeys({ tenant_id: tenantId, agent_id: agentId }),
@@ -90,6 +106,7 @@ export const make = Effect.gen(function* () {
   return ProfileStore.of({
     ...store,
     loadCustomer,
+    loadCustomers,
     loadDefinitions,
     upsertDefinitions,
     writeFields: (rows) =>

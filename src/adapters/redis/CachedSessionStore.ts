@@ -77,25 +77,39 @@ export const make = Effect.gen(function* () {
     return Effect.zipRight(snapshots, cache.end([...invalidate.values()], began))
   }
 
+  const encode = (record: SessionRecord | null): ReadonlyArray<readonly [string, string]> | null =>
+    record === null
+      ? null
+      : [
+          ["rec", JSON.stringify(record)],
+          ["sv", String(record.state.version)]
+        ]
+
   const load: SessionStoreService["load"] = (tenantId, sessionId) =>
     cache.readThrough({
       keys: cache.keys("session", tenantId, sessionId),
       field: "rec",
       decode: decodeRecord(tenantId, sessionId),
-      encode: (record) =>
-        record === null
-          ? null
-          : [
-              ["rec", JSON.stringify(record)],
-              ["sv", String(record.state.version)]
-            ],
+      encode,
       load: store.load(tenantId, sessionId)
     })
+
+  const loadMany: SessionStoreService["loadMany"] = (ids) =>
+    cache.readThroughMany(
+      "session",
+      ids.map((id) => ({
+        keys: cache.keys("session", id.tenant_id, id.session_id),
+        field: "rec",
+        decode: decodeRecord(id.tenant_id, id.session_id),
+        encode
+      })),
+      (indices) => store.loadMany(indices.map((i) => ids[i]!))
+    )
 
   const save: SessionStoreService["save"] = (records) =>
     cache.guardedWrite(records.map(keysOf), store.save(records), (fenced, began) =>
       committed(records, fenced, began)
     )
 
-  return SessionStore.of({ ...store, load, save })
+  return SessionStore.of({ ...store, load, loadMany, save })
 })

@@ -4,6 +4,9 @@
  *   (single-flight per entry version, at most `maxConcurrentLoads` store loads at once) and fill the
  *   entry only if no write began or ended since the version was read. Redis failures fall back to
  *   the store and are counted; they never fail the read.
+ * - `readThroughMany`: the same for many entries in three round trips at most (one pipeline of
+ *   reads, one store load of every miss, one pipeline of fills); misses are not single-flighted
+ *   (the stream's owner loads each entry once per batch).
  * - `guardedWrite`: mark the keys pending and invalidate before the write, and again after its
  *   commit. Inside a cached UnitOfWork the "after" step waits for the unit's COMMIT (`unitOfWork`).
  */
@@ -12,7 +15,7 @@ import type { UnitOfWorkService } from "../../ports/UnitOfWork"
 import { Metrics } from "../../observability/Metrics"
 import { type CacheMetrics, makeCacheMetrics } from "./CacheMetrics"
 import { type CacheName, type EntryKeys, entryKeys, namespaceKeys, wholeNamespace } from "./internal/keys"
-import { RedisConnection, type RedisConnectionService } from "./RedisConnection"
+import { RedisConnection, type RedisConnectionService, type ScriptCallSpec } from "./RedisConnection"
 
 /** Runs when the enclosing unit of work ended: `committed` only if it committed. */
 type Finish = (committed: boolean) => Effect.Effect<void>
@@ -27,6 +30,9 @@ export interface ReadThrough<A, E> {
   readonly encode: (value: A) => ReadonlyArray<readonly [string, string]> | null
   readonly load: Effect.Effect<A, E>
 }
+
+/** One entry of `readThroughMany`: `ReadThrough` without its load (the caller loads the misses at once). */
+export type ReadThroughEntry<A> = Omit<ReadThrough<A, never>, "load">
 
 const uniqueByEntry = (targets: ReadonlyArray<EntryKeys>) => [
   ...new Map(targets.map((t) => [t.entry, t])).values()
@@ -132,6 +138,103 @@ export const make = Effect.gen(function* () {
       return value
     })
 
+  /**
+   * `readThrough` of many entries of one cache: one pipeline of reads, then `load` of every entry not
+   * served (its indices into `entries`, in order; it answers one value per index), then one pipeline
+   * of the fills that may still be written. Answers one value per entry, in order.
+   */
+  const readThroughMany = <A, E>(
+    cache: CacheName,
+    entries: ReadonlyArray<ReadThroughEntry<A>>,
+    load: (indices: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<A>, E>
+  ): Effect.Effect<ReadonlyArray<A>, E> =>
+    Effect.gen(function* () {
+      if (entries.length === 0) return []
+      const started = yield* Clock.currentTimeNanos
+      const observe = (source: "cache" | "store", count: number) =>
+        Effect.map(Clock.currentTimeNanos, (now) => {
+          const seconds = Number(now - started) / 1e9
+          for (let i = 0; i < count; i++) metrics.loaded(cache, source, seconds)
+        })
+      const fromStore = (indices: ReadonlyArray<number>) =>
+        Effect.tap(loads.withPermits(1)(load(indices)), () => observe("store", indices.length))
+      const everything = entries.map((_, i) => i)
+      const fallback = () => {
+        metrics.request(cache, "fallback", entries.length)
+        return fromStore(everything)
+      }
+
+      const trust = conn.trust()
+      if (trust === null) return yield* fallback()
+      const ns = namespaceKeys(prefix, cache)
+      const readKeys = (keys: EntryKeys) => [keys.entry, keys.ver, keys.pend, ns.epoch, ns.pendAll]
+      const replies = yield* Effect.either(
+        conn.scripts(
+          "tvRead",
+          entries.map((e) => ({ script: "tvRead", keys: readKeys(e.keys), args: [e.field] }))
+        )
+      )
+      if (replies._tag === "Left") {
+        metrics.request(cache, "error", entries.length)
+        return yield* fallback()
+      }
+
+      const values = new Array<A>(entries.length)
+      const missing: Array<number> = []
+      // Per miss, the versions its fill must still find (null: do not fill, a write is under way).
+      const tokens: Array<{ ver: string; epoch: string } | null> = []
+      const counts = { hit: 0, miss: 0, error: 0 }
+      for (const [i, reply] of replies.right.entries()) {
+        if (reply._tag === "Left") {
+          counts.error += 1
+          missing.push(i)
+          tokens.push(null)
+          continue
+        }
+        const [status, ver, epoch, text] = reply.right as [string, string, string, string | undefined]
+        const value = status === "hit" && text !== undefined ? entries[i]!.decode(text) : undefined
+        // A reconnect while the command ran may have left stale entries in place: do not trust it.
+        if (value !== undefined && conn.stillTrusted(trust)) {
+          counts.hit += 1
+          values[i] = value
+          continue
+        }
+        counts.miss += 1
+        missing.push(i)
+        tokens.push(status === "busy" ? null : { ver, epoch })
+      }
+      for (const result of ["hit", "miss", "error"] as const)
+        if (counts[result] > 0) metrics.request(cache, result, counts[result])
+      if (counts.hit > 0) yield* observe("cache", counts.hit)
+      if (missing.length === 0) return values
+
+      const loaded = yield* fromStore(missing)
+      const fills: Array<ScriptCallSpec> = []
+      for (const [j, i] of missing.entries()) {
+        values[i] = loaded[j]!
+        const token = tokens[j]
+        const fields = token === null ? null : entries[i]!.encode(loaded[j]!)
+        if (token === null || token === undefined || fields === null) continue
+        const { keys } = entries[i]!
+        fills.push({
+          script: "tvFill",
+          keys: readKeys(keys),
+          args: [token.ver, token.epoch, String(entryTtl()), ...fields.flat()]
+        })
+      }
+      if (fills.length > 0 && conn.stillTrusted(trust)) {
+        const filled = yield* Effect.either(conn.scripts("tvFill", fills))
+        if (filled._tag === "Left") metrics.write(cache, "fill", false, fills.length)
+        else {
+          for (const reply of filled.right) {
+            if (reply._tag === "Left") metrics.write(cache, "fill", false)
+            else metrics.write(cache, reply.right === 1 ? "fill" : "fill_refused", true)
+          }
+        }
+      }
+      return values
+    })
+
   const begin = (targets: ReadonlyArray<EntryKeys>): Effect.Effect<boolean> =>
     conn
       .script(
@@ -224,6 +327,7 @@ export const make = Effect.gen(function* () {
     entryTtl,
     verTtl,
     readThrough,
+    readThroughMany,
     guardedWrite,
     end,
     unitOfWork

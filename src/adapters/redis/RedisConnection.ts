@@ -4,7 +4,7 @@
  * the cache may be trusted: after a lost connection, or a write whose invalidation did not reach
  * Redis, entries may be stale, so reads bypass the cache until every namespace epoch is bumped.
  */
-import { Context, Data, Duration, Effect, Layer, Schedule } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, Schedule } from "effect"
 import { Redis } from "ioredis"
 import { CACHE_NAMES, namespaceKeys } from "./internal/keys"
 import * as Scripts from "./internal/scripts"
@@ -15,7 +15,12 @@ export class RedisCacheError extends Data.TaggedError("RedisCacheError")<{
   readonly cause: unknown
 }> {}
 
-type ScriptName = "tvRead" | "tvFill" | "tvBegin" | "tvEnd" | "tvEndWriteSnapshot"
+export type ScriptName = "tvRead" | "tvFill" | "tvBegin" | "tvEnd" | "tvEndWriteSnapshot"
+export interface ScriptCallSpec {
+  readonly script: ScriptName
+  readonly keys: ReadonlyArray<string>
+  readonly args: ReadonlyArray<string>
+}
 type ScriptCall = (numKeys: number, ...args: Array<string>) => Promise<unknown>
 
 export interface RedisConnectionService {
@@ -34,6 +39,14 @@ export interface RedisConnectionService {
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ) => Effect.Effect<unknown, RedisCacheError>
+  /**
+   * Several script calls in one round trip (a pipeline, not a transaction): one result per call,
+   * in order, each the script's answer or its error. Fails only when the pipeline itself does.
+   */
+  readonly scripts: (
+    operation: string,
+    calls: ReadonlyArray<ScriptCallSpec>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<unknown, unknown>>, RedisCacheError>
   readonly command: <A>(
     operation: string,
     run: (client: Redis) => Promise<A>
@@ -119,6 +132,22 @@ export const make = (config: RedisCacheConfig) =>
     const script = (operation: ScriptName, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
       command(operation, () => calls[operation](keys.length, ...keys, ...args))
 
+    const scriptsAtOnce = (operation: string, specs: ReadonlyArray<ScriptCallSpec>) =>
+      command(operation, async (c) => {
+        const pipeline = c.pipeline() as unknown as Record<
+          ScriptName,
+          (...args: Array<unknown>) => unknown
+        > & {
+          exec: () => Promise<Array<[Error | null, unknown]> | null>
+        }
+        for (const spec of specs) pipeline[spec.script](spec.keys.length, ...spec.keys, ...spec.args)
+        const replies = (await pipeline.exec()) ?? []
+        return specs.map((_, i) => {
+          const [error, value] = replies[i] ?? [new Error("no reply"), undefined]
+          return error === null ? Either.right(value) : Either.left(error)
+        })
+      })
+
     const epochs = CACHE_NAMES.map((cache) => namespaceKeys(config.keyPrefix, cache).epoch)
     const repair = Effect.suspend(() => {
       if (distrusted === repaired || client.status !== "ready") return Effect.void
@@ -149,6 +178,7 @@ export const make = (config: RedisCacheConfig) =>
         distrusted += 1
       },
       script,
+      scripts: scriptsAtOnce,
       command
     })
   })
