@@ -12,7 +12,7 @@ import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { kafkaClientLayer, kafkaSourceLayer, serviceLayer } from "../../src/app/layers"
-import { AppConfig } from "../../src/config/AppConfig"
+import { AppConfig, partitionsConcurrently } from "../../src/config/AppConfig"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
 import { TurnStream } from "../../streams/TurnStream"
@@ -198,7 +198,7 @@ const measure = Effect.gen(function* () {
     events: args.events,
     knobs: {
       batchSize: config.batchSize,
-      partitionsConcurrently: config.partitionsConcurrently,
+      partitionsConcurrently: partitionsConcurrently(config),
       pgPoolSize: config.pgPoolSize,
       redis: args.redisUrl !== "",
       sequentialPersistence: config.sequentialPersistence

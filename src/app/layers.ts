@@ -5,7 +5,7 @@
  */
 import { Duration, Layer, Option } from "effect"
 import { ActorRegistry } from "../sessions/ActorRegistry"
-import type { AppConfig } from "../config/AppConfig"
+import { type AppConfig, partitionsConcurrently } from "../config/AppConfig"
 import { KafkaClient } from "../adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
 import { KafkaSourceLive } from "../adapters/kafka/KafkaSource"
@@ -61,7 +61,7 @@ export const kafkaSourceLayer = (
     topics: [topics.turnEvents, topics.byCustomer],
     group,
     batchSize: config.batchSize,
-    partitionsConcurrently: config.partitionsConcurrently,
+    partitionsConcurrently: partitionsConcurrently(config),
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
     progress

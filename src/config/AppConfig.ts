@@ -74,7 +74,11 @@ export const AppConfig = Config.all({
     Config.withDefault(true),
     Config.withDescription("Create missing topics from the catalogue on start (Kafka mode)")
   ),
-  partitionsConcurrently: int("TURNVAULT_PARTITIONS_CONCURRENTLY", 8, "Kafka partitions processed at once"),
+  partitionsConcurrently: Config.option(Config.integer("TURNVAULT_PARTITIONS_CONCURRENTLY")).pipe(
+    Config.withDescription(
+      "Kafka partitions processed at once, of either topic; unset = every partition both topics have"
+    )
+  ),
   kafkaSessionTimeoutMs: int("TURNVAULT_KAFKA_SESSION_TIMEOUT_MS", 30_000, "Consumer group session timeout"),
   readyStallMs: int(
     "TURNVAULT_READY_STALL_MS",
@@ -98,3 +102,12 @@ export const AppConfig = Config.all({
 })
 
 export type AppConfig = Config.Config.Success<typeof AppConfig>
+
+/**
+ * The consumer reads two topics (input and by-customer) of `partitions` each. kafkajs fetches the
+ * next round only once every partition of this one is handled, and a partition beyond the limit
+ * waits for a free slot: the input's re-keying then queues behind the stateful stage's batches
+ * (measured: p50 produce → durable at 1,000 turns/s 1.18 s with 8, 0.66 s with 16).
+ */
+export const partitionsConcurrently = (config: AppConfig) =>
+  Option.getOrElse(config.partitionsConcurrently, () => 2 * config.partitions)
