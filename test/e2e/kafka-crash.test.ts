@@ -50,8 +50,9 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
     const { admin } = await kafkaAdmin(brokers)
     const kills: Array<{ committedAtKill: number; delayMs: number }> = []
     try {
-      // Kill points spread over the stream, each at a random committed position in its third.
-      const targets = [0.1, 0.4, 0.7].map((low) => Math.floor(total * (low + Math.random() * 0.2)))
+      // Kill points spread over the first two thirds of the stream, each at a random committed
+      // position of its sixth, so that the last one still lands with a third of the stream to go.
+      const targets = [0.1, 0.3, 0.5].map((low) => Math.floor(total * (low + Math.random() * 0.15)))
       for (const [i, target] of targets.entries()) {
         const child = await spawnTurnvault({ name: `crash-${i}`, dir, env })
         children.push(child)
@@ -65,7 +66,7 @@ describe("kafka crash: SIGKILL mid-stream, restart, exact stores", () => {
           throw new Error(`${error.message}\n${await child.logs()}`)
         })
         // land somewhere inside the next chunks, not right on a commit
-        const delayMs = Math.floor(Math.random() * 400)
+        const delayMs = Math.floor(Math.random() * 150)
         await sleep(delayMs)
         await child.kill()
         const position = await groupPosition(admin, group, topics.byCustomer)

@@ -1,19 +1,23 @@
 /**
  * EventSource over Kafka (DESIGN 2, 4): a consumer group reading the turn-events topic from the
  * earliest offset for a new group. Each fetched batch of a partition is cut into chunks of at most
- * `batchSize` records, handed to the stream one after another; a chunk's `commit` resolves and
- * commits its last offset explicitly (autoCommit off: `commitOffsetsIfNecessary` would commit
- * nothing without an interval or a threshold). While a chunk is handled — a store outage can hold
- * it for long — the consumer keeps heartbeating, so the group does not evict us, and the partition
- * fetches nothing more (backpressure without `pause()`, which would redeliver the batch).
+ * `batchSize` records and queued on the partition's lane; the lane's fiber hands them to the stream
+ * one after another, and a chunk's `commit` commits its last offset explicitly (autoCommit off).
+ * kafkajs fetches its next round only when every eachBatch of the last one returned: since
+ * eachBatch only queues, a slow batch of one partition no longer holds back the fetches of the
+ * others (the input's re-keying waited behind the stateful stage's commits before). A full lane
+ * makes eachBatch wait, heartbeating meanwhile — backpressure without `pause()`, which would
+ * redeliver the batch; a store outage holds its lane for as long as it lasts.
  *
- * kafkajs calls us back from promises: each chunk runs as a fiber of this source's scope (no
+ * kafkajs calls us back from promises: each enqueue runs as a fiber of this source's scope (no
  * fire-and-forget), and the partitions of every rebalance are handed to `onRevoked` before the next
- * chunk is handled. A consumer kafkajs gives up on (a CRASH it will not restart) fails this run;
- * `run` then recreates the consumer with backoff, while readiness reports it disconnected.
+ * chunk is handled; chunks queued before a rebalance are dropped unhandled. A failed chunk of a
+ * partition still owned, or a consumer kafkajs gives up on (a CRASH it will not restart), fails
+ * this run; `run` then recreates the consumer with backoff (every partition is fetched again from
+ * its committed offset), while readiness reports it disconnected.
  */
-import { Deferred, Duration, Effect, Fiber, FiberSet, Layer, Schedule } from "effect"
-import type { Consumer, EachBatchPayload, IHeaders } from "kafkajs"
+import { Deferred, Duration, Effect, Fiber, FiberSet, Layer, Queue, Schedule } from "effect"
+import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from "kafkajs"
 import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
 import { type BatchHandler, EventSource, EventSourceError, type SourceRecord } from "../../ports/EventSource"
@@ -40,6 +44,26 @@ const headersOf = (headers: IHeaders | undefined): Record<string, string> => {
   return result
 }
 
+/** A fetched record waiting in its partition's lane. */
+interface Queued {
+  /** The group join it was fetched under: a record queued before the last one is stale. */
+  readonly generation: number
+  readonly highWatermark: string
+  readonly message: KafkaMessage
+}
+
+/** The records of one partition handed to the stream as one batch: at most `batchSize`. */
+interface Chunk {
+  readonly generation: number
+  readonly topic: string
+  readonly partition: number
+  readonly highWatermark: string
+  readonly messages: ReadonlyArray<KafkaMessage>
+}
+
+/** How many batches' worth of records a partition's lane holds before eachBatch waits. */
+const LANE_BATCHES = 2
+
 /** Backoff between consumers when kafkajs gives one up: 1 s doubling, at most 30 s apart. */
 const restartSchedule = Schedule.exponential(Duration.seconds(1)).pipe(
   Schedule.either(Schedule.spaced(Duration.seconds(30)))
@@ -58,6 +82,8 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
     let started = false
     let owned = new Map<string, ReadonlySet<number>>()
     let revoked: Array<{ readonly topic: string; readonly partitions: ReadonlyArray<number> }> = []
+    // Counts the group joins: a chunk queued under an earlier one is stale.
+    let generation = 0
 
     /** One consumer's life: connect, subscribe, run until interrupted or given up by kafkajs. */
     const runConsumer = <R>(handler: BatchHandler<R>) =>
@@ -89,6 +115,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             if (partitions.size > 0) revoked.push({ topic, partitions: [...partitions] })
           }
           owned = assigned
+          generation += 1
         })
         consumer.on(consumer.events.CONNECT, () => progress.connected(true))
         consumer.on(consumer.events.DISCONNECT, () => progress.connected(false))
@@ -111,10 +138,10 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           return Effect.forEach(lost, (r) => handler.onRevoked(r.topic, r.partitions), { discard: true })
         })
 
-        const handleChunk = (payload: EachBatchPayload, chunk: EachBatchPayload["batch"]["messages"]) => {
-          const { batch, resolveOffset, heartbeat } = payload
-          const { topic, partition } = batch
-          const records: Array<SourceRecord> = chunk.map((m) => ({
+        /** One chunk of a partition, handed to the stream and committed by its `commit`. */
+        const handleChunk = (chunk: Chunk) => {
+          const { topic, partition, messages, highWatermark } = chunk
+          const records: Array<SourceRecord> = messages.map((m) => ({
             topic,
             partition,
             offset: m.offset,
@@ -122,50 +149,120 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             value: m.value?.toString("utf8") ?? "",
             headers: headersOf(m.headers)
           }))
-          const last = chunk[chunk.length - 1]!.offset
-          const next = (BigInt(last) + 1n).toString()
+          const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString()
           const commit = Effect.gen(function* () {
-            resolveOffset(last)
             yield* attempt("commit", () => consumer.commitOffsets([{ topic, partition, offset: next }]))
-            const lag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next)))
+            const lag = Math.max(0, Number(BigInt(highWatermark) - BigInt(next)))
             metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
             progress.committed(partitionKey(topic, partition), Number(next), lag)
           })
-          return Effect.gen(function* () {
-            yield* flushRevoked
-            // Heartbeat while the chunk is handled; a store outage can hold it for long.
-            const beat = yield* Effect.fork(
-              attempt("heartbeat", () => heartbeat()).pipe(
-                Effect.ignore,
-                Effect.repeat(Schedule.spaced(Duration.millis(config.heartbeatIntervalMs)))
-              )
-            )
-            yield* handler
-              .onBatch({ topic, partition, records, commit })
-              .pipe(Effect.ensuring(Fiber.interrupt(beat)))
-          })
-        }
-
-        const eachBatch = async (payload: EachBatchPayload) => {
-          const { batch, heartbeat, isRunning, isStale } = payload
-          for (let i = 0; i < batch.messages.length; i += config.batchSize) {
-            if (!isRunning() || isStale()) return
-            await runFork(handleChunk(payload, batch.messages.slice(i, i + config.batchSize)))
-            await heartbeat()
-          }
+          return Effect.zipRight(flushRevoked, handler.onBatch({ topic, partition, records, commit }))
         }
 
         yield* Effect.acquireRelease(
           attempt("connect", () => consumer.connect()),
           () =>
-            // Stops fetching and waits for the chunks in flight to finish (and commit) first; the
-            // fiber set, released after this, interrupts any still paused past the deadline.
+            // Runs after the lanes closed (their batches in flight finished and committed).
             Effect.promise(() => consumer.disconnect()).pipe(
               Effect.timeout(Duration.seconds(30)),
               Effect.ignore,
               Effect.ensuring(Effect.sync(() => progress.connected(false)))
             )
         )
+
+        // One lane per partition: a queue of fetched records and a fiber that hands them to the
+        // stream as batches of what is there, up to `batchSize` (one fetch plus one commit at light
+        // load, full batches under a backlog). kafkajs fetches its next round only when every
+        // eachBatch of this one returned; eachBatch only queues, so one partition's slow batch holds
+        // back its own lane, not the others' fetches. A full lane (LANE_BATCHES batches waiting)
+        // makes eachBatch wait: that is the backpressure. Records queued before a rebalance are
+        // dropped unhandled (kafkajs fetches them again from the committed offset, for their owner).
+        const laneFibers = yield* FiberSet.make()
+        const lanes = new Map<string, Queue.Queue<Queued>>()
+        yield* Effect.addFinalizer(() =>
+          Effect.forEach(lanes.values(), (queue) => Queue.shutdown(queue), { discard: true })
+        )
+
+        /** A failed batch of a partition still owned: every partition is fetched again by a new consumer. */
+        const laneFailed = (chunk: Chunk, error: EventSourceError) =>
+          chunk.generation === generation
+            ? Effect.sync(() => Deferred.unsafeDone(crashed, Effect.fail(error)))
+            : Effect.logInfo("a batch of a partition revoked meanwhile failed; its new owner takes it", {
+                topic: chunk.topic,
+                partition: chunk.partition,
+                operation: error.operation
+              })
+
+        /** The next batch of a lane: what is queued, up to `batchSize`, without the stale records. */
+        const nextChunk = (queue: Queue.Queue<Queued>, topic: string, partition: number) =>
+          Effect.map(Queue.takeBetween(queue, 1, config.batchSize), (taken): Chunk | null => {
+            const current = [...taken].filter((q) => q.generation === generation)
+            const last = current.at(-1)
+            if (last === undefined) return null
+            return {
+              generation: last.generation,
+              topic,
+              partition,
+              highWatermark: last.highWatermark,
+              messages: current.map((q) => q.message)
+            }
+          })
+
+        const laneOf = (topic: string, partition: number) =>
+          Effect.suspend(() => {
+            const key = partitionKey(topic, partition)
+            const existing = lanes.get(key)
+            if (existing !== undefined) return Effect.succeed(existing)
+            return Effect.gen(function* () {
+              const queue = yield* Queue.bounded<Queued>(LANE_BATCHES * config.batchSize)
+              lanes.set(key, queue)
+              const work = nextChunk(queue, topic, partition).pipe(
+                Effect.flatMap((chunk) =>
+                  chunk === null
+                    ? Effect.void
+                    : handleChunk(chunk).pipe(Effect.catchAll((error) => laneFailed(chunk, error)))
+                ),
+                Effect.forever
+              )
+              yield* FiberSet.run(laneFibers, work)
+              return queue
+            })
+          })
+
+        /** Queues a fetched batch on its lane, heartbeating while the lane is full. */
+        const enqueue = (
+          topic: string,
+          partition: number,
+          records: ReadonlyArray<Queued>,
+          heartbeat: () => Promise<void>
+        ) =>
+          Effect.gen(function* () {
+            const queue = yield* laneOf(topic, partition)
+            const beat = yield* Effect.fork(
+              attempt("heartbeat", heartbeat).pipe(
+                Effect.ignore,
+                Effect.repeat(Schedule.spaced(Duration.millis(config.heartbeatIntervalMs))),
+                Effect.delay(Duration.millis(config.heartbeatIntervalMs))
+              )
+            )
+            yield* Queue.offerAll(queue, records).pipe(Effect.ensuring(Fiber.interrupt(beat)))
+          })
+
+        const eachBatch = async (payload: EachBatchPayload) => {
+          const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload
+          const { topic, partition, highWatermark, messages } = batch
+          const taken = generation
+          if (messages.length === 0 || !isRunning() || isStale()) return
+          const records = messages.map((message) => ({ generation: taken, highWatermark, message }))
+          try {
+            await runFork(enqueue(topic, partition, records, heartbeat))
+          } catch {
+            return // the lanes shut down: this consumer is stopping
+          }
+          // The next fetch starts after what is queued; only the stream's commits move the group's offset.
+          if (taken === generation) resolveOffset(messages[messages.length - 1]!.offset)
+        }
+
         yield* attempt("subscribe", () =>
           consumer.subscribe({ topics: [...config.topics], fromBeginning: true })
         )

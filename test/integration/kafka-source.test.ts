@@ -1,0 +1,129 @@
+// KafkaSource against a REAL single-node Kafka broker: a partition whose batch is slow does not
+// hold back the others (each partition has its own lane), batches take what is queued up to the
+// batch size, and every partition is handled in order and committed to its end.
+import { randomUUID } from "node:crypto"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
+import { makeKafkaSource } from "../../src/adapters/kafka/KafkaSource"
+import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
+import { Metrics } from "../../src/observability/Metrics"
+import type { SourceBatch } from "../../src/ports/EventSource"
+import { KAFKA_UP_TIMEOUT_MS, kafkaBrokers } from "../support/kafka"
+
+const BATCH_SIZE = 4
+
+describe("KafkaSource (real broker)", () => {
+  it.live(
+    "a partition held in its batch does not stop the others; each is handled in order to its end",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Effect.promise(() => kafkaBrokers())
+        const runId = randomUUID().slice(0, 8)
+        const topic = `it-kafka-source-${runId}`
+        const group = `it-kafka-source-group-${runId}`
+        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.WARN })
+        const admin = kafka.admin()
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+        yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            await admin.connect()
+            await producer.connect()
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: [{ topic, numPartitions: 2, replicationFactor: 1 }]
+            })
+          }),
+          () =>
+            Effect.promise(async () => {
+              await producer.disconnect()
+              await admin.deleteGroups([group]).catch(() => {})
+              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+              await admin.disconnect()
+            })
+        )
+        const send = (partition: number, from: number, count: number) =>
+          Effect.promise(() =>
+            producer.send({
+              topic,
+              acks: -1,
+              messages: Array.from({ length: count }, (_, i) => ({
+                partition,
+                key: `p${partition}`,
+                value: String(from + i)
+              }))
+            })
+          )
+
+        const seen = new Map<number, Array<Array<string>>>([
+          [0, []],
+          [1, []]
+        ])
+        const held = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const partitionOneDone = yield* Deferred.make<void>()
+        const allDone = yield* Deferred.make<void>()
+        const count = (p: number) => seen.get(p)!.flat().length
+        const onBatch = (batch: SourceBatch) =>
+          Effect.gen(function* () {
+            seen.get(batch.partition)!.push(batch.records.map((r) => r.value))
+            if (batch.partition === 0 && count(0) <= 3) {
+              yield* Deferred.succeed(held, undefined)
+              yield* Deferred.await(release)
+            }
+            yield* batch.commit
+            if (batch.partition === 1 && count(1) === 10) yield* Deferred.succeed(partitionOneDone, undefined)
+            if (count(0) === 13 && count(1) === 10) yield* Deferred.succeed(allDone, undefined)
+          })
+
+        const source = yield* makeKafkaSource({
+          topics: [topic],
+          group,
+          batchSize: BATCH_SIZE,
+          partitionsConcurrently: 2,
+          sessionTimeoutMs: 10_000,
+          heartbeatIntervalMs: 1_000,
+          progress: makeConsumerProgress()
+        }).pipe(
+          Effect.provide(
+            Layer.merge(KafkaClient.layer({ brokers, clientId: `it-${runId}-source` }), Metrics.layerTest)
+          )
+        )
+        yield* send(0, 0, 3)
+        const running = yield* Effect.forkScoped(source.run({ onBatch, onRevoked: () => Effect.void }))
+        // Closing the scope interrupts the source: nothing may still hold a batch then.
+        yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+        // Partition 0's first batch is held; only then does partition 1 get its records.
+        yield* Deferred.await(held)
+        yield* send(1, 0, 10)
+        yield* send(0, 3, 10)
+        yield* Deferred.await(partitionOneDone).pipe(Effect.timeout("30 seconds"))
+        expect(seen.get(0)).toEqual([["0", "1", "2"]])
+
+        yield* Deferred.succeed(release, undefined)
+        yield* Deferred.await(allDone).pipe(Effect.timeout("30 seconds"))
+        for (const [p, total] of [
+          [0, 13],
+          [1, 10]
+        ] as const) {
+          const batches = seen.get(p)!
+          expect(batches.flat()).toEqual(Array.from({ length: total }, (_, i) => String(i)))
+          expect(batches.every((b) => b.length >= 1 && b.length <= BATCH_SIZE)).toBe(true)
+        }
+        // What was queued while partition 0 was held came as full batches, not one per fetch.
+        expect(
+          seen
+            .get(0)!
+            .slice(1, 3)
+            .map((b) => b.length)
+        ).toEqual([BATCH_SIZE, BATCH_SIZE])
+        yield* Fiber.interrupt(running)
+        const committed = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+        expect(
+          Object.fromEntries((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
+        ).toEqual({ 0: "13", 1: "10" })
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
+})
