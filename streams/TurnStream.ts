@@ -8,7 +8,7 @@
  * step that fails on an unavailable dependency pauses the partition (PausePolicy) until it
  * succeeds. A batch that fails before it is durable is forgotten and recomputed from the stores.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import type { TurnEvent } from "../schemas"
 import { type EventResult, TurnBatch, batchLogIds } from "../src/batch/TurnBatch"
 import { Metrics } from "../src/observability/Metrics"
@@ -55,6 +55,14 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     const metrics = yield* Metrics
     const ownership = yield* PartitionOwnership
     const pause = makePausePolicy(config)
+    /** Observes how long a step of a batch took (turnvault_batch_step_duration_seconds). */
+    const timed =
+      (stage: "repartition" | "stateful", step: "apply" | "persist" | "publish" | "commit") =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.map(Effect.timed(effect), ([elapsed, value]) => {
+          metrics.batchStepDuration.observe({ stage, step }, Duration.toSeconds(elapsed))
+          return value
+        })
     // This instance's claims on the partitions it owns, and those found fenced: not claimed again
     // before the next rebalance (a zombie must not take a partition back from its new owner).
     const claims = new Map<string, PartitionClaim>()
@@ -86,14 +94,15 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
      */
     const durable = (events: ReadonlyArray<TurnEvent>, partition: number, watermark: Watermark | null) =>
       Effect.gen(function* () {
-        const batch = yield* core.apply(events, partition)
+        const batch = yield* core.apply(events, partition).pipe(timed("stateful", "apply"))
         yield* core.persist(batch, watermark).pipe(
           pause.whileFailing(
             (error) => error._tag === "PersistenceError",
             "stores unavailable; pausing until they recover",
             batchLogIds(batch)
           ),
-          Effect.onError(() => core.forget(batch))
+          Effect.onError(() => core.forget(batch)),
+          timed("stateful", "persist")
         )
         return batch
       }).pipe(
@@ -127,11 +136,13 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
           const why = refusal(result)
           if (why !== null) dead.push(yield* deadLetter(config.topics, metrics, sources[i]!, why, events[i]))
         }
-        yield* core
-          .publish(batch)
-          .pipe(pause.untilDone("outputs not published; retrying", batchLogIds(batch)))
-        if (dead.length > 0)
-          yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
+        yield* Effect.gen(function* () {
+          yield* core
+            .publish(batch)
+            .pipe(pause.untilDone("outputs not published; retrying", batchLogIds(batch)))
+          if (dead.length > 0)
+            yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
+        }).pipe(timed("stateful", "publish"))
         yield* core.complete(batch)
         return batch.results
       })
@@ -140,7 +151,8 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     const repartition = (batch: SourceBatch) =>
       sink.publish(batch.records.map((record) => repartitioned(config.topics.byCustomer, record))).pipe(
         pause.untilDone("repartitioned events not published; retrying", { partition: batch.partition }),
-        Effect.zipRight(batch.commit),
+        timed("repartition", "publish"),
+        Effect.zipRight(batch.commit.pipe(timed("repartition", "commit"))),
         Effect.tap(() => metrics.repartitionedEvents.inc(batch.records.length))
       )
 
@@ -185,7 +197,7 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         yield* handle(batch.records, batch.partition, watermark).pipe(
           Effect.catchTag("PartitionFenced", (error) => onFenced(batch, error))
         )
-        yield* batch.commit
+        yield* batch.commit.pipe(timed("stateful", "commit"))
         metrics.committedOffsets.inc(batch.records.length)
       })
 

@@ -125,7 +125,8 @@ const timeSpent = (metrics: Metrics["Type"]) =>
     const histograms = {
       turnDuration: metrics.turnDuration,
       persistenceDuration: metrics.persistenceDuration,
-      persistenceUnitDuration: metrics.persistenceUnitDuration
+      persistenceUnitDuration: metrics.persistenceUnitDuration,
+      batchStepDuration: metrics.batchStepDuration
     } as const
     const out: Record<string, { count: number; sumSeconds: number; meanMs: number }> = {}
     for (const [name, histogram] of Object.entries(histograms)) {

@@ -84,6 +84,13 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       buckets: seconds,
       registers
     }),
+    batchStepDuration: new Prom.Histogram({
+      name: "turnvault_batch_step_duration_seconds",
+      help: "Wall time of one step of a batch, by stage (repartition, stateful) and step (apply, persist, publish, commit)",
+      labelNames: ["stage", "step"] as const,
+      buckets: seconds,
+      registers
+    }),
     persistenceOperations: new Prom.Counter({
       name: "turnvault_persistence_operations_total",
       help: "Persistence operations by operation and status (success, failure)",

@@ -7,7 +7,7 @@ import { ActorRegistry } from "../../src/sessions/ActorRegistry"
 import { InProcessLog } from "../../src/adapters/embedded/InProcessLog"
 import { Metrics } from "../../src/observability/Metrics"
 import { turn } from "../support/events"
-import { embeddedPipeline, processEvents } from "../support/pipeline"
+import { embeddedPipeline, processEvents, streamEvents } from "../support/pipeline"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const topics = topicNames("turnvault.")
@@ -25,6 +25,20 @@ describe("outputs", () => {
       expect(message?.key).toBe("s1")
       expect(message?.headers).toEqual({ turn_id: "t1-s1-1" })
       expect(JSON.parse(message!.value)).toMatchObject({ user_message: "hello", agent_response: "hi" })
+    }).pipe(Effect.provide(embeddedPipeline()))
+  )
+
+  it.effect("the stream times each step of a batch: apply, persist and publish, once per batch", () =>
+    Effect.gen(function* () {
+      yield* streamEvents([decode(turn({ turn: 1 })), decode(turn({ turn: 2 }))])
+      yield* streamEvents([decode(turn({ turn: 3 }))])
+      const metrics = yield* Metrics
+      const counts = (yield* Effect.promise(() => metrics.batchStepDuration.get())).values
+        .filter((v) => v.metricName?.endsWith("_count"))
+        .map((v) => `${v.labels.stage}/${v.labels.step}=${v.value}`)
+        .sort()
+      // `handle` is the stream without its source: the source's commit is timed by `run`
+      expect(counts).toEqual(["stateful/apply=2", "stateful/persist=2", "stateful/publish=2"])
     }).pipe(Effect.provide(embeddedPipeline()))
   )
 

@@ -1,13 +1,54 @@
 /**
  * OutputSink over Kafka: one idempotent producer (acks=all), acquired and released with the
  * layer. kafkajs's idempotent producer mis-sequences when several sends are in flight without
- * being awaited, so sends go through a one-permit semaphore: each call is one `sendBatch`
- * carrying a whole batch's outputs, awaited before the next starts.
+ * being awaited, so one sender fiber owns the producer and has one `sendBatch` in flight at a time.
+ * Publishes that arrive while it is in flight wait together and go out as the next `sendBatch`
+ * (a group commit, in arrival order, at most MAX_GROUP_BYTES of values unless one publish alone is
+ * larger): with one request per publish, sixteen partitions' publishes queued behind each other
+ * and a publish waited about 250 ms at 1,000 turns/s (bench: batchStepDuration{*,publish}).
+ * A publish completes when the send carrying its messages is acknowledged, and fails with it.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Queue } from "effect"
 import { CompressionTypes, Partitioners } from "kafkajs"
-import { OutputSink, OutputSinkError } from "../../ports/OutputSink"
+import { type OutputMessage, OutputSink, OutputSinkError } from "../../ports/OutputSink"
 import { KafkaClient } from "./KafkaClient"
+
+/** Values of one grouped send, at most (well under the broker's 1 MB batch limit per partition). */
+const MAX_GROUP_BYTES = 1024 * 1024
+
+interface Waiting {
+  readonly messages: ReadonlyArray<OutputMessage>
+  readonly bytes: number
+  readonly done: Deferred.Deferred<void, OutputSinkError>
+}
+
+/** The publishes of one send: those waiting, in order, until MAX_GROUP_BYTES; the rest wait on. */
+const cut = (waiting: ReadonlyArray<Waiting>) => {
+  let bytes = 0
+  let i = 0
+  while (i < waiting.length && (i === 0 || bytes + waiting[i]!.bytes <= MAX_GROUP_BYTES)) {
+    bytes += waiting[i]!.bytes
+    i += 1
+  }
+  return { group: waiting.slice(0, i), rest: waiting.slice(i) }
+}
+
+const topicMessagesOf = (messages: ReadonlyArray<OutputMessage>) => {
+  const byTopic = new Map<
+    string,
+    Array<{ key: string | null; value: string; headers?: Record<string, string> }>
+  >()
+  for (const m of messages) {
+    const list = byTopic.get(m.topic) ?? []
+    list.push(
+      m.headers === undefined
+        ? { key: m.key, value: m.value }
+        : { key: m.key, value: m.value, headers: { ...m.headers } }
+    )
+    byTopic.set(m.topic, list)
+  }
+  return [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
+}
 
 export const KafkaSinkLive = Layer.scoped(
   OutputSink,
@@ -27,33 +68,42 @@ export const KafkaSinkLive = Layer.scoped(
       () =>
         Effect.promise(() => producer.disconnect()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
     )
-    const permit = yield* Effect.makeSemaphore(1)
+
+    const send = (messages: ReadonlyArray<OutputMessage>) =>
+      Effect.tryPromise({
+        try: () =>
+          producer.sendBatch({
+            topicMessages: topicMessagesOf(messages),
+            acks: -1,
+            compression: CompressionTypes.None
+          }),
+        catch: (cause) => new OutputSinkError({ cause })
+      })
+
+    const pending = yield* Queue.unbounded<Waiting>()
+    let carried: ReadonlyArray<Waiting> = []
+    const sendNext = Effect.gen(function* () {
+      const first = carried.length > 0 ? carried : [yield* Queue.take(pending)]
+      const { group, rest } = cut([...first, ...(yield* Queue.takeAll(pending))])
+      carried = rest
+      const exit = yield* Effect.exit(send(group.flatMap((w) => w.messages)))
+      const outcome = Exit.isSuccess(exit) ? Exit.void : exit
+      for (const waiting of group) yield* Deferred.done(waiting.done, outcome)
+    })
+    // Released before the producer (acquired after it): nothing is sending when it disconnects.
+    yield* Effect.forkScoped(Effect.forever(sendNext))
+
     return {
-      publish: (messages) => {
-        if (messages.length === 0) return Effect.void
-        const byTopic = new Map<
-          string,
-          Array<{ key: string | null; value: string; headers?: Record<string, string> }>
-        >()
-        for (const m of messages) {
-          const list = byTopic.get(m.topic) ?? []
-          list.push(
-            m.headers === undefined
-              ? { key: m.key, value: m.value }
-              : { key: m.key, value: m.value, headers: { ...m.headers } }
-          )
-          byTopic.set(m.topic, list)
-        }
-        const topicMessages = [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
-        return permit
-          .withPermits(1)(
-            Effect.tryPromise({
-              try: () => producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None }),
-              catch: (cause) => new OutputSinkError({ cause })
+      publish: (messages) =>
+        messages.length === 0
+          ? Effect.void
+          : Effect.gen(function* () {
+              const done = yield* Deferred.make<void, OutputSinkError>()
+              let bytes = 0
+              for (const m of messages) bytes += m.value.length
+              yield* Queue.offer(pending, { messages, bytes, done })
+              yield* Deferred.await(done)
             })
-          )
-          .pipe(Effect.asVoid)
-      }
     }
   })
 )
