@@ -8,8 +8,15 @@ import { Context, Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../schemas"
 import type { DataEntry, ProfileField, SessionRecord, ValueVersion } from "../domain/model"
 import { customerKey, definitionKey, sessionKey } from "../domain/model"
-import { type CustomerId, type CustomerProfile, ProfileStore } from "../ports/ProfileStore"
-import { SessionStore } from "../ports/SessionStore"
+import {
+  type CustomerId,
+  type CustomerProfile,
+  ProfileStore,
+  type ProfileStoreError
+} from "../ports/ProfileStore"
+import { SessionStore, type SessionStoreError } from "../ports/SessionStore"
+
+type LoadError = SessionStoreError | ProfileStoreError
 import { CustomerSnapshot, SessionActor } from "./SessionActor"
 
 export interface ActorRegistryConfig {
@@ -101,25 +108,36 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       })
     }
 
-    /** Makes the actor of `ref` resident over its loaded record and its customer's snapshot. */
-    const install = (ref: SessionRef, record: SessionRecord | null, now: number) =>
+    /**
+     * Makes the actor of `ref` resident over its loaded record and its customer's snapshot: the
+     * resident one, else `fresh` (loaded by this activation). False when neither is there (the
+     * resident snapshot was dropped while this activation loaded): the caller loads it again.
+     */
+    const install = (
+      ref: SessionRef,
+      record: SessionRecord | null,
+      fresh: ReadonlyMap<string, CustomerSnapshot>,
+      now: number
+    ) =>
       Effect.map(definitionsFor(ref.tenant_id, ref.agent_id, now), (defs) => {
         const key = sessionKey(ref.tenant_id, ref.session_id)
-        if (actors.has(key)) return
-        const customer = customers.get(
-          customerKey(ref.tenant_id, record?.state.customer_id ?? ref.customer_id)
-        )!
+        if (actors.has(key)) return true
+        const cKey = customerKey(ref.tenant_id, record?.state.customer_id ?? ref.customer_id)
+        const customer = customers.get(cKey) ?? fresh.get(cKey)
+        if (customer === undefined) return false
+        customers.set(cKey, customer)
         customer.refs += 1
         const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, defs)
         actor.lastUsed = now
         actors.set(key, actor)
+        return true
       })
 
     /**
      * Activates every referenced session that is not resident: one load of their records, one of
      * the customers none of the resident actors holds, then the definitions not cached yet.
      */
-    const activate = (refs: ReadonlyArray<SessionRef>, now: number) =>
+    const activate = (refs: ReadonlyArray<SessionRef>, now: number): Effect.Effect<void, LoadError> =>
       Effect.suspend(() => {
         const missing = new Map<string, SessionRef>()
         for (const ref of refs) {
@@ -137,16 +155,18 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
             const key = customerKey(ref.tenant_id, customerId)
             if (!customers.has(key)) wanted.set(key, { tenant_id: ref.tenant_id, customer_id: customerId })
           }
+          // Kept here, not only in `customers`: the reaper or a revocation may release a customer's
+          // last actor while this activation waits on a load.
+          const fresh = new Map<string, CustomerSnapshot>()
           if (wanted.size > 0) {
             const loaded = yield* profiles.loadCustomers([...wanted.values()], config.maxHistory)
             let i = 0
-            for (const key of wanted.keys()) {
-              const snapshot = snapshotOf(loaded[i++]!)
-              // Another activation of the same customer may have finished while this one loaded.
-              if (!customers.has(key)) customers.set(key, snapshot)
-            }
+            for (const key of wanted.keys()) fresh.set(key, snapshotOf(loaded[i++]!))
           }
-          for (const [i, ref] of pending.entries()) yield* install(ref, records[i] ?? null, now)
+          const again: Array<SessionRef> = []
+          for (const [i, ref] of pending.entries())
+            if (!(yield* install(ref, records[i] ?? null, fresh, now))) again.push(ref)
+          if (again.length > 0) yield* activate(again, now)
         })
       })
 

@@ -3,9 +3,10 @@
  * layer. kafkajs's idempotent producer mis-sequences when several sends are in flight without
  * being awaited, so one sender fiber owns the producer and has one `sendBatch` in flight at a time.
  * Publishes that arrive while it is in flight wait together and go out as the next `sendBatch`
- * (a group commit, in arrival order, at most MAX_GROUP_BYTES of values unless one publish alone is
- * larger): with one request per publish, sixteen partitions' publishes queued behind each other
- * and a publish waited about 250 ms at 1,000 turns/s (bench: batchStepDuration{*,publish}).
+ * (a group commit, in arrival order, at most MAX_GROUP_BYTES unless one publish alone is larger;
+ * a group that fails is sent again one publish at a time). With one request per publish, sixteen
+ * partitions' publishes queued behind each other and a publish waited about 250 ms at 1,000
+ * turns/s (bench: batchStepDuration{*,publish}).
  * A publish completes when the send carrying its messages is acknowledged, and fails with it.
  */
 import { Deferred, Duration, Effect, Exit, Layer, Queue } from "effect"
@@ -13,8 +14,21 @@ import { CompressionTypes, Partitioners } from "kafkajs"
 import { type OutputMessage, OutputSink, OutputSinkError } from "../../ports/OutputSink"
 import { KafkaClient } from "./KafkaClient"
 
-/** Values of one grouped send, at most (well under the broker's 1 MB batch limit per partition). */
-const MAX_GROUP_BYTES = 1024 * 1024
+/**
+ * Bytes (keys, values, headers) of one grouped send, at most: half the broker's default limit of one
+ * partition's batch (1 MiB), so that even a group aimed at a single partition fits.
+ */
+const MAX_GROUP_BYTES = 512 * 1024
+
+const bytesOf = (messages: ReadonlyArray<OutputMessage>) => {
+  let bytes = 0
+  for (const m of messages) {
+    bytes += Buffer.byteLength(m.value) + (m.key === null ? 0 : Buffer.byteLength(m.key))
+    for (const [name, value] of Object.entries(m.headers ?? {}))
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(value)
+  }
+  return bytes
+}
 
 interface Waiting {
   readonly messages: ReadonlyArray<OutputMessage>
@@ -87,8 +101,17 @@ export const KafkaSinkLive = Layer.scoped(
       const { group, rest } = cut([...first, ...(yield* Queue.takeAll(pending))])
       carried = rest
       const exit = yield* Effect.exit(send(group.flatMap((w) => w.messages)))
-      const outcome = Exit.isSuccess(exit) ? Exit.void : exit
-      for (const waiting of group) yield* Deferred.done(waiting.done, outcome)
+      if (Exit.isSuccess(exit) || group.length === 1) {
+        const outcome = Exit.isSuccess(exit) ? Exit.void : exit
+        for (const waiting of group) yield* Deferred.done(waiting.done, outcome)
+        return
+      }
+      // One publish that cannot be sent (a record too large) must not fail the others with it:
+      // a failed group is sent again one publish at a time, each with its own outcome.
+      for (const waiting of group) {
+        const alone = yield* Effect.exit(send(waiting.messages))
+        yield* Deferred.done(waiting.done, Exit.isSuccess(alone) ? Exit.void : alone)
+      }
     })
     // Released before the producer (acquired after it): nothing is sending when it disconnects.
     yield* Effect.forkScoped(Effect.forever(sendNext))
@@ -99,9 +122,7 @@ export const KafkaSinkLive = Layer.scoped(
           ? Effect.void
           : Effect.gen(function* () {
               const done = yield* Deferred.make<void, OutputSinkError>()
-              let bytes = 0
-              for (const m of messages) bytes += m.value.length
-              yield* Queue.offer(pending, { messages, bytes, done })
+              yield* Queue.offer(pending, { messages, bytes: bytesOf(messages), done })
               yield* Deferred.await(done)
             })
     }

@@ -16,7 +16,7 @@
  * this run; `run` then recreates the consumer with backoff (every partition is fetched again from
  * its committed offset), while readiness reports it disconnected.
  */
-import { Deferred, Duration, Effect, Fiber, FiberSet, Layer, Queue, Schedule } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, FiberSet, Layer, Option, Queue, Schedule } from "effect"
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from "kafkajs"
 import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
@@ -138,6 +138,26 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           return Effect.forEach(lost, (r) => handler.onRevoked(r.topic, r.partitions), { discard: true })
         })
 
+        // Chunks being handled, per group join they were fetched under.
+        const running = new Map<number, number>()
+        const inFlight =
+          (joined: number) =>
+          <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+            Effect.acquireUseRelease(
+              Effect.sync(() => running.set(joined, (running.get(joined) ?? 0) + 1)),
+              () => effect,
+              () =>
+                Effect.sync(() => {
+                  const left = (running.get(joined) ?? 1) - 1
+                  if (left === 0) running.delete(joined)
+                  else running.set(joined, left)
+                })
+            )
+        const earlierEnded = (joined: number) =>
+          Effect.suspend(() =>
+            [...running.keys()].some((g) => g < joined) ? Effect.sleep(Duration.millis(10)) : Effect.void
+          ).pipe(Effect.repeat({ until: () => ![...running.keys()].some((g) => g < joined) }))
+
         /** One chunk of a partition, handed to the stream and committed by its `commit`. */
         const handleChunk = (chunk: Chunk) => {
           const { topic, partition, messages, highWatermark } = chunk
@@ -151,12 +171,21 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           }))
           const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString()
           const commit = Effect.gen(function* () {
+            // A batch that began before a group join does not commit: the partition may be another
+            // member's now, further along. Its records come again from the committed offset.
+            if (chunk.generation !== generation) return
             yield* attempt("commit", () => consumer.commitOffsets([{ topic, partition, offset: next }]))
             const lag = Math.max(0, Number(BigInt(highWatermark) - BigInt(next)))
             metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
             progress.committed(partitionKey(topic, partition), Number(next), lag)
           })
-          return Effect.zipRight(flushRevoked, handler.onBatch({ topic, partition, records, commit }))
+          // After a group join, no chunk starts (nor tells the stream of the revocation) until the
+          // chunks that began before it have ended: the stream never sees two owners' batches of
+          // one partition overlap, and a revocation never lands in the middle of a batch.
+          return Effect.zipRight(
+            Effect.zipRight(earlierEnded(chunk.generation), flushRevoked),
+            handler.onBatch({ topic, partition, records, commit })
+          ).pipe(inFlight(chunk.generation))
         }
 
         yield* Effect.acquireRelease(
@@ -179,19 +208,39 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
         // dropped unhandled (kafkajs fetches them again from the committed offset, for their owner).
         const laneFibers = yield* FiberSet.make()
         const lanes = new Map<string, Queue.Queue<Queued>>()
+        let closed = false
         yield* Effect.addFinalizer(() =>
-          Effect.forEach(lanes.values(), (queue) => Queue.shutdown(queue), { discard: true })
+          Effect.suspend(() => {
+            closed = true
+            return Effect.forEach(lanes.values(), (queue) => Queue.shutdown(queue), { discard: true })
+          })
         )
 
-        /** A failed batch of a partition still owned: every partition is fetched again by a new consumer. */
-        const laneFailed = (chunk: Chunk, error: EventSourceError) =>
-          chunk.generation === generation
-            ? Effect.sync(() => Deferred.unsafeDone(crashed, Effect.fail(error)))
-            : Effect.logInfo("a batch of a partition revoked meanwhile failed; its new owner takes it", {
-                topic: chunk.topic,
-                partition: chunk.partition,
-                operation: error.operation
-              })
+        /**
+         * A batch that failed. Of a partition still owned: every partition is fetched again by a new
+         * consumer (a defect too: a lane never dies silently). A failed commit only waits for the
+         * next one (commits are cumulative; a crash redelivers), and a batch of an earlier group
+         * join is its new owner's to redo.
+         */
+        const laneFailed = (chunk: Chunk, cause: Cause.Cause<EventSourceError>) => {
+          const failure = Cause.failureOption(cause)
+          const ids = { topic: chunk.topic, partition: chunk.partition }
+          if (chunk.generation !== generation)
+            return Effect.logInfo("a batch of a partition revoked meanwhile failed; its new owner takes it", {
+              ...ids,
+              error: Cause.pretty(cause)
+            })
+          if (Option.isSome(failure) && failure.value.operation === "commit")
+            return Effect.logWarning("offset commit failed; the next batch's commit covers it", {
+              ...ids,
+              error: String(failure.value.cause)
+            })
+          const error = Option.getOrElse(
+            failure,
+            () => new EventSourceError({ operation: "consume", cause: Cause.squash(cause) })
+          )
+          return Effect.sync(() => Deferred.unsafeDone(crashed, Effect.fail(error)))
+        }
 
         /** The next batch of a lane: what is queued, up to `batchSize`, without the stale records. */
         const nextChunk = (queue: Queue.Queue<Queued>, topic: string, partition: number) =>
@@ -213,6 +262,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             const key = partitionKey(topic, partition)
             const existing = lanes.get(key)
             if (existing !== undefined) return Effect.succeed(existing)
+            if (closed) return Effect.interrupt // stopping: no new lane
             return Effect.gen(function* () {
               const queue = yield* Queue.bounded<Queued>(LANE_BATCHES * config.batchSize)
               lanes.set(key, queue)
@@ -220,7 +270,11 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
                 Effect.flatMap((chunk) =>
                   chunk === null
                     ? Effect.void
-                    : handleChunk(chunk).pipe(Effect.catchAll((error) => laneFailed(chunk, error)))
+                    : handleChunk(chunk).pipe(
+                        Effect.catchAllCause((cause) =>
+                          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : laneFailed(chunk, cause)
+                        )
+                      )
                 ),
                 Effect.forever
               )

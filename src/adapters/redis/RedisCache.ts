@@ -183,10 +183,12 @@ export const make = Effect.gen(function* () {
       const missing: Array<number> = []
       // Per miss, the versions its fill must still find (null: do not fill, a write is under way).
       const tokens: Array<{ ver: string; epoch: string } | null> = []
-      const counts = { hit: 0, miss: 0, error: 0 }
+      const counts = { hit: 0, miss: 0, error: 0, fallback: 0 }
       for (const [i, reply] of replies.right.entries()) {
         if (reply._tag === "Left") {
+          // as readThrough counts a failed read: an error, then a fallback to the store
           counts.error += 1
+          counts.fallback += 1
           missing.push(i)
           tokens.push(null)
           continue
@@ -203,7 +205,7 @@ export const make = Effect.gen(function* () {
         missing.push(i)
         tokens.push(status === "busy" ? null : { ver, epoch })
       }
-      for (const result of ["hit", "miss", "error"] as const)
+      for (const result of ["hit", "miss", "error", "fallback"] as const)
         if (counts[result] > 0) metrics.request(cache, result, counts[result])
       if (counts.hit > 0) yield* observe("cache", counts.hit)
       if (missing.length === 0) return values

@@ -1,0 +1,83 @@
+// KafkaSink against a REAL single-node Kafka broker: concurrent publishes (sent in groups) each keep
+// its own order, and one publish the broker refuses (a record over its size limit) fails alone.
+import { randomUUID } from "node:crypto"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Either, Layer } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
+import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
+import { OutputSink } from "../../src/ports/OutputSink"
+import { KAFKA_UP_TIMEOUT_MS, kafkaBrokers } from "../support/kafka"
+
+describe("KafkaSink (real broker)", () => {
+  it.live(
+    "concurrent publishes all arrive in their own order; a refused one fails without the others",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Effect.promise(() => kafkaBrokers())
+        const runId = randomUUID().slice(0, 8)
+        const topic = `it-kafka-sink-${runId}`
+        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.NOTHING })
+        const admin = kafka.admin()
+        yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            await admin.connect()
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: [{ topic, numPartitions: 2, replicationFactor: 1 }]
+            })
+          }),
+          () =>
+            Effect.promise(async () => {
+              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+              await admin.disconnect()
+            })
+        )
+        // built in the test's scope: the producer and its sender fiber live until the end
+        const sink = Context.get(
+          yield* Layer.build(
+            KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
+          ),
+          OutputSink
+        )
+        const publish = (key: string, values: ReadonlyArray<string>) =>
+          Effect.either(sink.publish(values.map((value) => ({ topic, key, value }))))
+        // 20 publishes of 5 messages at once, and one 2 MB record (the broker takes 1 MB) among them
+        const small = Array.from({ length: 20 }, (_, p) =>
+          publish(
+            `k${p}`,
+            Array.from({ length: 5 }, (_, i) => `${p}:${i}`)
+          )
+        )
+        const results = yield* Effect.all(
+          [...small.slice(0, 10), publish("big", ["x".repeat(2_000_000)]), ...small.slice(10)],
+          {
+            concurrency: "unbounded"
+          }
+        )
+        expect(results.map(Either.isRight)).toEqual([...Array(10).fill(true), false, ...Array(10).fill(true)])
+
+        const consumer = kafka.consumer({ groupId: `it-kafka-sink-${runId}`, maxWaitTimeInMs: 200 })
+        const received: Array<{ key: string; value: string }> = []
+        yield* Effect.promise(async () => {
+          await consumer.connect()
+          await consumer.subscribe({ topics: [topic], fromBeginning: true })
+          await new Promise<void>((resolve) => {
+            void consumer.run({
+              eachMessage: async ({ message }) => {
+                received.push({ key: message.key!.toString(), value: message.value!.toString() })
+                if (received.length === 100) resolve()
+              }
+            })
+          })
+          await consumer.disconnect()
+        }).pipe(Effect.timeout("30 seconds"))
+        expect(received).toHaveLength(100)
+        for (let p = 0; p < 20; p++)
+          expect(received.filter((m) => m.key === `k${p}`).map((m) => m.value)).toEqual(
+            Array.from({ length: 5 }, (_, i) => `${p}:${i}`)
+          )
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
+})
