@@ -15,10 +15,14 @@ import { type OutputMessage, OutputSink, OutputSinkError } from "../../ports/Out
 import { KafkaClient } from "./KafkaClient"
 
 /**
- * Bytes (keys, values, headers) of one grouped send, at most: half the broker's default limit of one
- * partition's batch (1 MiB), so that even a group aimed at a single partition fits.
+ * Bytes (keys, values, headers) of one grouped send, at most: the broker's default limit for one
+ * partition's records in a request (1 MiB). A group spreads over the topics' partitions, so it
+ * fits unless its keys crowd one partition; one the broker still refuses is sent again one
+ * publish at a time (kafkajs's idempotent producer may then fail a few of them once more, and the
+ * stream retries those). A cap of 512 KiB, safe for any single partition, made a backlog's sends
+ * one publish each: the drain's publish step tripled (bench, one run).
  */
-const MAX_GROUP_BYTES = 512 * 1024
+const MAX_GROUP_BYTES = 1024 * 1024
 
 const bytesOf = (messages: ReadonlyArray<OutputMessage>) => {
   let bytes = 0
