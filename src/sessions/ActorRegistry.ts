@@ -15,9 +15,9 @@ import {
   type ProfileStoreError
 } from "../ports/ProfileStore"
 import { SessionStore, type SessionStoreError } from "../ports/SessionStore"
+import { CustomerSnapshot, SessionActor } from "./SessionActor"
 
 type LoadError = SessionStoreError | ProfileStoreError
-import { CustomerSnapshot, SessionActor } from "./SessionActor"
 
 export interface ActorRegistryConfig {
   /** Passivate an actor after this long without events. */
