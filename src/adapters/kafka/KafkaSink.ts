@@ -106,15 +106,14 @@ export const KafkaSinkLive = Layer.scoped(
       carried = rest
       const exit = yield* Effect.exit(send(group.flatMap((w) => w.messages)))
       if (Exit.isSuccess(exit) || group.length === 1) {
-        const outcome = Exit.isSuccess(exit) ? Exit.void : exit
-        for (const waiting of group) yield* Deferred.done(waiting.done, outcome)
+        for (const waiting of group) yield* Deferred.done(waiting.done, Exit.asVoid(exit))
         return
       }
       // One publish that cannot be sent (a record too large) must not fail the others with it:
       // a failed group is sent again one publish at a time, each with its own outcome.
       for (const waiting of group) {
         const alone = yield* Effect.exit(send(waiting.messages))
-        yield* Deferred.done(waiting.done, Exit.isSuccess(alone) ? Exit.void : alone)
+        yield* Deferred.done(waiting.done, Exit.asVoid(alone))
       }
     })
     // Released before the producer (acquired after it): nothing is sending when it disconnects.

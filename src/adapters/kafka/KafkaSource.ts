@@ -153,10 +153,12 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
                   else running.set(joined, left)
                 })
             )
+        const earlierRunning = (joined: number) => () => [...running.keys()].some((g) => g < joined)
         const earlierEnded = (joined: number) =>
-          Effect.suspend(() =>
-            [...running.keys()].some((g) => g < joined) ? Effect.sleep(Duration.millis(10)) : Effect.void
-          ).pipe(Effect.repeat({ until: () => ![...running.keys()].some((g) => g < joined) }))
+          Effect.sleep(Duration.millis(10)).pipe(
+            Effect.repeat({ while: earlierRunning(joined) }),
+            Effect.when(earlierRunning(joined))
+          )
 
         /** One chunk of a partition, handed to the stream and committed by its `commit`. */
         const handleChunk = (chunk: Chunk) => {
