@@ -35,6 +35,16 @@ const refusal = (result: EventResult): DeadLetterReason | null => {
   }
 }
 
+/** How many leading records (in offset order) lie below the claim's durable offset. */
+const replayedCount = (sources: ReadonlyArray<SourceRecord>, watermark: Watermark | null) => {
+  const durableOffset = watermark?.claim.durableOffset ?? null
+  if (durableOffset === null) return 0
+  const below = BigInt(durableOffset)
+  let count = 0
+  while (count < sources.length && BigInt(sources[count]!.offset) < below) count++
+  return count
+}
+
 export interface TurnStreamConfig extends PausePolicyConfig {
   readonly topics: TopicNames
   /** The consumer group: partition claims are per (group, topic, partition). */
@@ -89,12 +99,17 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     /**
      * Applies the events and makes their writes durable. Unavailable stores pause the write (the
      * same writes are retried, so a half-written batch is finished, never recomputed); any other
-     * failure (a look-up, a session fenced) forgets the batch and recomputes it from the stores.
+     * failure (a look-up, a defect in a step) forgets the batch and recomputes it from the stores.
      * A fenced partition is not retried: this instance is no longer its owner.
      */
-    const durable = (events: ReadonlyArray<TurnEvent>, partition: number, watermark: Watermark | null) =>
+    const durable = (
+      events: ReadonlyArray<TurnEvent>,
+      partition: number,
+      watermark: Watermark | null,
+      replayed: number
+    ) =>
       Effect.gen(function* () {
-        const batch = yield* core.apply(events, partition).pipe(timed("stateful", "apply"))
+        const batch = yield* core.apply(events, partition, replayed).pipe(timed("stateful", "apply"))
         yield* core.persist(batch, watermark).pipe(
           pause.whileFailing(
             (error) => error._tag === "PersistenceError",
@@ -118,7 +133,11 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         )
       )
 
-    /** Takes one batch of records to durable and published; returns one result per decoded event. */
+    /**
+     * Takes one batch of records to durable and published; returns one result per decoded event.
+     * Records below the watermark claim's durable offset were applied under an earlier claim: they
+     * are replayed (their outputs re-published from the stores), never applied again.
+     */
     const handle = (
       records: ReadonlyArray<SourceRecord>,
       partition: number,
@@ -131,7 +150,16 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
             yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
           return [] as ReadonlyArray<EventResult>
         }
-        const batch = yield* durable(events, partition, watermark)
+        const replayed = replayedCount(sources, watermark)
+        if (replayed > 0) {
+          metrics.replayedEvents.inc(replayed)
+          yield* Effect.logInfo("records below the partition's durable offset: replayed, not applied again", {
+            partition,
+            replayed,
+            durable_offset: watermark?.claim.durableOffset
+          })
+        }
+        const batch = yield* durable(events, partition, watermark, replayed)
         for (const [i, result] of batch.results.entries()) {
           const why = refusal(result)
           if (why !== null) dead.push(yield* deadLetter(config.topics, metrics, sources[i]!, why, events[i]))

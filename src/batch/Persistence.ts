@@ -56,15 +56,6 @@ export class PersistenceError extends Data.TaggedError("PersistenceError")<{
   }
 }
 
-/**
- * The store holds a newer version of these sessions: this instance is a stale owner (paused past
- * its session timeout while another took over). With an atomic unit nothing was committed; the
- * caller drops the batch's actors and recomputes the batch from the stores.
- */
-export class SessionsFenced extends Data.TaggedError("SessionsFenced")<{
-  readonly sessions: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>
-}> {}
-
 export interface PersistenceConfig {
   /** Run the three operations one after another instead of concurrently (for comparison). */
   readonly sequential: boolean
@@ -72,11 +63,6 @@ export interface PersistenceConfig {
   readonly retryMaxDelay: Duration.DurationInput
   /** Attempts per operation (or per unit when atomic) before `persist` fails. */
   readonly maxAttempts: number
-}
-
-export interface PersistResult {
-  /** Sessions whose write was refused because the store holds a newer version (a stale owner). */
-  readonly fenced: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>
 }
 
 const emptyBatch = (writes: BatchWrites) =>
@@ -149,19 +135,14 @@ export const makePersistence = (config: PersistenceConfig) =>
           failures.push({ operation: "customer_data", cause: customerData.left })
         if (Either.isLeft(turnRecord)) failures.push({ operation: "turn_record", cause: turnRecord.left })
         if (failures.length > 0) return yield* new PersistenceError({ failures })
-        const fenced = Either.getOrThrow(session)
-        // A stale owner computed these turns from an outdated snapshot: in one transaction none of
-        // the batch may commit (its profile rows would differ from the new owner's).
-        if (uow.atomic && fenced.length > 0) return yield* new SessionsFenced({ sessions: fenced })
-        return { fenced } satisfies PersistResult
       })
 
     /** `watermark`: when the partition is shared by several instances (Kafka), the fence to pass. */
     const persist = (
       writes: BatchWrites,
       watermark: Watermark | null = null
-    ): Effect.Effect<PersistResult, PersistenceError | SessionsFenced | PartitionFenced> => {
-      if (emptyBatch(writes)) return Effect.succeed({ fenced: [] })
+    ): Effect.Effect<void, PersistenceError | PartitionFenced> => {
+      if (emptyBatch(writes)) return Effect.void
       const unit = uow
         .run(attempt(writes, watermark))
         .pipe(

@@ -129,15 +129,57 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
     const forgetTouched = (touched: ReadonlySet<string>) =>
       registry.dropWithCustomers((actor) => touched.has(sessionKey(actor.tenantId, actor.sessionId)))
 
-    /** `partition`: where the events came from, remembered by their actors (-1: unknown). */
+    /** The replayed turns the stores hold a record of: applied when first delivered. */
+    const recordedAmong = (events: ReadonlyArray<TurnEvent>) =>
+      Effect.gen(function* () {
+        const byTenant = new Map<string, Array<string>>()
+        for (const event of events) {
+          if (event.event_type !== "turn.completed") continue
+          const ids = byTenant.get(event.tenant_id) ?? []
+          byTenant.set(event.tenant_id, ids)
+          ids.push(event.turn_id)
+        }
+        const recorded = new Set<string>()
+        for (const [tenant, ids] of byTenant) {
+          for (const id of yield* audit.recordedTurns(tenant, ids)) recorded.add(sessionKey(tenant, id))
+        }
+        return recorded
+      })
+
+    /**
+     * A replayed event (below the partition's durable offset) is never applied again: its effects
+     * are in the stores. A recorded turn is a duplicate (its outputs are re-published); a turn
+     * without a record was refused when first handled, and is refused again.
+     */
+    const replayedResult = (
+      actor: SessionActor,
+      event: TurnEvent,
+      recorded: ReadonlySet<string>
+    ): EventResult => {
+      if (event.event_type !== "turn.completed" || recorded.has(sessionKey(event.tenant_id, event.turn_id)))
+        return { kind: "duplicate" }
+      return {
+        kind: "out_of_order",
+        detail: `turn_number ${event.turn_number} was refused when first delivered (last applied ${
+          actor.record?.state.last_turn_number ?? 0
+        })`
+      }
+    }
+
+    /**
+     * `partition`: where the events came from, remembered by their actors (-1: unknown).
+     * `replayed`: how many leading events lie below the partition's durable offset (applied already).
+     */
     const apply = Effect.fn("TurnBatch.apply")(function* (
       events: ReadonlyArray<TurnEvent>,
-      partition: number
+      partition: number,
+      replayed = 0
     ) {
       const touched = new Set<string>()
       return yield* Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
         yield* registry.activate(events.map(refOf), startedAt)
+        const recorded = replayed === 0 ? new Set<string>() : yield* recordedAmong(events.slice(0, replayed))
 
         const results: Array<EventResult> = []
         const sessions = new Map<string, SessionRecord>()
@@ -154,7 +196,8 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
           LogLevel.Debug
         )
 
-        for (const event of events) {
+        for (let index = 0; index < events.length; index++) {
+          const event = events[index]!
           const ref = refOf(event)
           const actor = registry.resident(ref, startedAt) ?? (yield* registry.get(ref, startedAt))
           actor.partition = partition
@@ -169,7 +212,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
             continue
           }
           const gapsBefore = actor.record?.state.gaps ?? 0
-          const now = handleNow(actor, event)
+          const now = index < replayed ? replayedResult(actor, event, recorded) : handleNow(actor, event)
           const handled = now === "check_audit" ? yield* handleChecked(actor, event as TurnCompleted) : now
           if ("kind" in handled) {
             if (debug) {
@@ -222,26 +265,8 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
       }).pipe(Effect.onError(() => forgetTouched(touched)))
     })
 
-    const persist = Effect.fn("TurnBatch.persist")(function* (
-      batch: AppliedBatch,
-      watermark: Watermark | null = null
-    ) {
-      const { fenced } = yield* persistence.persist(batch.writes, watermark)
-      // Without an atomic unit the other sessions' writes stand; only the fenced ones are stale.
-      // (With one, SessionsFenced fails the step and the caller forgets the whole batch.)
-      if (fenced.length === 0) return
-      const stale = new Set(fenced.map((f) => sessionKey(f.tenant_id, f.session_id)))
-      yield* Effect.logWarning("stale session owner fenced; dropping its actors", {
-        sessions: fenced.length
-      }).pipe(
-        Effect.annotateLogs({
-          partition: batch.partition,
-          tenant_ids: [...new Set(fenced.map((f) => f.tenant_id))].slice(0, 20),
-          session_ids: fenced.slice(0, 20).map((f) => f.session_id)
-        })
-      )
-      yield* registry.dropWhere((actor) => stale.has(sessionKey(actor.tenantId, actor.sessionId)))
-    })
+    const persist = (batch: AppliedBatch, watermark: Watermark | null = null) =>
+      persistence.persist(batch.writes, watermark).pipe(Effect.withSpan("TurnBatch.persist"))
 
     const publish = Effect.fn("TurnBatch.publish")(function* (batch: AppliedBatch) {
       const outputs =

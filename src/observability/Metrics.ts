@@ -149,6 +149,11 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       help: "Input events re-keyed by customer onto the repartition topic (and committed there)",
       registers
     }),
+    replayedEvents: new Prom.Counter({
+      name: "turnvault_replayed_events_total",
+      help: "Events redelivered below their partition's durable offset: re-published, not applied again",
+      registers
+    }),
     activeActors: new Prom.Gauge({
       name: "turnvault_active_actors",
       help: "Session actors resident in memory",

@@ -3,7 +3,9 @@
  * `claim`s the partition, which bumps its generation; each batch's unit of work first `advance`s
  * the partition's durable offset, which succeeds only while the claim's generation is current. A
  * stale owner (paused past its session timeout while another took over) gets `PartitionFenced`
- * and none of its batch commits. Adapters: in memory (one process: never contended) and PostgreSQL.
+ * and none of its batch commits. A claim also hands the new owner the durable offset its
+ * predecessors reached: the records below it are applied already, whatever Kafka's committed
+ * offset says. Adapters: in memory (one process: never contended) and PostgreSQL.
  */
 import { Context, Data, type Effect } from "effect"
 
@@ -12,6 +14,11 @@ export interface PartitionClaim {
   readonly topic: string
   readonly partition: number
   readonly generation: number
+  /**
+   * The partition's durable offset when it was claimed (the offset after the last batch that wrote
+   * under an earlier claim), or null: records below it are replayed, never applied again.
+   */
+  readonly durableOffset: string | null
 }
 
 /** Another owner claimed the partition after this claim: this instance's view of it is stale. */

@@ -27,16 +27,11 @@ export interface SessionStoreService {
     ids: ReadonlyArray<SessionId>
   ) => Effect.Effect<ReadonlyArray<SessionRecord | null>, SessionStoreError>
   /**
-   * Writes each record unless the store already holds a higher `state.version` for that session,
-   * or the same version with a different `content_hash` (a stale owner: fenced).
-   * Writing the same record twice is a no-op. Returns the session ids that were fenced.
+   * Writes each record (an upsert per session); when a batch carries several records of a session,
+   * the last one is what the store keeps. The caller is the session's only writer: in Kafka mode a
+   * partition's claim, checked in the same unit of work, fences a stale owner (PartitionOwnership).
    */
-  readonly save: (
-    records: ReadonlyArray<SessionRecord>
-  ) => Effect.Effect<
-    ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>,
-    SessionStoreError
-  >
+  readonly save: (records: ReadonlyArray<SessionRecord>) => Effect.Effect<void, SessionStoreError>
   /** For export and verify: every record matching the filter, ordered by tenant then session. */
   readonly list: (filter: SessionFilter) => Effect.Effect<ReadonlyArray<SessionRecord>, SessionStoreError>
 }

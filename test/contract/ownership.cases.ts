@@ -12,6 +12,7 @@ export const ownershipCases = (it: StoreIt, tenant: (label: string) => string) =
       const group = tenant("group")
       expect(yield* ownership.load(group, "topic", 3)).toBeNull()
       const zombie = yield* ownership.claim(group, "topic", 3)
+      expect(zombie.durableOffset).toBeNull()
       yield* ownership.advance(zombie, "10")
       expect(yield* ownership.load(group, "topic", 3)).toEqual({
         generation: zombie.generation,
@@ -20,6 +21,8 @@ export const ownershipCases = (it: StoreIt, tenant: (label: string) => string) =
 
       const owner = yield* ownership.claim(group, "topic", 3)
       expect(owner.generation).toBeGreaterThan(zombie.generation)
+      // the new owner learns how far its predecessor got: what lies below is applied already
+      expect(owner.durableOffset).toBe("10")
       const fenced = yield* Effect.exit(ownership.advance(zombie, "20"))
       expect(Exit.isFailure(fenced) && JSON.stringify(fenced.cause)).toContain("PartitionFenced")
       yield* ownership.advance(owner, "15")
@@ -27,6 +30,7 @@ export const ownershipCases = (it: StoreIt, tenant: (label: string) => string) =
         generation: owner.generation,
         durableOffset: "15"
       })
+      expect((yield* ownership.claim(group, "topic", 3)).durableOffset).toBe("15")
       // another partition, another group: claims are independent
       expect((yield* ownership.claim(group, "topic", 4)).generation).toBe(1)
       expect((yield* ownership.claim(tenant("other-group"), "topic", 3)).generation).toBe(1)

@@ -10,8 +10,9 @@ export const make = Effect.sync(() => {
       Effect.sync(() => {
         const row = rows.get(key(group, topic, partition))
         const generation = (row?.generation ?? 0) + 1
-        rows.set(key(group, topic, partition), { generation, durableOffset: row?.durableOffset ?? null })
-        return { group, topic, partition, generation }
+        const durableOffset = row?.durableOffset ?? null
+        rows.set(key(group, topic, partition), { generation, durableOffset })
+        return { group, topic, partition, generation, durableOffset }
       }),
     advance: (claim, offset) =>
       Effect.suspend(() => {

@@ -3,8 +3,6 @@ import { Effect, Layer } from "effect"
 import { type SessionRecord, sessionKey } from "../../domain/model"
 import { type SessionFilter, SessionStore, type SessionStoreService } from "../../ports/SessionStore"
 
-type Fenced = { readonly tenant_id: string; readonly session_id: string }
-
 const matches = (record: SessionRecord, filter: SessionFilter) =>
   (filter.tenantId === undefined || record.state.tenant_id === filter.tenantId) &&
   (filter.sessionId === undefined || record.state.session_id === filter.sessionId)
@@ -17,30 +15,14 @@ const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 export const make = (): SessionStoreService => {
   const records = new Map<string, SessionRecord>()
 
-  /** Applies one record; returns false when a stale owner is fenced out. */
-  const saveOne = (record: SessionRecord): boolean => {
-    const key = sessionKey(record.state.tenant_id, record.state.session_id)
-    const stored = records.get(key)
-    if (stored === undefined || stored.state.version < record.state.version) {
-      records.set(key, record)
-      return true
-    }
-    return stored.state.version === record.state.version && stored.content_hash === record.content_hash
-  }
-
   return {
     load: (tenantId, sessionId) => Effect.sync(() => records.get(sessionKey(tenantId, sessionId)) ?? null),
     loadMany: (ids) =>
       Effect.sync(() => ids.map((id) => records.get(sessionKey(id.tenant_id, id.session_id)) ?? null)),
     save: (batch) =>
       Effect.sync(() => {
-        const fenced: Array<Fenced> = []
-        for (const record of batch) {
-          if (!saveOne(record)) {
-            fenced.push({ tenant_id: record.state.tenant_id, session_id: record.state.session_id })
-          }
-        }
-        return fenced
+        for (const record of batch)
+          records.set(sessionKey(record.state.tenant_id, record.state.session_id), record)
       }),
     list: (filter) =>
       Effect.sync(() =>

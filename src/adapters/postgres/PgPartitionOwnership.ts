@@ -12,7 +12,7 @@ INSERT INTO partition_owners AS o (consumer_group, topic, partition, generation)
 VALUES ($1, $2, $3, 1)
 ON CONFLICT (consumer_group, topic, partition)
   DO UPDATE SET generation = o.generation + 1, updated_at = now()
-RETURNING generation`
+RETURNING generation, durable_offset`
 
 const ADVANCE = `
 UPDATE partition_owners SET durable_offset = $5, updated_at = now()
@@ -21,6 +21,16 @@ WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND generation = $4`
 const LOAD = `
 SELECT generation, durable_offset FROM partition_owners
 WHERE consumer_group = $1 AND topic = $2 AND partition = $3`
+
+interface OwnerRow {
+  readonly generation: string
+  readonly durable_offset: string | null
+}
+
+const fromRow = (row: OwnerRow) => ({
+  generation: Number(row.generation),
+  durableOffset: row.durable_offset === null ? null : String(row.durable_offset)
+})
 
 export const make = Effect.map(PgClient, (pg) => {
   const sql = <R extends object>(
@@ -34,11 +44,11 @@ export const make = Effect.map(PgClient, (pg) => {
     )
   return PartitionOwnership.of({
     claim: (group, topic, partition) =>
-      Effect.map(sql<{ generation: string }>("claim", CLAIM, [group, topic, partition]), (result) => ({
+      Effect.map(sql<OwnerRow>("claim", CLAIM, [group, topic, partition]), (result) => ({
         group,
         topic,
         partition,
-        generation: Number(result.rows[0]!.generation)
+        ...fromRow(result.rows[0]!)
       })),
     advance: (claim, offset) =>
       Effect.flatMap(
@@ -55,17 +65,8 @@ export const make = Effect.map(PgClient, (pg) => {
               )
       ),
     load: (group, topic, partition) =>
-      Effect.map(
-        sql<{ generation: string; durable_offset: string | null }>("load", LOAD, [group, topic, partition]),
-        (result) => {
-          const row = result.rows[0]
-          return row === undefined
-            ? null
-            : {
-                generation: Number(row.generation),
-                durableOffset: row.durable_offset === null ? null : String(row.durable_offset)
-              }
-        }
+      Effect.map(sql<OwnerRow>("load", LOAD, [group, topic, partition]), (result) =>
+        result.rows[0] === undefined ? null : fromRow(result.rows[0])
       )
   })
 })

@@ -1,37 +1,24 @@
 /**
- * SessionStore on PostgreSQL (table `sessions`). A batch is saved with one upsert statement; the
- * upsert's WHERE clause is the fence, evaluated against the latest committed row.
+ * SessionStore on PostgreSQL (table `sessions`). A batch is saved with one upsert statement. Who may
+ * write a session is decided before, by the partition's claim checked in the same transaction
+ * (PgPartitionOwnership), so the upsert itself compares nothing.
  */
 import { Effect, Layer } from "effect"
-import type { SessionRecord, SessionState } from "../../domain/model"
+import { type SessionRecord, type SessionState, sessionKey } from "../../domain/model"
 import { type SessionFilter, type SessionId, SessionStore, SessionStoreError } from "../../ports/SessionStore"
 import { PgClient, storeQuery } from "./PgClient"
 
-/**
- * Same-version-same-hash rows are "written" again (a no-op rewrite) so that every row the upsert
- * skips is exactly a fenced one, even when a concurrent writer commits between snapshot and upsert.
- */
 const SAVE = `
-WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    ord int, tenant_id text, session_id text, customer_id text, agent_id text, status text,
-    state jsonb, content_hash text, version bigint, updated_at timestamptz)
-), written AS (
-  INSERT INTO sessions AS s
-    (tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at)
-  SELECT tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at
-  FROM input
-  ON CONFLICT (tenant_id, session_id) DO UPDATE SET
-    customer_id = excluded.customer_id, agent_id = excluded.agent_id, status = excluded.status,
-    state = excluded.state, content_hash = excluded.content_hash, version = excluded.version,
-    updated_at = excluded.updated_at
-  WHERE s.version < excluded.version
-     OR (s.version = excluded.version AND s.content_hash = excluded.content_hash)
-  RETURNING s.tenant_id, s.session_id
-)
-SELECT i.tenant_id, i.session_id FROM input i
-WHERE NOT EXISTS (SELECT 1 FROM written w WHERE w.tenant_id = i.tenant_id AND w.session_id = i.session_id)
-ORDER BY i.ord`
+INSERT INTO sessions AS s
+  (tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at)
+SELECT tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at
+FROM jsonb_to_recordset($1::jsonb) AS x(
+  tenant_id text, session_id text, customer_id text, agent_id text, status text,
+  state jsonb, content_hash text, version bigint, updated_at timestamptz)
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
+  customer_id = excluded.customer_id, agent_id = excluded.agent_id, status = excluded.status,
+  state = excluded.state, content_hash = excluded.content_hash, version = excluded.version,
+  updated_at = excluded.updated_at`
 
 /** $1 tenant ids, $2 session ids (pairwise): the stored ones, by 1-based position in the input. */
 const LOAD_MANY = `
@@ -39,23 +26,15 @@ SELECT k.ord, s.state, s.content_hash
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant_id, session_id, ord)
 JOIN sessions AS s ON s.tenant_id = k.tenant_id AND s.session_id = k.session_id`
 
-/** Splits a batch so no round holds a session twice (one upsert cannot touch a row twice); order is kept. */
-const rounds = (records: ReadonlyArray<SessionRecord>): Array<Array<SessionRecord>> => {
-  const result: Array<Array<SessionRecord>> = []
-  const roundOf = new Map<string, number>()
-  for (const record of records) {
-    const key = `${record.state.tenant_id}\u0000${record.state.session_id}`
-    const round = (roundOf.get(key) ?? -1) + 1
-    roundOf.set(key, round)
-    const members = result[round] ?? []
-    result[round] = members
-    members.push(record)
-  }
-  return result
+/** The last record of each session, in first-seen order (one upsert cannot touch a row twice). */
+const latestPerSession = (records: ReadonlyArray<SessionRecord>): Array<SessionRecord> => {
+  const latest = new Map<string, SessionRecord>()
+  for (const record of records)
+    latest.set(sessionKey(record.state.tenant_id, record.state.session_id), record)
+  return [...latest.values()]
 }
 
-const toInput = (record: SessionRecord, ord: number) => ({
-  ord,
+const toInput = (record: SessionRecord) => ({
   tenant_id: record.state.tenant_id,
   session_id: record.state.session_id,
   customer_id: record.state.customer_id,
@@ -99,12 +78,8 @@ export const make = Effect.gen(function* () {
   })
 
   const save = Effect.fn("PgSessionStore.save")(function* (records: ReadonlyArray<SessionRecord>) {
-    const fenced: Array<SessionId> = []
-    for (const round of rounds(records)) {
-      const result = yield* sql("save")<SessionId>(SAVE, [JSON.stringify(round.map(toInput))])
-      fenced.push(...result.rows.map((row) => ({ tenant_id: row.tenant_id, session_id: row.session_id })))
-    }
-    return fenced
+    if (records.length === 0) return
+    yield* sql("save")(SAVE, [JSON.stringify(latestPerSession(records).map(toInput))])
   })
 
   const list = Effect.fn("PgSessionStore.list")(function* (filter: SessionFilter) {

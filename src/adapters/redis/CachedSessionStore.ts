@@ -8,7 +8,6 @@
 import { Effect } from "effect"
 import type { SessionRecord } from "../../domain/model"
 import { SessionStore, type SessionStoreService } from "../../ports/SessionStore"
-import type { EntryKeys } from "./internal/keys"
 import { namespaceKeys } from "./internal/keys"
 import { RedisCache } from "./RedisCache"
 
@@ -37,22 +36,12 @@ export const make = Effect.gen(function* () {
   const keysOf = (record: SessionRecord) =>
     cache.keys("session", record.state.tenant_id, record.state.session_id)
 
-  /** The "after commit" step: write each committed snapshot through; invalidate the fenced ones. */
-  const committed = (
-    records: ReadonlyArray<SessionRecord>,
-    fenced: ReadonlyArray<{ readonly tenant_id: string; readonly session_id: string }>,
-    began: boolean
-  ) => {
-    const refused = new Set(fenced.map((f) => idOf(f.tenant_id, f.session_id)))
+  /** The "after commit" step: write each session's committed snapshot (its last record) through. */
+  const committed = (records: ReadonlyArray<SessionRecord>, began: boolean) => {
     const latest = new Map<string, SessionRecord>()
-    const invalidate = new Map<string, EntryKeys>()
-    for (const record of records) {
-      const id = idOf(record.state.tenant_id, record.state.session_id)
-      if (refused.has(id)) invalidate.set(id, keysOf(record))
-      else if ((latest.get(id)?.state.version ?? -1) <= record.state.version) latest.set(id, record)
-    }
+    for (const record of records) latest.set(idOf(record.state.tenant_id, record.state.session_id), record)
     const written = [...latest.values()]
-    if (written.length === 0) return cache.end([...invalidate.values()], began)
+    if (written.length === 0) return Effect.void
     const keys = written.flatMap((record) => {
       const k = keysOf(record)
       return [k.ver, k.pend, k.entry, epoch]
@@ -64,7 +53,7 @@ export const make = Effect.gen(function* () {
       String(record.state.version),
       JSON.stringify(record)
     ])
-    const snapshots = conn.script("tvEndWriteSnapshot", keys, args).pipe(
+    return conn.script("tvEndWriteSnapshot", keys, args).pipe(
       Effect.match({
         onFailure: () => {
           cache.metrics.write("session", "snapshot", false)
@@ -74,7 +63,6 @@ export const make = Effect.gen(function* () {
       }),
       Effect.uninterruptible
     )
-    return Effect.zipRight(snapshots, cache.end([...invalidate.values()], began))
   }
 
   const encode = (record: SessionRecord | null): ReadonlyArray<readonly [string, string]> | null =>
@@ -107,9 +95,7 @@ export const make = Effect.gen(function* () {
     )
 
   const save: SessionStoreService["save"] = (records) =>
-    cache.guardedWrite(records.map(keysOf), store.save(records), (fenced, began) =>
-      committed(records, fenced, began)
-    )
+    cache.guardedWrite(records.map(keysOf), store.save(records), (_, began) => committed(records, began))
 
   return SessionStore.of({ ...store, load, loadMany, save })
 })
