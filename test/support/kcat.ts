@@ -74,7 +74,8 @@ export const kcatProduce = async (
   broker: string,
   topic: string,
   lines: ReadonlyArray<KeyedLine>,
-  options: { readonly timeoutMs?: number } = {}
+  /** `partition`: every line to this partition, in order (instead of by key). */
+  options: { readonly timeoutMs?: number; readonly partition?: number } = {}
 ): Promise<void> => {
   if (lines.length === 0) return
   for (const line of lines) {
@@ -99,7 +100,8 @@ export const kcatProduce = async (
       "-X",
       "partitioner=murmur2_random",
       "-X",
-      "linger.ms=5"
+      "linger.ms=5",
+      ...(options.partition === undefined ? [] : ["-p", String(options.partition)])
     ],
     input,
     options.timeoutMs ?? 60_000

@@ -401,6 +401,12 @@ export const makeWorkload = (options: {
   readonly count: number
   /** Partitions of the input topic (default 8, turnvault's default). */
   readonly partitions?: number
+  /**
+   * `per-partition` (default): a customer's sessions all land on one input partition, so a run
+   * with the input spread by session compares with the file-order `process` line for line.
+   * `shared`: the generator's customers as they are, their sessions on any partition.
+   */
+  readonly customers?: "per-partition" | "shared"
 }): Workload => {
   const trafficOptions = {
     ...defaultTrafficOptions,
@@ -463,22 +469,53 @@ export const makeWorkload = (options: {
   // `persisted`), the supersede chain and the session hashes depend on the interleaving, and no
   // run could be compared with the file-order `process` reference.
   const partitions = options.partitions ?? 8
-  const placed = lines.map((line) => {
-    let event: Record<string, any>
-    try {
-      event = JSON.parse(line.value)
-    } catch {
-      return line
-    }
-    if (typeof event.customer_id !== "string") return line
-    const customer = `${event.customer_id}-p${partitionOf(line.key, partitions)}`
-    return { key: line.key, value: JSON.stringify({ ...event, customer_id: customer }) }
-  })
+  const placed =
+    (options.customers ?? "per-partition") === "shared"
+      ? lines
+      : lines.map((line) => {
+          let event: Record<string, any>
+          try {
+            event = JSON.parse(line.value)
+          } catch {
+            return line
+          }
+          if (typeof event.customer_id !== "string") return line
+          const customer = `${event.customer_id}-p${partitionOf(line.key, partitions)}`
+          return { key: line.key, value: JSON.stringify({ ...event, customer_id: customer }) }
+        })
   return {
     definitions: syntheticDefinitions(traffic.tenants, traffic.agents),
     lines: placed,
     injected: { outOfOrder, schemaViolations }
   }
+}
+
+/**
+ * A random interleaving of the lines that keeps each key's (session's) lines in their order: what
+ * producers on many machines may publish, where one customer's sessions race each other.
+ */
+export const interleaveByKey = <L extends { readonly key: string }>(
+  lines: ReadonlyArray<L>,
+  seed: number
+): Array<L> => {
+  const queues = new Map<string, Array<L>>()
+  for (const line of lines) {
+    const queue = queues.get(line.key) ?? []
+    queues.set(line.key, queue)
+    queue.push(line)
+  }
+  // shuffle one slot per line, named by its key; each slot then takes its key's next line
+  const slots = lines.map((line) => line.key)
+  let state = seed >>> 0
+  const random = () => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0
+    return state / 2 ** 32
+  }
+  for (let i = slots.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[slots[i], slots[j]] = [slots[j]!, slots[i]!]
+  }
+  return slots.map((key) => queues.get(key)!.shift()!)
 }
 
 export interface WorkloadFiles {
@@ -641,13 +678,18 @@ export const prepareScenario = async (options: {
   readonly seed: number
   readonly count: number
   readonly extra: Record<string, string>
+  readonly customers?: "per-partition" | "shared"
 }) => {
   const [brokers, database, dir] = await Promise.all([
     ensureKafka(),
     freshDatabase(),
     workDir(`kafka-${options.name}`)
   ])
-  const workload = makeWorkload({ seed: options.seed, count: options.count })
+  const workload = makeWorkload({
+    seed: options.seed,
+    count: options.count,
+    ...(options.customers === undefined ? {} : { customers: options.customers })
+  })
   const files = await writeWorkload(dir, workload)
   const prefix = `${uniqueName(options.name)}.`
   const group = uniqueName(`${options.name}-group`)
