@@ -60,6 +60,7 @@ const purePass = (measure: boolean) => {
       defs,
       actor.customer.profile,
       state?.variables ?? {},
+      actor.customer.expired,
       settings
     )
     const c1 = performance.now()

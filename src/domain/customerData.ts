@@ -102,6 +102,8 @@ export const updateCustomerData = (
   definitions: Definitions,
   profile: ReadonlyMap<string, DataEntry>,
   sessionVariables: Readonly<Record<string, DataEntry>>,
+  /** Per field without a current value: its latest expired CASE value (none: an empty map). */
+  expired: ReadonlyMap<string, DataEntry>,
   options: CustomerDataOptions
 ): CustomerDataResult => {
   const updates: Array<CustomerDataUpdate> = []
@@ -172,8 +174,10 @@ export const updateCustomerData = (
       updates.push(applied(name, def, isUpdate, "unchanged", warning))
       continue
     }
-    // A late update (older than the current value) is stored but does not become current (DESIGN 8).
-    const becomesCurrent = current === undefined || isNewer(version, current)
+    // A late update (older than the current value, or than the latest expired CASE value when
+    // there is none) is stored but does not become current (DESIGN 8).
+    const newest = sessionOnly ? current : (current ?? expired.get(name))
+    const becomesCurrent = newest === undefined || isNewer(version, newest)
     // Fields spelled out, no `...version`: V8 builds a spread followed by many properties ~25x
     // slower (bench/scenarios/cpu.ts, customerDataUpdate), and this runs for every value.
     const entry: { -readonly [K in keyof DataEntry]: DataEntry[K] } = {

@@ -34,6 +34,17 @@ const lastSent = (row: ProfileField): Recency =>
     ? setBy(row)
     : { at: row.confirmed_at, by: row.confirmed_by }
 
+/**
+ * The row among `rows` whose value was sent last (set or confirmed): a field's latest expired CASE
+ * value, which an older value arriving after its case closed must not outlive (DESIGN 8).
+ */
+export const latestSent = (rows: Iterable<ProfileField>): ProfileField | undefined => {
+  let latest: ProfileField | undefined
+  for (const row of rows)
+    if (latest === undefined || compare(lastSent(row), lastSent(latest)) > 0) latest = row
+  return latest
+}
+
 /** Orders rows by when they were set (`updated_at` as an instant, `source_item_id`): history order. */
 export const compareRecency = (a: ProfileField, b: ProfileField): number => compare(setBy(a), setBy(b))
 
@@ -68,6 +79,8 @@ export interface StoredLookup {
   readonly activeOf: (tenantId: string, customerId: string, name: string) => ProfileField | undefined
   /** The customer's stored active CASE rows of `caseId`. */
   readonly activeInCase: (tenantId: string, customerId: string, caseId: string) => ReadonlyArray<ProfileField>
+  /** The field's stored expired CASE row sent last (`latestSent`), if any. */
+  readonly expiredOf: (tenantId: string, customerId: string, name: string) => ProfileField | undefined
 }
 
 /** What a batch's writes must look up: the new rows' ids, the written fields, the closed cases. */
@@ -91,7 +104,9 @@ export const lookupKeys = (ops: ReadonlyArray<ProfileOp>) => {
  * Plans a batch's profile ops in event order against what is stored, as if each were applied
  * alone: ids already stored (or repeated) are skipped; a new row is active when it was set after
  * the field's current value was last sent (set or confirmed), otherwise it is stored superseded by
- * the current one; a case closure expires the customer's current CASE values of that case.
+ * the current one; a case closure expires the customer's current CASE values of that case. With no
+ * current value, the field's latest expired CASE value stands in for it: a row set before that one
+ * was sent is stored superseded by it, as it was when it arrived in time.
  */
 export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLookup): ProfilePlan => {
   const inserts: Array<ProfileField> = []
@@ -118,6 +133,16 @@ export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLook
     const storedActive = stored.activeOf(tenantId, customerId, name)
     return storedActive === undefined ? undefined : { row: storedActive, index: null }
   }
+  /** What a new row must be newer than: the current row, else the latest expired CASE row. */
+  const newestOf = (tenantId: string, customerId: string, name: string): ProfileField | undefined => {
+    const current = currentOf(tenantId, customerId, name)
+    if (current !== undefined) return current.row
+    const entry = latest.get(fieldKey(tenantId, customerId, name))
+    const storedExpired = stored.expiredOf(tenantId, customerId, name)
+    return entry === undefined
+      ? storedExpired
+      : latestSent(storedExpired === undefined ? [entry.row] : [entry.row, storedExpired])
+  }
 
   const confirm = (write: FieldConfirmation) => {
     const current = currentOf(write.tenant_id, write.customer_id, write.name)
@@ -140,11 +165,12 @@ export const planProfileOps = (ops: ReadonlyArray<ProfileOp>, stored: StoredLook
       inserts.push(row)
       return
     }
-    const current = currentOf(row.tenant_id, row.customer_id, row.name)
-    if (current !== undefined && compare(setBy(row), lastSent(current.row)) <= 0) {
-      inserts.push({ ...row, status: "superseded", superseded_by_id: current.row.id })
+    const newest = newestOf(row.tenant_id, row.customer_id, row.name)
+    if (newest !== undefined && compare(setBy(row), lastSent(newest)) <= 0) {
+      inserts.push({ ...row, status: "superseded", superseded_by_id: newest.id })
       return
     }
+    const current = currentOf(row.tenant_id, row.customer_id, row.name)
     if (current !== undefined) {
       if (current.index === null)
         superseded.push({ tenant_id: row.tenant_id, id: current.row.id, superseded_by_id: row.id })

@@ -22,6 +22,11 @@ export interface CustomerProfile {
   readonly active: ReadonlyArray<ProfileField>
   /** Up to `historyLimit` most recent superseded rows per field name, oldest first. */
   readonly history: ReadonlyArray<ProfileField>
+  /**
+   * Per field name, the expired CASE row sent last (`fieldWritePlan.latestSent`): an older value
+   * arriving after that case closed does not become current (DESIGN 8).
+   */
+  readonly expired: ReadonlyArray<ProfileField>
 }
 
 export interface CustomerId {

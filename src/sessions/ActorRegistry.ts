@@ -80,6 +80,7 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       }
       for (const row of profile.active)
         snapshot.profile.set(row.name, toEntry(row, history.get(row.name) ?? []))
+      for (const row of profile.expired) snapshot.expired.set(row.name, toEntry(row, []))
       return snapshot
     }
 

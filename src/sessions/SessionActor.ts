@@ -27,6 +27,8 @@ export interface ActorSettings {
 /** A customer's active profile values, shared by all of the customer's active session actors. */
 export class CustomerSnapshot {
   readonly profile = new Map<string, DataEntry>()
+  /** Per field without a current value: its latest expired CASE value (last-writer-wins, DESIGN 8). */
+  readonly expired = new Map<string, DataEntry>()
   refs = 0
 }
 
@@ -122,6 +124,7 @@ export class SessionActor {
       this.definitions,
       this.customer.profile,
       state?.variables ?? {},
+      this.customer.expired,
       settings
     )
     const outcome = computeOutcome(event)
@@ -170,10 +173,16 @@ export class SessionActor {
     return { kind: "applied", effects: { ...noEffects, session, history } }
   }
 
-  /** The customer's active CASE values of the closed case leave the snapshot; the store expires them. */
+  /**
+   * The customer's active CASE values of the closed case leave the snapshot (the store expires
+   * them); each stays the field's latest expired value, which an older value must not outlive.
+   */
   handleCaseClosed(event: CaseClosed): EventEffects {
     for (const [name, entry] of this.customer.profile) {
-      if (entry.scope === "CASE" && entry.case_id === event.case_id) this.customer.profile.delete(name)
+      if (entry.scope === "CASE" && entry.case_id === event.case_id) {
+        this.customer.profile.delete(name)
+        this.customer.expired.set(name, entry)
+      }
     }
     return {
       ...noEffects,

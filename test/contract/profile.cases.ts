@@ -69,7 +69,7 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
       for (const c of customers) expected.push(yield* store.loadCustomer(c.tenant_id, c.customer_id, 1))
       expect(expected[3]?.active.map((row) => row.value)).toEqual(["Bern", 3])
       expect(expected[3]?.history.map((row) => row.value)).toEqual([2])
-      expect(expected[1]).toEqual({ active: [], history: [] })
+      expect(expected[1]).toEqual({ active: [], history: [], expired: [] })
       // the second time from the cache, where there is one
       expect(yield* store.loadCustomers(customers, 1)).toEqual(expected)
       expect(yield* store.loadCustomers(customers, 1)).toEqual(expected)
@@ -110,6 +110,61 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
         { id: newer.id, status: "active", superseded_by_id: null }
       ])
     })
+  )
+
+  it.effect(
+    "profile: after a case closed, an older value of the field arrives superseded by the expired one",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* ProfileStore
+        const ticket = (t: string, value: string, minute: number, caseId: string) =>
+          profileField({
+            tenant: t,
+            name: "ticket",
+            value,
+            at: `2024-05-01T10:0${minute}:00Z`,
+            turn: `t${minute}`,
+            scope: "CASE",
+            caseId
+          })
+        const close = (t: string, caseId: string) =>
+          ({ kind: "expire_case", tenant_id: t, customer_id: "cust-1", case_id: caseId }) as const
+        // across calls, and within one batch: the same rows either way
+        const apart = tenant("expired-apart")
+        const together = tenant("expired-together")
+        yield* store.applyOps([{ kind: "write", rows: [ticket(apart, "new", 5, "c2")] }])
+        yield* store.applyOps([close(apart, "c2")])
+        yield* store.applyOps([{ kind: "write", rows: [ticket(apart, "old", 1, "c1")] }])
+        yield* store.applyOps([{ kind: "write", rows: [ticket(apart, "newest", 7, "c3")] }])
+        yield* store.applyOps([
+          { kind: "write", rows: [ticket(together, "new", 5, "c2")] },
+          close(together, "c2"),
+          { kind: "write", rows: [ticket(together, "old", 1, "c1")] },
+          { kind: "write", rows: [ticket(together, "newest", 7, "c3")] }
+        ])
+        for (const t of [apart, together]) {
+          const rows = yield* store.list({ tenantId: t, includeHistory: true })
+          expect(rows.map((row) => [row.value, row.status, row.superseded_by_id])).toEqual([
+            ["old", "superseded", "cust-1:ticket:t5"],
+            ["new", "expired", null],
+            ["newest", "active", null]
+          ])
+        }
+        // the loaded profile names the latest expired CASE value of each field
+        const other = tenant("expired-load")
+        yield* store.applyOps([
+          { kind: "write", rows: [ticket(other, "a", 2, "c1")] },
+          close(other, "c1"),
+          { kind: "write", rows: [ticket(other, "b", 4, "c2")] },
+          close(other, "c2")
+        ])
+        const profile = yield* store.loadCustomer(other, "cust-1", 3)
+        expect(profile.active).toEqual([])
+        expect(profile.expired.map((row) => [row.value, row.status])).toEqual([["b", "expired"]])
+        expect(yield* store.loadCustomers([{ tenant_id: other, customer_id: "cust-1" }], 3)).toEqual([
+          profile
+        ])
+      })
   )
 
   it.effect(

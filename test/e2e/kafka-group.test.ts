@@ -6,8 +6,9 @@
  *     the turn records on Kafka de-duplicate to exactly one per stored turn;
  * (b) two instances, every session's events in order but the sessions interleaved at random and
  *     spread by session over eight partitions, one member SIGKILLed: whatever the arrival order of
- *     a customer's sessions, every active IDENTITY and BUSINESS value is the latest valid update
- *     by (occurred_at, turn_id), and sessions and turns agree with `process`.
+ *     a customer's sessions, every active profile value is the latest valid update by
+ *     (occurred_at, turn_id) (none when that update's case closed after it), and sessions and
+ *     turns agree with `process`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { waitFor } from "../support/child"
@@ -48,15 +49,10 @@ const waitMembers = (admin: Admin, group: string, members: number) =>
     { timeoutMs: 90_000, intervalMs: 200 }
   )
 
-/**
- * What does not depend on the order in which a customer's sessions arrive. CASE values are left
- * out: a case closure expires its case's value, and an older value of another case that arrives
- * after the closure becomes active, where in file order the newer (now expired) value had
- * superseded it (a known gap: the latest update is not remembered once it expired).
- */
+/** What does not depend on the order in which a customer's sessions arrive. */
 const orderFree = (e: StoreExport) => ({
   active: e.profile
-    .filter((r) => r.status === "active" && r.scope !== "CASE")
+    .filter((r) => r.status === "active")
     .map((r) => ({ tenant_id: r.tenant_id, customer_id: r.customer_id, name: r.name, value: r.value })),
   sessions: e.sessions.map((s) => ({
     tenant_id: s.tenant_id,

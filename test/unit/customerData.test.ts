@@ -62,6 +62,7 @@ interface Run {
   readonly turn?: Partial<TurnContext>
   readonly profile?: ReadonlyMap<string, DataEntry>
   readonly session?: Readonly<Record<string, DataEntry>>
+  readonly expired?: ReadonlyMap<string, DataEntry>
   readonly options?: Partial<CustomerDataOptions>
 }
 
@@ -72,6 +73,7 @@ const run = (input: Run) =>
     input.definitions,
     input.profile ?? new Map(),
     input.session ?? {},
+    input.expired ?? new Map(),
     { ...OPTIONS, ...input.options }
   )
 
@@ -500,6 +502,33 @@ describe("apply", () => {
     expect(newRows(result.profileWrites)).toHaveLength(1)
     expect(newRows(result.profileWrites)[0]).toMatchObject({ value: "silver", updated_at: TURN.occurred_at })
     expect(result.profileChanges.has("plan")).toBe(false)
+  })
+
+  it("with no current value, an update older than the field's expired CASE value does not become current", () => {
+    const ticket = def("ticket", "string", { scope: "CASE" })
+    const closed = entry("T-9", {
+      scope: "CASE",
+      case_id: "c2",
+      updated_at: LATER,
+      source_item_id: "turn-0009"
+    })
+    const late = run({
+      candidates: { ticket: { value: "T-1" } },
+      definitions: defs(ticket),
+      turn: { case_id: "c1" },
+      expired: new Map([["ticket", closed]])
+    })
+    expect(late.updates[0]).toMatchObject({ status: "persisted", is_update: false })
+    expect(newRows(late.profileWrites)).toHaveLength(1)
+    expect(late.profileChanges.has("ticket")).toBe(false)
+    // newer than the expired value: current again
+    const newer = run({
+      candidates: { ticket: { value: "T-1" } },
+      definitions: defs(ticket),
+      turn: { case_id: "c1", occurred_at: "2024-05-01T12:00:00.000Z" },
+      expired: new Map([["ticket", closed]])
+    })
+    expect(newer.profileChanges.get("ticket")).toMatchObject({ value: "T-1", case_id: "c1" })
   })
 
   it("a late session-only update does not replace the current session value", () => {

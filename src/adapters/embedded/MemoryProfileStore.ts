@@ -18,6 +18,7 @@ import {
   compareRecency,
   derivedFrom,
   fieldKey,
+  latestSent,
   planProfileOps,
   type RowRef,
   rowKey
@@ -62,6 +63,11 @@ export const make = (): ProfileStoreService => {
       (row) => row.status === "active" && row.scope === "CASE" && row.case_id === caseId
     )
 
+  const expiredCase = (row: ProfileField) => row.status === "expired" && row.scope === "CASE"
+
+  const expiredOf = (tenantId: string, customerId: string, name: string) =>
+    latestSent(customerRows(tenantId, customerId).filter((row) => row.name === name && expiredCase(row)))
+
   /** Applies `ops` as one plan, the same `planProfileOps` PostgreSQL applies. */
   const applyOps = (ops: ReadonlyArray<ProfileOp>) => {
     const plan = planProfileOps(ops, {
@@ -70,7 +76,8 @@ export const make = (): ProfileStoreService => {
         const key = active.get(fieldKey(tenantId, customerId, name))
         return key === undefined ? undefined : rows.get(key)
       },
-      activeInCase
+      activeInCase,
+      expiredOf
     })
     const update = (ref: RowRef, change: Partial<ProfileField>) => {
       const row = rows.get(rowKey(ref.tenant_id, ref.id))
@@ -98,7 +105,12 @@ export const make = (): ProfileStoreService => {
       const ofName = superseded.filter((row) => row.name === name)
       history.push(...ofName.slice(Math.max(0, ofName.length - historyLimit)))
     }
-    return { active: all.filter((row) => row.status === "active"), history }
+    const expired: Array<ProfileField> = []
+    for (const name of new Set(all.filter(expiredCase).map((row) => row.name))) {
+      const latest = latestSent(all.filter((row) => row.name === name && expiredCase(row)))
+      if (latest !== undefined) expired.push(latest)
+    }
+    return { active: all.filter((row) => row.status === "active"), history, expired }
   }
 
   const derivationChain = (tenantId: string, id: string): ReadonlyArray<ProfileField> => {

@@ -8,7 +8,14 @@
 import { Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../../schemas"
 import { customerKey, type FieldWrite, type ProfileField, type ProfileOp } from "../../domain/model"
-import { fieldKey, lookupKeys, planProfileOps, type RowRef, rowKey } from "../../domain/fieldWritePlan"
+import {
+  fieldKey,
+  latestSent,
+  lookupKeys,
+  planProfileOps,
+  type RowRef,
+  rowKey
+} from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
 import {
   type CustomerId,
@@ -34,11 +41,21 @@ const LOAD_DEFINITIONS = `
 SELECT definition || jsonb_build_object('version', version) AS definition FROM field_definitions
 WHERE tenant_id = $1 AND agent_id = $2 ORDER BY name COLLATE "C"`
 
-/** A customer's loaded rows (active, and the recent superseded ones) as the port's profile. */
-const profileOf = (rows: ReadonlyArray<ProfileField>): CustomerProfile => ({
-  active: rows.filter((row) => row.status === "active"),
-  history: rows.filter((row) => row.status === "superseded")
-})
+/** A customer's loaded rows (active, recent superseded, expired CASE) as the port's profile. */
+const profileOf = (rows: ReadonlyArray<ProfileField>): CustomerProfile => {
+  const expiredByName = new Map<string, Array<ProfileField>>()
+  for (const row of rows) {
+    if (row.status !== "expired") continue
+    const list = expiredByName.get(row.name)
+    if (list === undefined) expiredByName.set(row.name, [row])
+    else list.push(row)
+  }
+  return {
+    active: rows.filter((row) => row.status === "active"),
+    history: rows.filter((row) => row.status === "superseded"),
+    expired: [...expiredByName.values()].flatMap((list) => latestSent(list) ?? [])
+  }
+}
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -58,37 +75,54 @@ export const make = Effect.gen(function* () {
   /** Reads what the ops touch, plans them (`planProfileOps`), then one statement per kind of change. */
   const applyPlan = Effect.fn("PgProfileStore.applyPlan")(function* (ops: ReadonlyArray<ProfileOp>) {
     const { rows, fields, cases } = lookupKeys(ops)
-    const stored = yield* sql("applyOps.read")<Sql.FieldRow>(Sql.SELECT_STORED, [
-      rows.map((row) => row.tenant_id),
-      rows.map((row) => row.id),
-      fields.map((write) => write.tenant_id),
-      fields.map((write) => write.customer_id),
-      fields.map((write) => write.name),
-      cases.map((closure) => closure.tenant_id),
-      cases.map((closure) => closure.customer_id),
-      cases.map((closure) => closure.case_id)
-    ])
+    const stored = yield* sql("applyOps.read")<Sql.FieldRow & { readonly lookup: number }>(
+      Sql.SELECT_STORED,
+      [
+        rows.map((row) => row.tenant_id),
+        rows.map((row) => row.id),
+        fields.map((write) => write.tenant_id),
+        fields.map((write) => write.customer_id),
+        fields.map((write) => write.name),
+        cases.map((closure) => closure.tenant_id),
+        cases.map((closure) => closure.customer_id),
+        cases.map((closure) => closure.case_id)
+      ]
+    )
     const ids = new Set<string>()
     const active = new Map<string, ProfileField>()
     const inCase = new Map<string, Array<ProfileField>>()
-    for (const row of stored.rows) {
-      const key = rowKey(row.tenant_id, row.id)
-      if (ids.has(key)) continue // found by more than one look-up
-      ids.add(key)
-      if (row.status !== "active") continue
-      const field = Sql.fromRow(row)
-      active.set(fieldKey(row.tenant_id, row.customer_id, row.name), field)
-      if (row.scope === "CASE" && row.case_id !== null) {
-        const caseKey = fieldKey(row.tenant_id, row.customer_id, row.case_id)
-        const open = inCase.get(caseKey)
-        if (open === undefined) inCase.set(caseKey, [field])
-        else open.push(field)
+    const expired = new Map<string, Array<ProfileField>>()
+    const append = (map: Map<string, Array<ProfileField>>, key: string, field: ProfileField) => {
+      const list = map.get(key)
+      if (list === undefined) map.set(key, [field])
+      else list.push(field)
+    }
+    for (const { lookup, ...row } of stored.rows) {
+      switch (lookup) {
+        case 1:
+          ids.add(rowKey(row.tenant_id, row.id))
+          break
+        case 2:
+          active.set(fieldKey(row.tenant_id, row.customer_id, row.name), Sql.fromRow(row))
+          break
+        case 3: {
+          // an active row of a closed case is the field's active row too
+          const field = Sql.fromRow(row)
+          active.set(fieldKey(row.tenant_id, row.customer_id, row.name), field)
+          append(inCase, fieldKey(row.tenant_id, row.customer_id, row.case_id ?? ""), field)
+          break
+        }
+        default:
+          append(expired, fieldKey(row.tenant_id, row.customer_id, row.name), Sql.fromRow(row))
       }
     }
     const plan = planProfileOps(ops, {
       exists: (tenantId, id) => ids.has(rowKey(tenantId, id)),
       activeOf: (tenantId, customerId, name) => active.get(fieldKey(tenantId, customerId, name)),
-      activeInCase: (tenantId, customerId, caseId) => inCase.get(fieldKey(tenantId, customerId, caseId)) ?? []
+      activeInCase: (tenantId, customerId, caseId) =>
+        inCase.get(fieldKey(tenantId, customerId, caseId)) ?? [],
+      expiredOf: (tenantId, customerId, name) =>
+        latestSent(expired.get(fieldKey(tenantId, customerId, name)) ?? [])
     })
     const tenants = (refs: ReadonlyArray<RowRef>) => refs.map((ref) => ref.tenant_id)
     const idsOf = (refs: ReadonlyArray<RowRef>) => refs.map((ref) => ref.id)

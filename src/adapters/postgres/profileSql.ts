@@ -32,22 +32,28 @@ SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`
 
 /**
- * What a batch's plan reads, once: $1,$2 the (tenant, id) of its new rows; $3,$4,$5 the (tenant,
- * customer, name) of the fields it writes; $6,$7,$8 the (tenant, customer, case) it closes. Index
- * look-ups joined by UNION ALL (an OR of the sets was planned as a sequential scan). No FOR UPDATE
- * and no lock: see ProfileStore.applyOps (one owner per customer); `writeFields` takes LOCK_FIELDS.
+ * What a batch's plan reads, once, each row tagged with the look-up that found it: 1, the (tenant,
+ * id) $1,$2 of its new rows; 2, the active rows and 4, the expired CASE rows of the (tenant,
+ * customer, name) $3,$4,$5 it writes; 3, the active CASE rows of the (tenant, customer, case)
+ * $6,$7,$8 it closes. Index look-ups joined by UNION ALL (an OR of the sets was planned as a
+ * sequential scan). No FOR UPDATE and no lock: see ProfileStore.applyOps (one owner per
+ * customer); `writeFields` takes LOCK_FIELDS.
  */
 export const SELECT_STORED = `
-SELECT ${COLUMNS} FROM profile_fields
+SELECT 1 AS lookup, ${COLUMNS} FROM profile_fields
 WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 UNION ALL
-SELECT ${COLUMNS} FROM profile_fields
+SELECT 2, ${COLUMNS} FROM profile_fields
 WHERE status = 'active'
   AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]))
 UNION ALL
-SELECT ${COLUMNS} FROM profile_fields
+SELECT 3, ${COLUMNS} FROM profile_fields
 WHERE status = 'active' AND scope = 'CASE'
-  AND (tenant_id, customer_id, case_id) IN (SELECT * FROM unnest($6::text[], $7::text[], $8::text[]))`
+  AND (tenant_id, customer_id, case_id) IN (SELECT * FROM unnest($6::text[], $7::text[], $8::text[]))
+UNION ALL
+SELECT 4, ${COLUMNS} FROM profile_fields
+WHERE status = 'expired' AND scope = 'CASE'
+  AND (tenant_id, customer_id, name) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]))`
 
 /** $1,$2 (tenant, id) of active rows a case closure expired. */
 export const EXPIRE_ROWS = `
@@ -71,15 +77,19 @@ INSERT INTO profile_fields (${COLUMNS})
 SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS input(${RECORD_TYPE})
 ON CONFLICT (tenant_id, id) DO NOTHING`
 
-/** $1 tenant, $2 customer, $3 history limit per field name. */
+/**
+ * $1 tenant, $2 customer, $3 history limit per field name: the active rows, the most recent
+ * superseded ones and every expired CASE row (the store keeps the latest per name).
+ */
 export const LOAD_CUSTOMER = `
 SELECT ${COLUMNS} FROM (
   SELECT *, row_number() OVER (PARTITION BY name, status
     ORDER BY updated_at::timestamptz DESC, source_item_id COLLATE "C" DESC) AS recent
   FROM profile_fields
-  WHERE tenant_id = $1 AND customer_id = $2 AND status IN ('active', 'superseded')
+  WHERE tenant_id = $1 AND customer_id = $2
+    AND (status IN ('active', 'superseded') OR (status = 'expired' AND scope = 'CASE'))
 ) AS rows
-WHERE status = 'active' OR recent <= $3
+WHERE status <> 'superseded' OR recent <= $3
 ORDER BY ${LIST_ORDER}`
 
 /** LOAD_CUSTOMER for many customers: $1 tenant ids, $2 customer ids (pairwise), $3 history limit. */
@@ -89,9 +99,9 @@ SELECT ${COLUMNS} FROM (
     ORDER BY p.updated_at::timestamptz DESC, p.source_item_id COLLATE "C" DESC) AS recent
   FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, customer_id)) AS k
   JOIN profile_fields AS p ON p.tenant_id = k.tenant_id AND p.customer_id = k.customer_id
-  WHERE p.status IN ('active', 'superseded')
+  WHERE p.status IN ('active', 'superseded') OR (p.status = 'expired' AND p.scope = 'CASE')
 ) AS rows
-WHERE status = 'active' OR recent <= $3
+WHERE status <> 'superseded' OR recent <= $3
 ORDER BY ${LIST_ORDER}`
 
 export const LIST = `

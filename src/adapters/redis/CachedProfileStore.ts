@@ -30,10 +30,12 @@ const decodeProfile =
   (text: string): CustomerProfile | undefined => {
     const value = parse(text) as CustomerProfile | undefined
     if (typeof value !== "object" || value === null) return undefined
-    if (!Array.isArray(value.active) || !Array.isArray(value.history)) return undefined
+    // an entry cached before `expired` existed is a miss
+    if (!Array.isArray(value.active) || !Array.isArray(value.history) || !Array.isArray(value.expired))
+      return undefined
     const own = (row: { tenant_id: string; customer_id: string }) =>
       row.tenant_id === tenantId && row.customer_id === customerId
-    return value.active.every(own) && value.history.every(own) ? value : undefined
+    return value.active.every(own) && value.history.every(own) && value.expired.every(own) ? value : undefined
   }
 
 const decodeDefinitions =
