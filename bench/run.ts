@@ -197,7 +197,7 @@ const main = async () => {
       ;(results.latency as Array<unknown>).push({ turnsPerSecOffered: rate, ...(r as object) })
     }
     results.persistence = await step("persistence composition (sequential vs concurrent)", async () => {
-      const dbs = [await fresh(), await fresh(), await fresh(), await fresh()]
+      const dbs = [await fresh(), await fresh(), await fresh(), await fresh(), await fresh()]
       return runScenario("bench/scenarios/persistence.ts", {
         databaseUrls: dbs.map((d) => d.url),
         turns: params.persistenceTurns,

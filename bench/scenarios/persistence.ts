@@ -3,7 +3,8 @@
  * + ledger entry) through the project's Persistence service, sequential vs concurrent, on real
  * PostgreSQL. Two store set-ups:
  *   - shared: PgStoresLive as turnvault runs it, the three writes inside one UnitOfWork
- *     transaction on one connection (statements on one connection run one at a time);
+ *     transaction on one connection, pipelined (concurrent statements go out at once; the server
+ *     runs them one after another) or not (each statement waits for the previous one's answer);
  *   - independent: the same PostgreSQL stores without the shared UnitOfWork (passThrough), so each
  *     write runs on its own pool connection and its own transaction.
  * Units of one turn and units of a batch of turns. Every mode writes the same rows to its own fresh
@@ -64,6 +65,7 @@ const persistence = (sequential: boolean) =>
     maxAttempts: 5
   })
 const shared = (url: string) => PgStoresLive({ connectionString: url, max: 10 })
+const sharedUnpipelined = (url: string) => PgStoresLive({ connectionString: url, max: 10, pipeline: false })
 const independent = (url: string) =>
   Layer.mergeAll(
     PgSessionStore.layer,
@@ -75,7 +77,8 @@ const independent = (url: string) =>
 
 const modes = [
   { name: "shared transaction, sequential", stores: shared, sequential: true },
-  { name: "shared transaction, concurrent", stores: shared, sequential: false },
+  { name: "shared transaction, concurrent, pipelined", stores: shared, sequential: false },
+  { name: "shared transaction, concurrent, not pipelined", stores: sharedUnpipelined, sequential: false },
   { name: "independent stores, sequential", stores: independent, sequential: true },
   { name: "independent stores, concurrent", stores: independent, sequential: false }
 ] as const
@@ -120,9 +123,11 @@ const result = {
   modes: table,
   concurrentGain: {
     sharedPerTurn: gain(perTurn[0]!, perTurn[1]!),
-    independentPerTurn: gain(perTurn[2]!, perTurn[3]!),
+    sharedUnpipelinedPerTurn: gain(perTurn[0]!, perTurn[2]!),
+    independentPerTurn: gain(perTurn[3]!, perTurn[4]!),
     sharedPerBatch: gain(perBatch[0]!, perBatch[1]!),
-    independentPerBatch: gain(perBatch[2]!, perBatch[3]!)
+    sharedUnpipelinedPerBatch: gain(perBatch[0]!, perBatch[2]!),
+    independentPerBatch: gain(perBatch[3]!, perBatch[4]!)
   },
   load: load()
 }

@@ -15,10 +15,13 @@ export class PgTransactionError extends Data.TaggedError("PgTransactionError")<{
   readonly cause: unknown
 }> {}
 
-/** The transaction the current fiber runs in: its connection and the lock that serializes it. */
+/**
+ * The transaction the current fiber runs in: its connection, and the lock that serializes its
+ * statements when the connection is not pipelined (null when it is).
+ */
 interface Ambient {
   readonly client: pg.PoolClient
-  readonly lock: Effect.Semaphore
+  readonly lock: Effect.Semaphore | null
 }
 
 export interface PgClientConfig {
@@ -31,6 +34,13 @@ export interface PgClientConfig {
    * batch is recomputed. Our transactions never wait on anything but their own statements.
    */
   readonly idleInTransactionMs?: number
+  /**
+   * Pipeline mode (default on): statements started concurrently inside a unit of work are written
+   * to the connection at once instead of each waiting for the previous one's answer. PostgreSQL
+   * still runs them one after another, in the order they were sent; what is saved is the round trip
+   * (and the event-loop turn) between them. Off: one statement at a time, as pg sends them.
+   */
+  readonly pipeline?: boolean
 }
 
 export interface PgClientService {
@@ -72,7 +82,8 @@ const acquirePool = (config: PgClientConfig) =>
       const pool = new pg.Pool({
         connectionString: config.connectionString,
         max: config.max ?? 10,
-        idle_in_transaction_session_timeout: config.idleInTransactionMs ?? 10_000
+        idle_in_transaction_session_timeout: config.idleInTransactionMs ?? 10_000,
+        pipeline: config.pipeline ?? true
       })
       // An idle client's error (server restart) must not crash the process; the next checkout fails typed.
       pool.on("error", () => {})
@@ -87,9 +98,10 @@ export const make = (config: PgClientConfig) =>
     const ambient = yield* FiberRef.make<Option.Option<Ambient>>(Option.none())
 
     /**
-     * On the ambient connection statements run one at a time: writes started concurrently inside a
-     * unit wait for the permit (pg@9 drops its own queue). A running statement is not interrupted
-     * halfway, so the rollback that follows an interruption never overlaps it.
+     * On the ambient connection a statement, once sent, is not interrupted halfway, so the rollback
+     * that follows an interruption comes after it. Pipelined, pg writes concurrent statements in
+     * the order they are started and the server answers them in that order; otherwise they wait
+     * for the lock's permit, one at a time (pg@9 drops its own queue).
      */
     const query = <R extends pg.QueryResultRow = pg.QueryResultRow>(
       text: string,
@@ -103,7 +115,10 @@ export const make = (config: PgClientConfig) =>
           })
         return Option.match(current, {
           onNone: () => run(pool),
-          onSome: ({ client, lock }) => lock.withPermits(1)(Effect.uninterruptible(run(client)))
+          onSome: ({ client, lock }) =>
+            lock === null
+              ? Effect.uninterruptible(run(client))
+              : lock.withPermits(1)(Effect.uninterruptible(run(client)))
         })
       })
 
@@ -150,7 +165,7 @@ export const make = (config: PgClientConfig) =>
         (client) =>
           onClient(client, "BEGIN", "begin").pipe(
             Effect.mapError(toError),
-            Effect.zipRight(Effect.makeSemaphore(1)),
+            Effect.zipRight(config.pipeline === false ? Effect.makeSemaphore(1) : Effect.succeed(null)),
             Effect.flatMap((lock) => Effect.locally(effect, ambient, Option.some({ client, lock }))),
             Effect.tap(() => Effect.mapError(commit(client), toError))
           ),
