@@ -14,7 +14,13 @@ import { type EventResult, TurnBatch, batchLogIds } from "../src/batch/TurnBatch
 import { Metrics } from "../src/observability/Metrics"
 import type { Watermark } from "../src/batch/Persistence"
 import { partitionKey } from "../src/observability/ConsumerProgress"
-import { EventSource, EventSourceError, type SourceBatch, type SourceRecord } from "../src/ports/EventSource"
+import {
+  EventSource,
+  EventSourceError,
+  type SourceBatch,
+  type SourceRecord,
+  type StartedBatch
+} from "../src/ports/EventSource"
 import { type PartitionClaim, PartitionFenced, PartitionOwnership } from "../src/ports/PartitionOwnership"
 import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
 import type { TopicNames } from "../src/ports/Topics"
@@ -97,59 +103,21 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       })
 
     /**
-     * Applies the events and makes their writes durable. Unavailable stores pause the write (the
-     * same writes are retried, so a half-written batch is finished, never recomputed); any other
-     * failure (a look-up, a defect in a step) forgets the batch and recomputes it from the stores.
-     * A fenced partition is not retried: this instance is no longer its owner.
+     * Starts a batch: decodes its records and applies its events in memory. A failed apply (a
+     * store look-up) forgets what it touched and is recomputed from the stores for as long as it
+     * takes, once the partition's earlier batches are `settled` (their writes are what it must
+     * read). Records below the watermark claim's durable offset were applied under an earlier
+     * claim: they are replayed (their outputs re-published from the stores), never applied again.
      */
-    const durable = (
-      events: ReadonlyArray<TurnEvent>,
-      partition: number,
-      watermark: Watermark | null,
-      replayed: number
-    ) =>
-      Effect.gen(function* () {
-        const batch = yield* core.apply(events, partition, replayed).pipe(timed("stateful", "apply"))
-        yield* core.persist(batch, watermark).pipe(
-          pause.whileFailing(
-            (error) => error._tag === "PersistenceError",
-            "stores unavailable; pausing until they recover",
-            batchLogIds(batch)
-          ),
-          Effect.onError(() => core.forget(batch)),
-          timed("stateful", "persist")
-        )
-        return batch
-      }).pipe(
-        pause.whileFailing(
-          (error) => error._tag !== "PartitionFenced",
-          "batch failed on a store error; retrying from the stores",
-          { partition }
-        ),
-        // retried for as long as it takes: only PartitionFenced comes out
-        Effect.catchIf(
-          (error) => error._tag !== "PartitionFenced",
-          (error) => Effect.die(error)
-        )
-      )
-
-    /**
-     * Takes one batch of records to durable and published; returns one result per decoded event.
-     * Records below the watermark claim's durable offset were applied under an earlier claim: they
-     * are replayed (their outputs re-published from the stores), never applied again.
-     */
-    const handle = (
+    const start = (
       records: ReadonlyArray<SourceRecord>,
       partition: number,
-      watermark: Watermark | null = null
+      watermark: Watermark | null,
+      settled: Effect.Effect<void>
     ) =>
       Effect.gen(function* () {
         const { events, sources, dead } = yield* decode(records)
-        if (events.length === 0) {
-          if (dead.length > 0)
-            yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
-          return [] as ReadonlyArray<EventResult>
-        }
+        if (events.length === 0) return { applied: null, events, sources, dead }
         const replayed = replayedCount(sources, watermark)
         if (replayed > 0) {
           metrics.replayedEvents.inc(replayed)
@@ -159,7 +127,48 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
             durable_offset: watermark?.claim.durableOffset
           })
         }
-        const batch = yield* durable(events, partition, watermark, replayed)
+        const applied = yield* core.apply(events, partition, replayed).pipe(
+          timed("stateful", "apply"),
+          Effect.tapError(() => settled),
+          pause.whileFailing(() => true, "batch failed on a store error; retrying from the stores", {
+            partition
+          }),
+          Effect.orDie
+        )
+        return { applied, events, sources, dead }
+      })
+
+    type Started = Effect.Effect.Success<ReturnType<typeof start>>
+
+    /**
+     * Finishes a started batch: its writes durable (unavailable stores pause the write, and the same
+     * writes are retried, so a half-written batch is finished, never recomputed), then its outputs
+     * and dead letters published. A fenced partition is not retried: this instance is no longer its
+     * owner. Returns one result per decoded event.
+     */
+    const finish = (started: Started, watermark: Watermark | null) =>
+      Effect.gen(function* () {
+        const { applied: batch, events, sources } = started
+        const dead = [...started.dead]
+        if (batch === null) {
+          if (dead.length > 0)
+            yield* sink.publish(dead).pipe(pause.untilDone("dead letters not published; retrying"))
+          return [] as ReadonlyArray<EventResult>
+        }
+        yield* core.persist(batch, watermark).pipe(
+          pause.whileFailing(
+            (error) => error._tag === "PersistenceError",
+            "stores unavailable; pausing until they recover",
+            batchLogIds(batch)
+          ),
+          Effect.onError(() => core.forget(batch)),
+          // retried for as long as it takes: only PartitionFenced comes out
+          Effect.catchIf(
+            (error) => error._tag !== "PartitionFenced",
+            (error) => Effect.die(error)
+          ),
+          timed("stateful", "persist")
+        )
         for (const [i, result] of batch.results.entries()) {
           const why = refusal(result)
           if (why !== null) dead.push(yield* deadLetter(config.topics, metrics, sources[i]!, why, events[i]))
@@ -174,6 +183,16 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         yield* core.complete(batch)
         return batch.results
       })
+
+    /** Takes one batch of records to durable and published (start, then finish); one result per decoded event. */
+    const handle = (
+      records: ReadonlyArray<SourceRecord>,
+      partition: number,
+      watermark: Watermark | null = null
+    ) =>
+      Effect.flatMap(start(records, partition, watermark, Effect.void), (started) =>
+        finish(started, watermark)
+      )
 
     /** Stage 1 (Kafka): re-key the input by customer onto the by-customer topic, then commit. */
     const repartition = (batch: SourceBatch) =>
@@ -215,22 +234,39 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       )
     }
 
-    /** The stateful stage: decode, apply, persist (fenced when shared), publish, then commit. */
+    /**
+     * The stateful stage: decode and apply when started (claiming the partition first when
+     * shared); persist (fenced when shared), publish and commit when completed.
+     */
     const apply = (batch: SourceBatch, fence: boolean) =>
       Effect.gen(function* () {
         const last = batch.records[batch.records.length - 1]!
         const watermark = fence
           ? { claim: yield* claimFor(batch), offset: (BigInt(last.offset) + 1n).toString() }
           : null
-        yield* handle(batch.records, batch.partition, watermark).pipe(
-          Effect.catchTag("PartitionFenced", (error) => onFenced(batch, error))
-        )
-        yield* batch.commit.pipe(timed("stateful", "commit"))
-        metrics.committedOffsets.inc(batch.records.length)
+        const started = yield* start(batch.records, batch.partition, watermark, batch.settled)
+        return {
+          complete: Effect.gen(function* () {
+            yield* finish(started, watermark).pipe(
+              Effect.catchTag("PartitionFenced", (error) => onFenced(batch, error))
+            )
+            yield* batch.commit.pipe(timed("stateful", "commit"))
+            metrics.committedOffsets.inc(batch.records.length)
+          }).pipe(Effect.uninterruptible),
+          abandon: started.applied === null ? Effect.void : core.forget(started.applied)
+        } satisfies StartedBatch<never>
       })
 
+    /** Stage 1 has nothing to start: its batch is published and committed when completed. */
+    const startRepartition = (batch: SourceBatch) =>
+      Effect.succeed({
+        complete: repartition(batch).pipe(Effect.uninterruptible),
+        abandon: Effect.void
+      } satisfies StartedBatch<never>)
+
     /**
-     * Consumes the source: every batch handled, then committed; uninterruptible but for its pauses.
+     * Consumes the source: every batch started, then completed (made durable, published,
+     * committed); uninterruptible but for its pauses.
      * With `repartition` (Kafka, whose producers key by session) the input topic feeds stage 1 and
      * the by-customer topic the stateful stage; otherwise (the embedded log, already partitioned
      * by customer, and files) every batch goes to the stateful stage.
@@ -248,7 +284,7 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       return Effect.flatMap(EventSource, (source) =>
         source.run({
           onBatch: (batch) =>
-            (isInput(batch.topic) ? repartition(batch) : apply(batch, options.fence)).pipe(
+            (isInput(batch.topic) ? startRepartition(batch) : apply(batch, options.fence)).pipe(
               Effect.uninterruptible
             ),
           onRevoked: revoked

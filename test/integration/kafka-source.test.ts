@@ -1,6 +1,7 @@
 // KafkaSource against a REAL single-node Kafka broker: a partition whose batch is slow does not
 // hold back the others (each partition has its own lane), batches take what is queued up to the
-// batch size, and every partition is handled in order and committed to its end.
+// batch size, every partition is handled in order and committed to its end, and a partition's
+// next batch is started while the previous one completes, then completes after it.
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
@@ -9,53 +10,81 @@ import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
 import { makeKafkaSource } from "../../src/adapters/kafka/KafkaSource"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
 import { Metrics } from "../../src/observability/Metrics"
-import type { SourceBatch } from "../../src/ports/EventSource"
+import type { SourceBatch, StartedBatch } from "../../src/ports/EventSource"
 import { KAFKA_UP_TIMEOUT_MS, kafkaBrokers } from "../support/kafka"
 
 const BATCH_SIZE = 4
+
+/** A fresh topic of `partitions` partitions on the broker, its group's name and a producer for it. */
+const withTopic = (partitions: number) =>
+  Effect.gen(function* () {
+    const brokers = yield* Effect.promise(() => kafkaBrokers())
+    const runId = randomUUID().slice(0, 8)
+    const topic = `it-kafka-source-${runId}`
+    const group = `it-kafka-source-group-${runId}`
+    const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.WARN })
+    const admin = kafka.admin()
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        await admin.connect()
+        await producer.connect()
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }]
+        })
+      }),
+      () =>
+        Effect.promise(async () => {
+          await producer.disconnect()
+          await admin.deleteGroups([group]).catch(() => {})
+          await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+          await admin.disconnect()
+        })
+    )
+    const send = (partition: number, from: number, count: number) =>
+      Effect.promise(() =>
+        producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: count }, (_, i) => ({
+            partition,
+            key: `p${partition}`,
+            value: String(from + i)
+          }))
+        })
+      )
+
+    return { runId, topic, group, send, admin, brokers }
+  })
+
+const sourceOn = (brokers: Array<string>, runId: string, topic: string, group: string) =>
+  makeKafkaSource({
+    topics: [topic],
+    group,
+    batchSize: BATCH_SIZE,
+    partitionsConcurrently: 2,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    progress: makeConsumerProgress()
+  }).pipe(
+    Effect.provide(
+      Layer.merge(KafkaClient.layer({ brokers, clientId: `it-${runId}-source` }), Metrics.layerTest)
+    )
+  )
+
+/** A batch with nothing to start: all of it runs when it completes. */
+const completing = (complete: Effect.Effect<void, unknown>): StartedBatch<never> => ({
+  complete: Effect.orDie(complete),
+  abandon: Effect.void
+})
 
 describe("KafkaSource (real broker)", () => {
   it.live(
     "a partition held in its batch does not stop the others; each is handled in order to its end",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Effect.promise(() => kafkaBrokers())
-        const runId = randomUUID().slice(0, 8)
-        const topic = `it-kafka-source-${runId}`
-        const group = `it-kafka-source-group-${runId}`
-        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.WARN })
-        const admin = kafka.admin()
-        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-        yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            await admin.connect()
-            await producer.connect()
-            await admin.createTopics({
-              waitForLeaders: true,
-              topics: [{ topic, numPartitions: 2, replicationFactor: 1 }]
-            })
-          }),
-          () =>
-            Effect.promise(async () => {
-              await producer.disconnect()
-              await admin.deleteGroups([group]).catch(() => {})
-              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
-              await admin.disconnect()
-            })
-        )
-        const send = (partition: number, from: number, count: number) =>
-          Effect.promise(() =>
-            producer.send({
-              topic,
-              acks: -1,
-              messages: Array.from({ length: count }, (_, i) => ({
-                partition,
-                key: `p${partition}`,
-                value: String(from + i)
-              }))
-            })
-          )
-
+        const { runId, topic, group, send, admin, brokers } = yield* withTopic(2)
         const seen = new Map<number, Array<Array<string>>>([
           [0, []],
           [1, []]
@@ -66,30 +95,23 @@ describe("KafkaSource (real broker)", () => {
         const allDone = yield* Deferred.make<void>()
         const count = (p: number) => seen.get(p)!.flat().length
         const onBatch = (batch: SourceBatch) =>
-          Effect.gen(function* () {
-            seen.get(batch.partition)!.push(batch.records.map((r) => r.value))
-            if (batch.partition === 0 && count(0) <= 3) {
-              yield* Deferred.succeed(held, undefined)
-              yield* Deferred.await(release)
-            }
-            yield* batch.commit
-            if (batch.partition === 1 && count(1) === 10) yield* Deferred.succeed(partitionOneDone, undefined)
-            if (count(0) === 13 && count(1) === 10) yield* Deferred.succeed(allDone, undefined)
-          })
-
-        const source = yield* makeKafkaSource({
-          topics: [topic],
-          group,
-          batchSize: BATCH_SIZE,
-          partitionsConcurrently: 2,
-          sessionTimeoutMs: 10_000,
-          heartbeatIntervalMs: 1_000,
-          progress: makeConsumerProgress()
-        }).pipe(
-          Effect.provide(
-            Layer.merge(KafkaClient.layer({ brokers, clientId: `it-${runId}-source` }), Metrics.layerTest)
+          Effect.succeed(
+            completing(
+              Effect.gen(function* () {
+                seen.get(batch.partition)!.push(batch.records.map((r) => r.value))
+                if (batch.partition === 0 && count(0) <= 3) {
+                  yield* Deferred.succeed(held, undefined)
+                  yield* Deferred.await(release)
+                }
+                yield* batch.commit
+                if (batch.partition === 1 && count(1) === 10)
+                  yield* Deferred.succeed(partitionOneDone, undefined)
+                if (count(0) === 13 && count(1) === 10) yield* Deferred.succeed(allDone, undefined)
+              })
+            )
           )
-        )
+
+        const source = yield* sourceOn(brokers, runId, topic, group)
         yield* send(0, 0, 3)
         const running = yield* Effect.forkScoped(source.run({ onBatch, onRevoked: () => Effect.void }))
         // Closing the scope interrupts the source: nothing may still hold a batch then.
@@ -111,11 +133,12 @@ describe("KafkaSource (real broker)", () => {
           expect(batches.flat()).toEqual(Array.from({ length: total }, (_, i) => String(i)))
           expect(batches.every((b) => b.length >= 1 && b.length <= BATCH_SIZE)).toBe(true)
         }
-        // What was queued while partition 0 was held came as full batches, not one per fetch.
+        // The batch started beside the held one took what had arrived; what queued behind it came
+        // as full batches, not one per fetch.
         expect(
           seen
             .get(0)!
-            .slice(1, 3)
+            .slice(2, 4)
             .map((b) => b.length)
         ).toEqual([BATCH_SIZE, BATCH_SIZE])
         yield* Fiber.interrupt(running)
@@ -123,6 +146,47 @@ describe("KafkaSource (real broker)", () => {
         expect(
           Object.fromEntries((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
         ).toEqual({ 0: "13", 1: "10" })
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
+
+  it.live(
+    "a partition's next batch is started while the previous one completes, and completes after it",
+    () =>
+      Effect.gen(function* () {
+        const { runId, topic, group, send, brokers } = yield* withTopic(1)
+        const steps: Array<string> = []
+        const secondStarted = yield* Deferred.make<void>()
+        const done = yield* Deferred.make<void>()
+        const onBatch = (batch: SourceBatch) =>
+          Effect.sync(() => {
+            const first = batch.records[0]!.value
+            steps.push(`start ${first}`)
+            if (first !== "0") Deferred.unsafeDone(secondStarted, Effect.void)
+            return {
+              complete: Effect.gen(function* () {
+                steps.push(`complete ${first}`)
+                // the first batch completes only once the second has been started beside it
+                if (first === "0") yield* Deferred.await(secondStarted)
+                yield* Effect.orDie(batch.commit)
+                steps.push(`completed ${first}`)
+                if (first === "4") yield* Deferred.succeed(done, undefined)
+              }),
+              abandon: Effect.void
+            } satisfies StartedBatch<never>
+          })
+        const source = yield* sourceOn(brokers, runId, topic, group)
+        yield* send(0, 0, 8)
+        const running = yield* Effect.forkScoped(source.run({ onBatch, onRevoked: () => Effect.void }))
+        yield* Deferred.await(done).pipe(Effect.timeout("30 seconds"))
+        yield* Fiber.interrupt(running)
+        const at = (step: string) => steps.indexOf(step)
+        expect([...steps].sort()).toEqual(
+          ["complete 0", "complete 4", "completed 0", "completed 4", "start 0", "start 4"].sort()
+        )
+        // started beside the first one's completion; completed only after it
+        expect(at("start 4")).toBeLessThan(at("completed 0"))
+        expect(at("complete 4")).toBeGreaterThan(at("completed 0"))
       }).pipe(Effect.scoped),
     KAFKA_UP_TIMEOUT_MS
   )

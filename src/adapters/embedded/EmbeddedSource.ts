@@ -45,12 +45,14 @@ export const makeEmbeddedSource = (config: EmbeddedSourceConfig) =>
               const records = log.read(topic, partition, offset, config.batchSize)
               progress.lagged(partitionKey(topic, partition), log.endOffset(topic, partition) - offset)
               if (records.length === 0) return yield* Effect.sleep(config.idlePoll)
-              yield* handler.onBatch({
+              const started = yield* handler.onBatch({
                 topic,
                 partition,
                 records: records.map((r) => ({ ...r, offset: String(r.offset) })),
-                commit: commit(partition, records[records.length - 1]!.offset + 1)
+                commit: commit(partition, records[records.length - 1]!.offset + 1),
+                settled: Effect.void
               })
+              yield* started.complete
             }).pipe(Effect.forever)
           return yield* Effect.forEach(partitions, partitionLoop, { concurrency: "unbounded", discard: true })
         })

@@ -37,12 +37,14 @@ export const makeFileSource = (config: FileSourceConfig) =>
         const size = Math.max(1, config.batchSize)
         for (let i = 0; i < records.length; i += size) {
           // A file has no position to keep: a rerun starts at its first line (turns are idempotent).
-          yield* handler.onBatch({
+          const started = yield* handler.onBatch({
             topic: config.path,
             partition: 0,
             records: records.slice(i, i + size),
-            commit: Effect.void
+            commit: Effect.void,
+            settled: Effect.void
           })
+          yield* started.complete
         }
       })
   })

@@ -16,7 +16,19 @@
  * this run; `run` then recreates the consumer with backoff (every partition is fetched again from
  * its committed offset), while readiness reports it disconnected.
  */
-import { Cause, Deferred, Duration, Effect, Fiber, FiberSet, Layer, Option, Queue, Schedule } from "effect"
+import {
+  Cause,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberSet,
+  Layer,
+  Option,
+  Queue,
+  Schedule
+} from "effect"
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from "kafkajs"
 import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
 import { Metrics } from "../../observability/Metrics"
@@ -138,21 +150,16 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           return Effect.forEach(lost, (r) => handler.onRevoked(r.topic, r.partitions), { discard: true })
         })
 
-        // Chunks being handled, per group join they were fetched under.
+        // Chunks started and not yet completed (or abandoned), per group join they were fetched under.
         const running = new Map<number, number>()
-        const inFlight =
-          (joined: number) =>
-          <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-            Effect.acquireUseRelease(
-              Effect.sync(() => running.set(joined, (running.get(joined) ?? 0) + 1)),
-              () => effect,
-              () =>
-                Effect.sync(() => {
-                  const left = (running.get(joined) ?? 1) - 1
-                  if (left === 0) running.delete(joined)
-                  else running.set(joined, left)
-                })
-            )
+        const enter = (joined: number) =>
+          Effect.sync(() => running.set(joined, (running.get(joined) ?? 0) + 1))
+        const leave = (joined: number) =>
+          Effect.sync(() => {
+            const left = (running.get(joined) ?? 1) - 1
+            if (left === 0) running.delete(joined)
+            else running.set(joined, left)
+          })
         const earlierRunning = (joined: number) => () => [...running.keys()].some((g) => g < joined)
         const earlierEnded = (joined: number) =>
           Effect.sleep(Duration.millis(10)).pipe(
@@ -160,8 +167,13 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             Effect.when(earlierRunning(joined))
           )
 
-        /** One chunk of a partition, handed to the stream and committed by its `commit`. */
-        const handleChunk = (chunk: Chunk) => {
+        /**
+         * Starts one chunk of a partition with the stream; its `complete` commits it. After a group
+         * join, no chunk starts (nor tells the stream of the revocation) until the chunks that began
+         * before it have completed: the stream never sees two owners' batches of one partition
+         * overlap, and a revocation never lands in the middle of a batch.
+         */
+        const startChunk = (chunk: Chunk, settled: Effect.Effect<void>) => {
           const { topic, partition, messages, highWatermark } = chunk
           const records: Array<SourceRecord> = messages.map((m) => ({
             topic,
@@ -181,13 +193,10 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
             progress.committed(partitionKey(topic, partition), Number(next), lag)
           })
-          // After a group join, no chunk starts (nor tells the stream of the revocation) until the
-          // chunks that began before it have ended: the stream never sees two owners' batches of
-          // one partition overlap, and a revocation never lands in the middle of a batch.
           return Effect.zipRight(
             Effect.zipRight(earlierEnded(chunk.generation), flushRevoked),
-            handler.onBatch({ topic, partition, records, commit })
-          ).pipe(inFlight(chunk.generation))
+            handler.onBatch({ topic, partition, records, commit, settled })
+          )
         }
 
         yield* Effect.acquireRelease(
@@ -219,30 +228,50 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
         )
 
         /**
-         * A batch that failed. Of a partition still owned: every partition is fetched again by a new
-         * consumer (a defect too: a lane never dies silently). A failed commit only waits for the
-         * next one (commits are cumulative; a crash redelivers), and a batch of an earlier group
-         * join is its new owner's to redo.
+         * A batch that failed; true when the partition's next batch may go on. Of a partition still
+         * owned: every partition is fetched again by a new consumer (a defect too: a lane never dies
+         * silently). A failed commit only waits for the next one (commits are cumulative; a crash
+         * redelivers), and a batch of an earlier group join is its new owner's to redo.
          */
         const laneFailed = (chunk: Chunk, cause: Cause.Cause<EventSourceError>) => {
           const failure = Cause.failureOption(cause)
           const ids = { topic: chunk.topic, partition: chunk.partition }
           if (chunk.generation !== generation)
-            return Effect.logInfo("a batch of a partition revoked meanwhile failed; its new owner takes it", {
-              ...ids,
-              error: Cause.pretty(cause)
-            })
+            return Effect.as(
+              Effect.logInfo("a batch of a partition revoked meanwhile failed; its new owner takes it", {
+                ...ids,
+                error: Cause.pretty(cause)
+              }),
+              false
+            )
           if (Option.isSome(failure) && failure.value.operation === "commit")
-            return Effect.logWarning("offset commit failed; the next batch's commit covers it", {
-              ...ids,
-              error: String(failure.value.cause)
-            })
+            return Effect.as(
+              Effect.logWarning("offset commit failed; the next batch's commit covers it", {
+                ...ids,
+                error: String(failure.value.cause)
+              }),
+              true
+            )
           const error = Option.getOrElse(
             failure,
             () => new EventSourceError({ operation: "consume", cause: Cause.squash(cause) })
           )
-          return Effect.sync(() => Deferred.unsafeDone(crashed, Effect.fail(error)))
+          return Effect.sync(() => {
+            Deferred.unsafeDone(crashed, Effect.fail(error))
+            return false
+          })
         }
+
+        /** Handles a lane's failure with `laneFailed` (true: the lane goes on); an interruption passes. */
+        const orLaneFailed =
+          (chunk: Chunk) =>
+          <A>(effect: Effect.Effect<A, EventSourceError, R>): Effect.Effect<A | boolean, never, R> =>
+            Effect.catchAllCause(effect, (cause) =>
+              // an interruption carries no failure
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause as Cause.Cause<never>)
+                : laneFailed(chunk, cause)
+            )
 
         /** The next batch of a lane: what is queued, up to `batchSize`, without the stale records. */
         const nextChunk = (queue: Queue.Queue<Queued>, topic: string, partition: number) =>
@@ -268,18 +297,41 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             return Effect.gen(function* () {
               const queue = yield* Queue.bounded<Queued>(LANE_BATCHES * config.batchSize)
               lanes.set(key, queue)
-              const work = nextChunk(queue, topic, partition).pipe(
-                Effect.flatMap((chunk) =>
-                  chunk === null
-                    ? Effect.void
-                    : handleChunk(chunk).pipe(
-                        Effect.catchAllCause((cause) =>
-                          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : laneFailed(chunk, cause)
-                        )
-                      )
-                ),
-                Effect.forever
+              // A pipeline of two: the next batch is started (decoded, applied in memory) while
+              // the previous one completes (persist, publish, commit); it completes only after the
+              // previous one did, and is abandoned when that one failed.
+              let previous: Fiber.RuntimeFiber<boolean> | null = null
+              const previousOk = Effect.suspend(() =>
+                previous === null ? Effect.succeed(true) : Fiber.join(previous)
               )
+              const settled = Effect.asVoid(previousOk)
+              const step = Effect.gen(function* () {
+                const chunk = yield* nextChunk(queue, topic, partition)
+                if (chunk === null) return
+                yield* enter(chunk.generation)
+                const started = yield* startChunk(chunk, settled).pipe(
+                  orLaneFailed(chunk),
+                  Effect.map((batch) => (typeof batch === "boolean" ? null : batch)),
+                  Effect.onExit((exit) =>
+                    Exit.isSuccess(exit) && exit.value !== null ? Effect.void : leave(chunk.generation)
+                  )
+                )
+                if (started === null) return
+                if (!(yield* previousOk)) {
+                  yield* started.abandon.pipe(Effect.ensuring(leave(chunk.generation)))
+                  previous = null
+                  return
+                }
+                previous = yield* Effect.fork(
+                  started.complete.pipe(
+                    Effect.as(true),
+                    orLaneFailed(chunk),
+                    Effect.map((ok) => ok === true),
+                    Effect.ensuring(leave(chunk.generation))
+                  )
+                )
+              })
+              const work = Effect.forever(step)
               yield* FiberSet.run(laneFibers, work)
               return queue
             })
