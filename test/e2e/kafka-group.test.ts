@@ -76,6 +76,30 @@ describe("kafka consumer groups over shared customers", () => {
   const databases: Array<TestDatabase> = []
   const children: Array<TurnvaultProcess> = []
 
+  /** 3,000 events of customers shared across sessions, on `partitions` partitions per topic. */
+  const scenario = async (name: string, seed: number, partitions: number) => {
+    const prepared = await prepareScenario({
+      name,
+      seed,
+      count: 3_000,
+      customers: "shared",
+      extra: {
+        TURNVAULT_PARTITIONS: String(partitions),
+        TURNVAULT_BATCH_SIZE: "50",
+        TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
+      }
+    })
+    databases.push(prepared.database)
+    return prepared
+  }
+  /** Starts `turnvault start` children of a scenario, each healthy before it returns. */
+  const spawner = (dir: string, env: Record<string, string>) => async (name: string) => {
+    const child = await spawnTurnvault({ name, dir, env })
+    children.push(child)
+    await child.waitHealthy()
+    return child
+  }
+
   beforeAll(() => requireKcat())
   afterAll(async () => {
     for (const child of children) await child.kill()
@@ -83,25 +107,13 @@ describe("kafka consumer groups over shared customers", () => {
   })
 
   it("three instances, one input partition in file order, SIGKILL and SIGSTOP: equal to `process` line for line", async () => {
-    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await prepareScenario({
-      name: "group3",
-      seed: 7_007,
-      count: 3_000,
-      customers: "shared",
-      extra: {
-        TURNVAULT_PARTITIONS: "6",
-        TURNVAULT_BATCH_SIZE: "50",
-        TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
-      }
-    })
-    databases.push(database)
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await scenario(
+      "group3",
+      7_007,
+      6
+    )
     const total = workload.lines.length
-    const spawn = async (name: string) => {
-      const child = await spawnTurnvault({ name, dir, env })
-      children.push(child)
-      await child.waitHealthy()
-      return child
-    }
+    const spawn = spawner(dir, env)
     const [a, b, c] = [await spawn("a"), await spawn("b"), await spawn("c")]
     const { admin } = await kafkaAdmin(brokers)
     let restarted: TurnvaultProcess
@@ -148,25 +160,13 @@ describe("kafka consumer groups over shared customers", () => {
   }, 300_000)
 
   it("two instances, sessions interleaved at random over eight partitions: the latest valid update is active", async () => {
-    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await prepareScenario({
-      name: "lww",
-      seed: 8_008,
-      count: 3_000,
-      customers: "shared",
-      extra: {
-        TURNVAULT_PARTITIONS: "8",
-        TURNVAULT_BATCH_SIZE: "50",
-        TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
-      }
-    })
-    databases.push(database)
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await scenario(
+      "lww",
+      8_008,
+      8
+    )
     const total = workload.lines.length
-    const spawn = async (name: string) => {
-      const child = await spawnTurnvault({ name, dir, env })
-      children.push(child)
-      await child.waitHealthy()
-      return child
-    }
+    const spawn = spawner(dir, env)
     const [a, b] = [await spawn("a"), await spawn("b")]
     const { admin } = await kafkaAdmin(brokers)
     let restarted: TurnvaultProcess

@@ -78,6 +78,13 @@ const closedLater = (
   return false
 }
 
+/** Last-writer-wins order: (occurred_at, turn_id). */
+const bySent = (
+  a: { readonly occurred_at: string; readonly turn_id: string },
+  b: { readonly occurred_at: string; readonly turn_id: string }
+) =>
+  a.occurred_at === b.occurred_at ? (a.turn_id < b.turn_id ? -1 : 1) : a.occurred_at < b.occurred_at ? -1 : 1
+
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 10, minute)).toISOString()
 
 describe("last writer wins across a customer's sessions", () => {
@@ -93,15 +100,7 @@ describe("last writer wins across a customer's sessions", () => {
           return turn({ session: u.session, turn: n, at: at(u.minute), vars: { plan: u.plan } })
         })
         const valid = lines.filter((l) => l.candidate_variables.plan?.value !== "bad")
-        const latest = [...valid].sort((a, b) =>
-          a.occurred_at === b.occurred_at
-            ? a.turn_id < b.turn_id
-              ? -1
-              : 1
-            : a.occurred_at < b.occurred_at
-              ? -1
-              : 1
-        )
+        const latest = [...valid].sort(bySent)
         const out = await Effect.runPromise(runProcess(defs, lines))
         const active = out.profile.filter((r) => r.status === "active")
         if (latest.length === 0) expect(active).toEqual([])
@@ -137,15 +136,7 @@ describe("last writer wins across a customer's sessions", () => {
             turns.push(line)
             return line
           })
-          const latest = [...turns].sort((a, b) =>
-            a.occurred_at === b.occurred_at
-              ? a.turn_id < b.turn_id
-                ? -1
-                : 1
-              : a.occurred_at < b.occurred_at
-                ? -1
-                : 1
-          )
+          const latest = [...turns].sort(bySent)
           const last = latest.at(-1)
           // none when the session closed its case after that turn (in the session's own order)
           const closedAfter = last !== undefined && closedLater(sessions, last.session_id, last.turn_number)
