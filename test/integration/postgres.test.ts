@@ -49,6 +49,21 @@ describe("postgres migrations", () => {
       expect(yield* runMigrations(db.url, "up")).toEqual(up)
     })
   )
+
+  it.scoped(
+    "instances migrating at once wait for each other: one applies, the others find nothing to do",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* database(false)
+        const runs = yield* Effect.all(
+          Array.from({ length: 3 }, () => runMigrations(db.url, "up")),
+          { concurrency: "unbounded" }
+        )
+        const applied = runs.find((names) => names.length > 0)!
+        expect(runs.filter((names) => names.length > 0)).toHaveLength(1)
+        expect(yield* migrationStatus(db.url)).toEqual({ applied, pending: [] })
+      })
+  )
 })
 
 const stores = Layer.unwrapScoped(

@@ -1,7 +1,8 @@
 /**
  * Schema migrations (node-pg-migrate, plain `.sql` files in `migrations/` with `-- Up Migration` and
  * `-- Down Migration` sections, so no TypeScript build is needed). Applied names are kept in
- * `pgmigrations`; node-pg-migrate holds an advisory lock while it runs, so instances may race safely.
+ * `pgmigrations`; node-pg-migrate holds an advisory lock while it runs, and an instance that finds
+ * it taken waits for it (then finds nothing left to run), so instances may start together.
  */
 import { fileURLToPath } from "node:url"
 import { Data, Effect } from "effect"
@@ -33,6 +34,8 @@ const run = (databaseUrl: string, direction: "up" | "down", count: number, dryRu
     dryRun,
     checkOrder: true,
     singleTransaction: true,
+    // Instances started together queue on the advisory lock; the default ("fail") made one exit.
+    advisoryLockMode: "wait",
     logger: quiet
   })
 
