@@ -8,15 +8,33 @@ import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { Metrics } from "./Metrics"
 
+/** One dependency's answer: usable right now or not, and why not. */
+export interface CheckResult {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+  /**
+   * Set on a dependency the service runs without, more slowly (the Redis cache: every read goes to
+   * PostgreSQL): its failure marks the service degraded, not unready.
+   */
+  readonly degradesOnly?: true
+}
+
 /** Readiness: each check says whether its dependency is usable right now, and why not. */
 export class Readiness extends Context.Tag("turnvault/Readiness")<
   Readiness,
-  {
-    readonly check: Effect.Effect<
-      ReadonlyArray<{ readonly name: string; readonly ok: boolean; readonly detail: string }>
-    >
-  }
+  { readonly check: Effect.Effect<ReadonlyArray<CheckResult>> }
 >() {}
+
+/**
+ * `/readyz`'s answer: 200 when every check a dependency the service needs passes, else 503; the body
+ * lists every check and says `degraded` when one it can run without fails.
+ */
+export const readinessAnswer = (checks: ReadonlyArray<CheckResult>) => {
+  const ready = checks.every((c) => c.ok || c.degradesOnly === true)
+  const degraded = checks.some((c) => !c.ok && c.degradesOnly === true)
+  return { status: ready ? 200 : 503, body: { ready, degraded, checks } }
+}
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get(
@@ -31,9 +49,8 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/readyz",
     Effect.gen(function* () {
-      const checks = yield* (yield* Readiness).check
-      const ready = checks.every((c) => c.ok)
-      return yield* HttpServerResponse.json({ ready, checks }, { status: ready ? 200 : 503 })
+      const { status, body } = readinessAnswer(yield* (yield* Readiness).check)
+      return yield* HttpServerResponse.json(body, { status })
     })
   )
 )

@@ -8,13 +8,9 @@
  */
 import { Duration, Effect, Layer, type Scope } from "effect"
 import type { ConsumerProgress } from "./ConsumerProgress"
-import { Readiness } from "./HttpApi"
+import { type CheckResult, Readiness } from "./HttpApi"
 
-export interface Check {
-  readonly name: string
-  readonly ok: boolean
-  readonly detail: string
-}
+export type Check = CheckResult
 
 /**
  * One dependency's check: acquiring it opens what the check needs (its own connection) for the

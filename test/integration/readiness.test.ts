@@ -8,7 +8,7 @@ import { Data, Effect, Fiber, Redacted, TestClock } from "effect"
 import { postgresHealthCheck } from "../../src/adapters/postgres"
 import { redisHealthCheck } from "../../src/adapters/redis"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
-import { Readiness } from "../../src/observability/HttpApi"
+import { Readiness, readinessAnswer } from "../../src/observability/HttpApi"
 import { consumerCheck, type HealthCheck, pingCheck, readinessLayer } from "../../src/observability/Readiness"
 import { freePort } from "../support/child"
 import { adminUrl } from "../support/postgres"
@@ -94,12 +94,22 @@ describe("readiness checks", () => {
       expect(yield* runCheck(redisHealthCheck(Redacted.make(server.url)))).toEqual({
         name: "redis",
         ok: true,
-        detail: "ok"
+        detail: "ok",
+        degradesOnly: true
       })
       const port = yield* closedPort
       const down = yield* runCheck(redisHealthCheck(Redacted.make(`redis://:hunter2@127.0.0.1:${port}`)))
-      expect(down).toMatchObject({ name: "redis", ok: false })
+      expect(down).toMatchObject({ name: "redis", ok: false, degradesOnly: true })
       expect(down.detail).not.toContain("hunter2")
+      // the cache down: degraded, still ready; PostgreSQL down: not ready
+      const postgres = { name: "postgres", ok: true, detail: "ok" }
+      expect(readinessAnswer([postgres, down])).toEqual({
+        status: 200,
+        body: { ready: true, degraded: true, checks: [postgres, down] }
+      })
+      const pgDown = { ...postgres, ok: false, detail: "ping failed (x)" }
+      expect(readinessAnswer([pgDown, down]).status).toBe(503)
+      expect(readinessAnswer([postgres]).body).toEqual({ ready: true, degraded: false, checks: [postgres] })
     }).pipe(Effect.scoped)
   )
 })

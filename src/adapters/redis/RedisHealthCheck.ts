@@ -1,6 +1,8 @@
 /**
  * The Redis check of `/readyz`: PING on a client of its own that connects lazily, fails fast (no
- * offline queue) and keeps reconnecting, so it says whether the server answers right now.
+ * offline queue) and keeps reconnecting, so it says whether the server answers right now. Redis is
+ * a cache: the stores fall back to PostgreSQL without it, so a failed ping degrades the service
+ * (`degradesOnly`) instead of making it unready.
  */
 import { type Duration, Effect, Redacted } from "effect"
 import { Redis } from "ioredis"
@@ -27,15 +29,18 @@ export const redisHealthCheck = (
       (client) => Effect.sync(() => client.disconnect())
     ),
     (client) =>
-      pingCheck(
-        "redis",
-        Effect.tryPromise({
-          try: async () => {
-            if (client.status === "wait" || client.status === "end") await client.connect()
-            return client.ping()
-          },
-          catch: (cause) => new RedisCacheError({ operation: "ping", cause })
-        }),
-        timeout
+      Effect.map(
+        pingCheck(
+          "redis",
+          Effect.tryPromise({
+            try: async () => {
+              if (client.status === "wait" || client.status === "end") await client.connect()
+              return client.ping()
+            },
+            catch: (cause) => new RedisCacheError({ operation: "ping", cause })
+          }),
+          timeout
+        ),
+        (check) => ({ ...check, degradesOnly: true as const })
       )
   )
