@@ -41,7 +41,15 @@ const NonEmpty = Schema.String.pipe(Schema.minLength(1)).annotations({
 export const FieldDefinition = Schema.Struct({
   tenant_id: NonEmpty,
   agent_id: NonEmpty,
-  name: NonEmpty,
+  name: NonEmpty.pipe(
+    Schema.maxLength(128),
+    Schema.filter((name) => name !== "__proto__" || "__proto__ is not a field name", {
+      jsonSchema: { not: { const: "__proto__" } }
+    })
+  ).annotations({
+    description:
+      "1 to 128 characters, not __proto__ (a candidate variable of that name is always an unknown field)"
+  }),
   value_type: ValueType,
   scope: Scope,
   persist: Schema.optionalWith(

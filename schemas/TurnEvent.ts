@@ -10,6 +10,24 @@ const NonEmpty = Schema.String.pipe(Schema.minLength(1)).annotations({
 })
 
 /**
+ * An identifier the stores index: 1 to `max` UTF-16 code units, so that a key of several ids stays
+ * far below PostgreSQL's limit on an index row (about 2.7 KB; 3 bytes of UTF-8 per code unit at most).
+ */
+const Id = (max: number) =>
+  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(max)).annotations({
+    title: `identifier of at most ${max} characters`,
+    description: `a string of 1 to ${max} UTF-16 code units`
+  })
+
+/** Ids of a tenant or an agent: 1–128 code units. */
+const ShortId = Id(128)
+/** Ids of sessions, customers, turns, events and cases: 1–256 code units. */
+const LongId = Id(256)
+
+/** The largest turn_number the stores hold (a 32-bit signed integer column). */
+export const MAX_TURN_NUMBER = 2_147_483_647
+
+/**
  * ISO 8601 date-time that carries a zone (`Z` or `±hh:mm`). The pattern bounds every component so the
  * generated JSON Schema rejects what `Date.parse` rejects; only impossible days such as 02-30 slip past
  * it. No `format: "date-time"`: RFC 3339 validators would reject the optional seconds allowed here.
@@ -28,6 +46,9 @@ export const ZonedDateTime = Schema.String.pipe(
 
 export const VariableSource = Schema.Literal("USER", "TOOL", "INFERENCE", "SYSTEM")
 export type VariableSource = typeof VariableSource.Type
+
+/** The longest candidate variable name (a field name) in UTF-16 code units. */
+export const MAX_VARIABLE_NAME = 128
 
 export const CandidateVariable = Schema.Struct({
   value: Schema.Unknown.annotations({ description: "the extracted value, any JSON value" }),
@@ -77,26 +98,38 @@ export type Enforcement = typeof Enforcement.Type
 
 const common = {
   schema_version: Schema.Literal(1).annotations({ description: "version of this wire contract" }),
-  event_id: NonEmpty,
-  tenant_id: NonEmpty,
-  agent_id: NonEmpty,
-  session_id: NonEmpty.annotations({ description: "also the Kafka message key" }),
-  customer_id: NonEmpty,
+  event_id: LongId,
+  tenant_id: ShortId,
+  agent_id: ShortId,
+  session_id: LongId.annotations({ description: "also the Kafka message key" }),
+  customer_id: LongId,
   occurred_at: ZonedDateTime,
-  case_id: Schema.optional(Schema.String)
+  case_id: Schema.optional(Schema.String.pipe(Schema.maxLength(256)))
 }
 
 export const TurnCompleted = Schema.Struct({
   ...common,
   event_type: Schema.Literal("turn.completed"),
-  turn_id: NonEmpty.annotations({ description: "unique per tenant; a repeated turn_id is a duplicate" }),
-  turn_number: Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1)).annotations({
+  turn_id: LongId.annotations({ description: "unique per tenant; a repeated turn_id is a duplicate" }),
+  turn_number: Schema.Number.pipe(
+    Schema.int(),
+    Schema.greaterThanOrEqualTo(1),
+    Schema.lessThanOrEqualTo(MAX_TURN_NUMBER)
+  ).annotations({
     description: "1-based, increasing within the session"
   }),
   user_message: Schema.String,
   agent_response: Schema.String,
   canonical_intent: Schema.optional(Schema.NullOr(Schema.String)),
-  candidate_variables: Schema.Record({ key: Schema.String, value: CandidateVariable }),
+  // A refined record key would drop a longer name as an excess property: the whole record is checked.
+  candidate_variables: Schema.Record({ key: Schema.String, value: CandidateVariable }).pipe(
+    Schema.filter(
+      (variables) =>
+        Object.keys(variables).every((name) => name.length >= 1 && name.length <= MAX_VARIABLE_NAME) ||
+        `a variable name must be 1 to ${MAX_VARIABLE_NAME} characters long`,
+      { jsonSchema: { propertyNames: { minLength: 1, maxLength: MAX_VARIABLE_NAME } } }
+    )
+  ),
   matched_rules: Schema.Array(MatchedRule),
   scenario: Schema.NullOr(ScenarioState),
   tool_executions: Schema.Array(ToolExecution),
@@ -114,7 +147,7 @@ export type SessionEnded = typeof SessionEnded.Type
 export const CaseClosed = Schema.Struct({
   ...common,
   event_type: Schema.Literal("case.closed"),
-  case_id: NonEmpty.annotations({ description: "the case whose CASE-scoped fields expire" })
+  case_id: LongId.annotations({ description: "the case whose CASE-scoped fields expire" })
 }).annotations({ identifier: "CaseClosed", title: "case.closed" })
 export type CaseClosed = typeof CaseClosed.Type
 
@@ -122,6 +155,6 @@ export const TurnEvent = Schema.Union(TurnCompleted, SessionEnded, CaseClosed).a
   identifier: "TurnEvent",
   title: "turnvault turn event, schema version 1",
   description:
-    "One JSON object per message on turnvault.turn-events, keyed by session_id. Unknown extra fields are ignored."
+    "One JSON object per message on turnvault.turn-events, keyed by session_id, at most TURNVAULT_MAX_EVENT_BYTES (1 MiB by default) of UTF-8. Unknown extra fields are ignored. Beyond what this schema says: no string anywhere (property names included) may contain U+0000 or a lone UTF-16 surrogate, and the event nests at most 32 levels deep."
 })
 export type TurnEvent = typeof TurnEvent.Type

@@ -25,7 +25,7 @@ import { type PartitionClaim, PartitionFenced, PartitionOwnership } from "../src
 import { type OutputMessage, OutputSink } from "../src/ports/OutputSink"
 import type { TopicNames } from "../src/ports/Topics"
 import { type DeadLetterReason, deadLetter } from "./deadLetter"
-import { decodeTurnEvent } from "./decode"
+import { type DecodeFailure, decodeRecordValue, tooLarge } from "./decode"
 import { type PausePolicyConfig, makePausePolicy } from "./PausePolicy"
 import { repartitioned } from "./repartition"
 
@@ -41,6 +41,26 @@ const refusal = (result: EventResult): DeadLetterReason | null => {
   }
 }
 
+/**
+ * A record that came through the repartition stage carries its input key (`source_key`): producers
+ * key by session_id, and a message keyed otherwise landed on another input partition than its
+ * session's other events, so nothing orders it among them. Such an event is refused (DLQ), never
+ * applied. Records that did not come from the input topic (the embedded log, a file) are not checked.
+ */
+const keyMismatch = (record: SourceRecord, event: TurnEvent): DecodeFailure | null => {
+  const headers = record.headers
+  if (headers?.source_topic === undefined) return null
+  const key = headers.source_key
+  if (key === event.session_id) return null
+  return {
+    reason: "schema_violation",
+    detail:
+      key === undefined
+        ? "key_mismatch: the message has no key; producers key turn events by session_id"
+        : "key_mismatch: the message key is not the event's session_id"
+  }
+}
+
 /** How many leading records (in offset order) lie below the claim's durable offset. */
 const replayedCount = (sources: ReadonlyArray<SourceRecord>, watermark: Watermark | null) => {
   const durableOffset = watermark?.claim.durableOffset ?? null
@@ -53,6 +73,8 @@ const replayedCount = (sources: ReadonlyArray<SourceRecord>, watermark: Watermar
 
 export interface TurnStreamConfig extends PausePolicyConfig {
   readonly topics: TopicNames
+  /** Larger events are dead-lettered as `too_large` (TURNVAULT_MAX_EVENT_BYTES). */
+  readonly maxEventBytes: number
   /** The consumer group: partition claims are per (group, topic, partition). */
   readonly group: string
 }
@@ -91,9 +113,14 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         const sources: Array<SourceRecord> = []
         const dead: Array<OutputMessage> = []
         for (const record of records) {
-          const decoded = decodeTurnEvent(record.value)
+          const decoded = decodeRecordValue(record.value, config.maxEventBytes)
           if (decoded._tag === "Left") {
             dead.push(yield* deadLetter(config.topics, metrics, record, decoded.left))
+            continue
+          }
+          const mismatch = keyMismatch(record, decoded.right)
+          if (mismatch !== null) {
+            dead.push(yield* deadLetter(config.topics, metrics, record, mismatch, decoded.right))
             continue
           }
           events.push(decoded.right)
@@ -194,14 +221,31 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
         finish(started, watermark)
       )
 
-    /** Stage 1 (Kafka): re-key the input by customer onto the by-customer topic, then commit. */
+    /**
+     * Stage 1 (Kafka): re-key the input by customer onto the by-customer topic, then commit. An
+     * event larger than the maximum is dead-lettered here: the by-customer topic is sized for
+     * events up to the maximum and would refuse it for ever.
+     */
     const repartition = (batch: SourceBatch) =>
-      sink.publish(batch.records.map((record) => repartitioned(config.topics.byCustomer, record))).pipe(
-        pause.untilDone("repartitioned events not published; retrying", { partition: batch.partition }),
-        timed("repartition", "publish"),
-        Effect.zipRight(batch.commit.pipe(timed("repartition", "commit"))),
-        Effect.tap(() => metrics.repartitionedEvents.inc(batch.records.length))
-      )
+      Effect.gen(function* () {
+        const messages: Array<OutputMessage> = []
+        for (const record of batch.records) {
+          const large = tooLarge(record.value, config.maxEventBytes)
+          messages.push(
+            large === null
+              ? repartitioned(config.topics.byCustomer, record)
+              : yield* deadLetter(config.topics, metrics, record, large)
+          )
+        }
+        yield* sink
+          .publish(messages)
+          .pipe(
+            pause.untilDone("repartitioned events not published; retrying", { partition: batch.partition }),
+            timed("repartition", "publish")
+          )
+        yield* batch.commit.pipe(timed("repartition", "commit"))
+        metrics.repartitionedEvents.inc(batch.records.length)
+      })
 
     /** This instance's claim on the batch's partition, taken on its first batch after an assignment. */
     const claimFor = (batch: SourceBatch) => {

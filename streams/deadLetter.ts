@@ -40,10 +40,10 @@ const sourceOf = (record: SourceRecord) => {
  * The ids of an event that failed to decode, where they are present and strings, so that its DLQ
  * log line still names its tenant, session and turn. Nothing else of the payload is logged.
  */
-const idsOfRaw = (raw: string): Record<string, string> => {
+const idsOfRaw = (raw: Buffer): Record<string, string> => {
   let json: unknown
   try {
-    json = JSON.parse(raw)
+    json = JSON.parse(raw.toString("utf8"))
   } catch {
     return {}
   }
@@ -63,17 +63,28 @@ const idsOf = (event: TurnEvent) => ({
   ...(event.event_type === "turn.completed" ? { turn_id: event.turn_id } : {})
 })
 
-/** The DLQ message: the input message as it came (its original key and value), with the reason. */
+/**
+ * The DLQ message: the input message as it came (its original key and its very bytes), with the
+ * reason. A `too_large` event is the exception: whatever limit the DLQ topic has, some event would
+ * exceed it again and stall the partition, so its value is left out (header `value_omitted`); the
+ * original stays at its source topic, partition and offset for the topic's retention
+ * (docs/decisions/0012-oversized-events.md).
+ */
 export const dlqMessage = (
   topics: TopicNames,
   record: SourceRecord,
   why: DeadLetterReason
-): OutputMessage => ({
-  topic: topics.dlq,
-  key: originOf(record).key,
-  value: record.value,
-  headers: { reason: why.reason, detail: why.detail, ...sourceOf(record) }
-})
+): OutputMessage => {
+  const headers = { reason: why.reason, detail: why.detail, ...sourceOf(record) }
+  return why.reason === "too_large"
+    ? {
+        topic: topics.dlq,
+        key: originOf(record).key,
+        value: Buffer.alloc(0),
+        headers: { ...headers, value_omitted: "true" }
+      }
+    : { topic: topics.dlq, key: originOf(record).key, value: record.value, headers }
+}
 
 /** The DLQ message of `record`, counted and logged; `event` when it decoded (e.g. out of order). */
 export const deadLetter = (

@@ -7,14 +7,18 @@
  * of compiledValidator.ts and falls back to the Effect decoder for whatever the fast path does not
  * accept, so every DecodeFailure is still Effect's (test/unit/decodeFastPath.test.ts compares them).
  */
+import { isUtf8 } from "node:buffer"
 import { Either, ParseResult, Schema } from "effect"
-import { CaseClosed, SessionEnded, TurnCompleted, type TurnEvent } from "../schemas"
+import { CandidateVariable, CaseClosed, SessionEnded, TurnCompleted, type TurnEvent } from "../schemas"
 import { compileFastDecoder, type FastDecoder } from "./compiledValidator"
 
 export type DecodeFailure = {
-  readonly reason: "malformed_json" | "schema_violation"
+  readonly reason: "malformed_json" | "schema_violation" | "too_large"
   readonly detail: string
 }
+
+/** How deep an event may nest (the event object is level 1): deeper values are refused at the door. */
+export const MAX_NESTING = 32
 
 const options = { errors: "all", onExcessProperty: "ignore" } as const
 
@@ -43,7 +47,10 @@ export const fastDecoders: Readonly<Record<string, FastDecoder<TurnEvent>>> = Ob
 const describe = (error: ParseResult.ParseError): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const lines = issues.slice(0, 5).map((issue) => {
-    const path = issue.path.length === 0 ? "event" : issue.path.join(".")
+    const path =
+      issue.path.length === 0
+        ? "event"
+        : issue.path.map((p) => (SAFE_NAME.test(String(p)) ? String(p) : "<name>")).join(".")
     const what = issue._tag === "Missing" ? "is missing" : issue.message.replace(/,?\s*actual[\s\S]*$/, "")
     return `${path}: ${what}`
   })
@@ -51,9 +58,111 @@ const describe = (error: ParseResult.ParseError): string => {
   return lines.join("; ") + more
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
+const SAFE_NAME = /^[^\u0000-\u001f\uD800-\uDFFF]{1,128}$/
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Why a string cannot be stored (PostgreSQL text and jsonb refuse both), or null. */
+const unstorable = (s: string): string | null => {
+  if (s.includes("\u0000")) return "contains a NUL character (U+0000)"
+  if (LONE_SURROGATE.test(s)) return "contains a lone UTF-16 surrogate"
+  return null
+}
+
+/** A value still to look at, with the way back to the event for the detail. */
+interface Visit {
+  readonly value: unknown
+  readonly name: string
+  readonly parent: Visit | null
+  readonly depth: number
+}
+
+/** The path of a visit for a detail: names as they are, unless they hold what a detail may not. */
+const pathOf = (visit: Visit): string => {
+  const names: Array<string> = []
+  for (let v: Visit | null = visit; v !== null && v.parent !== null; v = v.parent)
+    names.push(SAFE_NAME.test(v.name) ? v.name : "<name>")
+  return names.length === 0 ? "event" : names.reverse().join(".")
+}
+
+/**
+ * What the stores cannot hold anywhere in a parsed event, whatever the schema says of the field: a
+ * NUL character or a lone surrogate in any string or property name, or nesting deeper than
+ * MAX_NESTING levels. An explicit stack, so a deep value costs no recursion (V8's JSON.parse is
+ * not recursive either). Returns the failure with the path it names, or null.
+ */
+export const storableProblem = (json: object): string | null => {
+  const stack: Array<Visit> = [{ value: json, name: "", parent: null, depth: 1 }]
+  while (stack.length > 0) {
+    const visit = stack.pop()!
+    const { value } = visit
+    if (typeof value === "string") {
+      const why = unstorable(value)
+      if (why !== null) return `${pathOf(visit)}: ${why}`
+      continue
+    }
+    if (typeof value !== "object" || value === null) continue
+    if (visit.depth > MAX_NESTING) return `${pathOf(visit)}: nested deeper than ${MAX_NESTING} levels`
+    const depth = visit.depth + 1
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++)
+        stack.push({ value: value[i], name: String(i), parent: visit, depth })
+      continue
+    }
+    for (const key of Object.keys(value)) {
+      const why = unstorable(key)
+      if (why !== null) return `${pathOf(visit)}: a property name ${why}`
+      stack.push({ value: (value as Record<string, unknown>)[key], name: key, parent: visit, depth })
+    }
+  }
+  return null
+}
+
 interface Parsed {
   readonly json: object
   readonly decoder: EventDecoder
+  /** A candidate variable named `__proto__`, set aside before decoding (see `setAsideProto`). */
+  readonly protoVariable: { readonly value: unknown; readonly names: ReadonlyArray<string> } | null
+}
+
+/**
+ * A candidate variable named `__proto__` is a variable like any other (an unknown field, since no
+ * definition may bear the name), but a decoder that copies a record key by key assigns it, which
+ * sets the copy's prototype: the variable would vanish. It is taken out of the parsed JSON before
+ * decoding and put back afterwards as an own property (`restoreProto`).
+ */
+const setAsideProto = (json: object): Parsed["protoVariable"] => {
+  const variables = (json as { candidate_variables?: unknown }).candidate_variables
+  if (typeof variables !== "object" || variables === null || !Object.hasOwn(variables, "__proto__"))
+    return null
+  const record = variables as Record<string, unknown>
+  const names = Object.keys(record)
+  // An own property shadows Object.prototype's accessor, for reading and for deleting.
+  const value = record.__proto__
+  delete record.__proto__
+  return { value, names }
+}
+
+const decodeCandidate = Schema.decodeUnknownEither(CandidateVariable, options)
+
+const restoreProto = (parsed: Parsed, event: TurnEvent): Either.Either<TurnEvent, DecodeFailure> => {
+  if (parsed.protoVariable === null || event.event_type !== "turn.completed") return Either.right(event)
+  const decoded = decodeCandidate(parsed.protoVariable.value)
+  if (decoded._tag === "Left")
+    return Either.left({
+      reason: "schema_violation",
+      detail: describe(decoded.left).replace(/^(event|[^:]*)/, (p) =>
+        p === "event" ? "candidate_variables.__proto__" : `candidate_variables.__proto__.${p}`
+      )
+    })
+  // Rebuilt in the producer's order, every name an own property (defineProperty never sets a prototype).
+  const decodedVariables: Record<string, unknown> = event.candidate_variables
+  const variables = {}
+  for (const name of parsed.protoVariable.names) {
+    const value = name === "__proto__" ? decoded.right : decodedVariables[name]
+    Object.defineProperty(variables, name, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return Either.right({ ...event, candidate_variables: variables } as TurnEvent)
 }
 
 /** JSON.parse, then the checks that pick the event's decoder. */
@@ -73,6 +182,8 @@ const parse = (raw: string): Either.Either<Parsed, DecodeFailure> => {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left({ reason: "schema_violation", detail: "event: expected a JSON object" })
   }
+  const problem = storableProblem(json)
+  if (problem !== null) return Either.left({ reason: "schema_violation", detail: problem })
   const eventType = (json as { event_type?: unknown }).event_type
   // Own keys only: `decoders.constructor` or `decoders.__proto__` are not decoders.
   const decoder =
@@ -83,15 +194,20 @@ const parse = (raw: string): Either.Either<Parsed, DecodeFailure> => {
       detail: `event_type: expected one of ${Object.keys(decoders).join(", ")}`
     })
   }
-  return Either.right({ json, decoder })
+  return Either.right({ json, decoder, protoVariable: setAsideProto(json) })
 }
 
-const decodeWithSchema = ({ json, decoder }: Parsed): Either.Either<TurnEvent, DecodeFailure> =>
-  Either.mapLeft(decoder.schema(json), (error) => ({ reason: "schema_violation", detail: describe(error) }))
+const decodeWithSchema = (parsed: Parsed): Either.Either<TurnEvent, DecodeFailure> =>
+  Either.mapLeft(parsed.decoder.schema(parsed.json), (error) => ({
+    reason: "schema_violation",
+    detail: describe(error)
+  }))
 
 /** The Effect Schema decoder alone: the reference `decodeTurnEvent` must agree with. */
 export const decodeTurnEventWithSchema = (raw: string): Either.Either<TurnEvent, DecodeFailure> =>
-  Either.flatMap(parse(raw), decodeWithSchema)
+  Either.flatMap(parse(raw), (parsed) =>
+    Either.flatMap(decodeWithSchema(parsed), (event) => restoreProto(parsed, event))
+  )
 
 /**
  * The fast path when it accepts (ajv does not touch its input, so the fallback sees the parsed JSON
@@ -100,5 +216,33 @@ export const decodeTurnEventWithSchema = (raw: string): Either.Either<TurnEvent,
 export const decodeTurnEvent = (raw: string): Either.Either<TurnEvent, DecodeFailure> =>
   Either.flatMap(parse(raw), (parsed) => {
     const event = parsed.decoder.fast(parsed.json)
-    return event === undefined ? decodeWithSchema(parsed) : Either.right(event)
+    const decoded = event === undefined ? decodeWithSchema(parsed) : Either.right(event)
+    return Either.flatMap(decoded, (e) => restoreProto(parsed, e))
   })
+
+/** The largest event accepted by default (TURNVAULT_MAX_EVENT_BYTES): 1 MiB. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+/** The `too_large` failure of an event over the maximum, or null. */
+export const tooLarge = (bytes: Buffer, maxEventBytes: number): DecodeFailure | null =>
+  bytes.length > maxEventBytes
+    ? {
+        reason: "too_large",
+        detail: `event: ${bytes.length} bytes, more than the maximum of ${maxEventBytes}`
+      }
+    : null
+
+/**
+ * Decodes a record's bytes as they came off the log: larger than `maxEventBytes` is `too_large`,
+ * bytes that are not UTF-8 are `malformed_json` (a lenient decoder would replace them and store
+ * something the producer never sent), the rest is `decodeTurnEvent`.
+ */
+export const decodeRecordValue = (
+  bytes: Buffer,
+  maxEventBytes: number
+): Either.Either<TurnEvent, DecodeFailure> => {
+  const large = tooLarge(bytes, maxEventBytes)
+  if (large !== null) return Either.left(large)
+  if (!isUtf8(bytes)) return Either.left({ reason: "malformed_json", detail: "not valid UTF-8" })
+  return decodeTurnEvent(bytes.toString("utf8"))
+}

@@ -11,10 +11,10 @@ import type { SourceRecord } from "../src/ports/EventSource"
 import type { OutputMessage } from "../src/ports/OutputSink"
 
 /** The customer key of a raw event, or null when it is not a JSON object naming both ids. */
-const customerKeyOf = (value: string): string | null => {
+const customerKeyOf = (value: Buffer): string | null => {
   let json: unknown
   try {
-    json = JSON.parse(value)
+    json = JSON.parse(value.toString("utf8"))
   } catch {
     return null
   }

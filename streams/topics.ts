@@ -4,6 +4,7 @@
  * generated from the same data.
  */
 import type { TopicNames } from "../src/ports/Topics"
+import { DEFAULT_MAX_EVENT_BYTES } from "./decode"
 
 export interface TopicSpec {
   readonly name: string
@@ -13,6 +14,8 @@ export interface TopicSpec {
   readonly partitions: number
   readonly retentionMs: number
   readonly cleanupPolicy: "delete" | "compact"
+  /** The topic's `max.message.bytes`: what the broker accepts in one record batch. */
+  readonly maxMessageBytes: number
   readonly description: string
 }
 
@@ -29,8 +32,25 @@ export const topicNames = (prefix: string): TopicNames => ({
 
 export type { TopicNames }
 
-export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArray<TopicSpec> => {
+/** Room for keys, headers and the record batch's own overhead, on top of the values. */
+const HEADROOM = 64 * 1024
+/** The output sink groups up to 1 MiB of messages in one send: no topic accepts less. */
+const GROUP_BYTES = 1024 * 1024
+
+/**
+ * Topics are created with an explicit `max.message.bytes`, derived from the largest event accepted
+ * (TURNVAULT_MAX_EVENT_BYTES): the input, the by-customer topic, the DLQ and telemetry hold at most
+ * one event's bytes per message; a memory-ingestion task or a turn record carries an event's texts
+ * plus what turnvault adds (the turn's outcome and updates), so those take twice as much.
+ */
+export const topicCatalogue = (
+  prefix: string,
+  partitions: number,
+  maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES
+): ReadonlyArray<TopicSpec> => {
   const names = topicNames(prefix)
+  const eventSized = Math.max(maxEventBytes, GROUP_BYTES) + HEADROOM
+  const outputSized = 2 * Math.max(maxEventBytes, GROUP_BYTES) + HEADROOM
   return [
     {
       name: names.turnEvents,
@@ -40,6 +60,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 7 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: eventSized,
       description: "One event per conversation turn or session/case change, from agent runtimes"
     },
     {
@@ -50,6 +71,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 7 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: eventSized,
       description:
         "The input re-keyed by customer, so each customer (with all of its sessions) has one owner: the stateful stage reads this"
     },
@@ -61,6 +83,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 30 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: eventSized,
       description: "Malformed, schema-violating and out-of-order events, never processed"
     },
     {
@@ -71,6 +94,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 7 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: outputSized,
       description: "One task per applied turn for memory ingestors; never dropped"
     },
     {
@@ -81,6 +105,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 30 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: outputSized,
       description: "The audit record of each applied turn with its outcome, for analytics"
     },
     {
@@ -91,6 +116,7 @@ export const topicCatalogue = (prefix: string, partitions: number): ReadonlyArra
       partitions,
       retentionMs: 3 * DAY,
       cleanupPolicy: "delete",
+      maxMessageBytes: eventSized,
       description: "Per-turn processing telemetry; may drop under overload (counted)"
     }
   ]

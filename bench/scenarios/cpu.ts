@@ -105,7 +105,7 @@ const pipeline = Effect.gen(function* () {
     partition: 0,
     offset: String(i),
     key: line.key,
-    value: line.value
+    value: Buffer.from(line.value)
   }))
   const batchSize = config.batchSize
   const stream = yield* TurnStream

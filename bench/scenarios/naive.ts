@@ -205,12 +205,12 @@ const handle = async (raw: string) => {
   }
   if (effects.record !== null) {
     const m = turnRecordMessage(topics, effects.record)
-    await send(m.topic, m.key, m.value)
+    await send(m.topic, m.key, String(m.value))
     turns++
   }
   if (effects.memoryTask !== null) {
     const m = memoryTaskMessage(topics, effects.memoryTask)
-    await send(m.topic, m.key, m.value)
+    await send(m.topic, m.key, String(m.value))
   }
   if (effects.record !== null) {
     await send(

@@ -107,6 +107,7 @@ export const pipelineLayer = (config: AppConfig) => {
   const stream = TurnStream.layer({
     topics,
     group: config.consumerGroup,
+    maxEventBytes: config.maxEventBytes,
     pauseDelay: Duration.millis(config.pauseMs)
   })
   return Layer.provideMerge(

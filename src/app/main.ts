@@ -140,9 +140,9 @@ const runCommand = (config: AppConfig) =>
         if (sub !== "ensure" || Option.isNone(config.kafkaBrokers)) {
           return yield* new CliInputError({ message: "usage: KAFKA_BROKERS=... turnvault topics ensure" })
         }
-        const report = yield* ensureTopics(topicCatalogue(config.topicPrefix, config.partitions)).pipe(
-          Effect.provide(kafkaClientLayer(config.kafkaBrokers.value))
-        )
+        const report = yield* ensureTopics(
+          topicCatalogue(config.topicPrefix, config.partitions, config.maxEventBytes)
+        ).pipe(Effect.provide(kafkaClientLayer(config.kafkaBrokers.value)))
         yield* print(report)
         if (report.mismatched.length > 0) process.exitCode = 1
         return

@@ -57,6 +57,11 @@ export const AppConfig = Config.all({
     Config.withDescription("Write session, customer data and turn record one after another (comparison)")
   ),
   batchSize: int("TURNVAULT_BATCH_SIZE", 500, "Most events taken from one partition per batch"),
+  maxEventBytes: int(
+    "TURNVAULT_MAX_EVENT_BYTES",
+    1024 * 1024,
+    "Largest input event accepted; larger ones go to the DLQ as too_large (topics are sized from it)"
+  ),
   actorIdleMs: int("TURNVAULT_ACTOR_IDLE_MS", 300_000, "Passivate a session actor after this idle time"),
   maxActors: int("TURNVAULT_MAX_ACTORS", 200_000, "Upper bound on resident session actors"),
   definitionsTtlMs: int("TURNVAULT_DEFINITIONS_TTL_MS", 30_000, "Re-read field definitions after this long"),

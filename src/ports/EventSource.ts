@@ -15,7 +15,8 @@ export interface SourceRecord {
   /** Position in the partition (a Kafka offset, a log offset, a 0-based file line). */
   readonly offset: string
   readonly key: string | null
-  readonly value: string
+  /** The message's bytes exactly as the log holds them (the DLQ gets these very bytes). */
+  readonly value: Buffer
   /** Message headers, where the log has them (the repartition stage records the origin there). */
   readonly headers?: Readonly<Record<string, string>>
 }

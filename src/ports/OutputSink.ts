@@ -8,7 +8,8 @@ import { Context, Data, type Effect } from "effect"
 export interface OutputMessage {
   readonly topic: string
   readonly key: string | null
-  readonly value: string
+  /** JSON text, or bytes passed through as they came (repartitioned events, dead letters). */
+  readonly value: string | Buffer
   readonly headers?: Readonly<Record<string, string>>
 }
 

@@ -57,6 +57,48 @@ describe("process", () => {
     })
   )
 
+  it.effect("variables named like Object.prototype members are fields like any other", () =>
+    Effect.gen(function* () {
+      const out = yield* runProcess(
+        [
+          ...defs,
+          def("constructor", "string", "SESSION"),
+          def("prototype", "string", "BUSINESS"),
+          def("valueOf", "integer", "IDENTITY")
+        ],
+        [
+          turn({
+            turn: 1,
+            // JSON.parse: in an object literal `__proto__: 1` would set the prototype, not a key
+            vars: JSON.parse(
+              '{"constructor":"c","prototype":"p","valueOf":3,"__proto__":1,"toString":2,"hasOwnProperty":4}'
+            )
+          }),
+          turn({ turn: 2, vars: { constructor: "c", prototype: "p2" } })
+        ]
+      )
+      expect(out.dlq).toEqual([])
+      // pairs, not an object: a `__proto__` key in an object literal would set its prototype
+      const statuses = out.records[0]!.customer_data_updates.map((u: any) => [u.field_name, u.status])
+      expect(statuses).toEqual([
+        ["constructor", "session_only"],
+        ["prototype", "persisted"],
+        ["valueOf", "persisted"],
+        ["__proto__", "unknown_field"],
+        ["toString", "unknown_field"],
+        ["hasOwnProperty", "unknown_field"]
+      ])
+      expect(updates(out.records[1]!)).toEqual({ constructor: "unchanged", prototype: "persisted" })
+      expect(out.profile.filter((f) => f.status === "active").map((f) => [f.name, f.value])).toEqual(
+        expect.arrayContaining([
+          ["prototype", "p2"],
+          ["valueOf", 3]
+        ])
+      )
+      expect(out.sessions[0]!.variables).toEqual({ constructor: "c" })
+    })
+  )
+
   it.effect("a session's events naming another customer are dead-lettered as customer_mismatch", () =>
     Effect.gen(function* () {
       const out = yield* runProcess(defs, [

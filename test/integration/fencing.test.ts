@@ -45,7 +45,7 @@ const handle = (runtime: Instance, held: Claim, first: number, events: ReadonlyA
           partition: held.partition,
           offset: String(first + i),
           key: "c1",
-          value: JSON.stringify(event)
+          value: Buffer.from(JSON.stringify(event))
         })),
         held.partition,
         { claim: held, offset: String(first + events.length) }

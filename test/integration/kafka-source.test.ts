@@ -98,7 +98,7 @@ describe("KafkaSource (real broker)", () => {
           Effect.succeed(
             completing(
               Effect.gen(function* () {
-                seen.get(batch.partition)!.push(batch.records.map((r) => r.value))
+                seen.get(batch.partition)!.push(batch.records.map((r) => r.value.toString()))
                 if (batch.partition === 0 && count(0) <= 3) {
                   yield* Deferred.succeed(held, undefined)
                   yield* Deferred.await(release)
@@ -160,7 +160,7 @@ describe("KafkaSource (real broker)", () => {
         const done = yield* Deferred.make<void>()
         const onBatch = (batch: SourceBatch) =>
           Effect.sync(() => {
-            const first = batch.records[0]!.value
+            const first = batch.records[0]!.value.toString()
             steps.push(`start ${first}`)
             if (first !== "0") Deferred.unsafeDone(secondStarted, Effect.void)
             return {

@@ -59,7 +59,7 @@ export const streamEvents = (events: ReadonlyArray<TurnEvent>, partition = -1) =
         partition,
         offset: String(i),
         key: event.session_id,
-        value: JSON.stringify(event)
+        value: Buffer.from(JSON.stringify(event))
       })),
       partition
     )

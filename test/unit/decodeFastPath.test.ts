@@ -10,7 +10,14 @@ import { Arbitrary, Either, FastCheck as fc, type Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { CaseClosed, SessionEnded, TurnCompleted } from "../../schemas"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/dev/SyntheticTraffic"
-import { decodeTurnEvent, decodeTurnEventWithSchema, fastDecoders } from "../../streams/decode"
+import {
+  MAX_NESTING,
+  decodeRecordValue,
+  decodeTurnEvent,
+  decodeTurnEventWithSchema,
+  fastDecoders,
+  storableProblem
+} from "../../streams/decode"
 import { caseClosed, ended, turn } from "../support/events"
 
 type Json = null | boolean | number | string | Array<Json> | { [key: string]: Json }
@@ -45,6 +52,8 @@ const tookFastPath = (raw: string): boolean => {
     return false
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) return false
+  // What the stores cannot hold is refused before either decoder looks at the event.
+  if (storableProblem(json) !== null) return false
   const eventType = (json as { event_type?: unknown }).event_type
   const fast =
     typeof eventType === "string" && Object.hasOwn(fastDecoders, eventType)
@@ -85,6 +94,15 @@ const full = JSON.parse(readFileSync(`${examplesDir}valid/turn-event.full.json`,
 /** Sets an own property even for `__proto__` (a plain assignment would set the prototype). */
 const setOwn = (target: object, key: string, value: unknown): void => {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/** `base` with the value at `path` set (an own property, even for `__proto__`), as JSON text. */
+const withField = (base: Record<string, Json>, path: ReadonlyArray<string | number>, value: Json) => {
+  const copy = structuredClone(base) as Json
+  let node = copy as Record<string | number, Json>
+  for (const step of path.slice(0, -1)) node = node[step] as Record<string | number, Json>
+  setOwn(node, String(path[path.length - 1]), value)
+  return JSON.stringify(copy)
 }
 
 describe("examples in schemas/examples", () => {
@@ -130,13 +148,6 @@ describe("synthetic traffic (src/dev/SyntheticTraffic.ts, with invalid values an
 })
 
 describe("edge cases", () => {
-  const withField = (base: Record<string, Json>, path: ReadonlyArray<string | number>, value: Json) => {
-    const copy = structuredClone(base) as Json
-    let node = copy as Record<string | number, Json>
-    for (const step of path.slice(0, -1)) node = node[step] as Record<string | number, Json>
-    setOwn(node, String(path[path.length - 1]), value)
-    return JSON.stringify(copy)
-  }
   /** Replaces a JSON-stringified marker by raw JSON text that JSON.stringify cannot write. */
   const rawNumber = (raw: string, text: string) => raw.replace('"__raw__"', text)
 
@@ -295,14 +306,130 @@ describe("edge cases", () => {
     expect(decoded).not.toHaveProperty("scenario.step_transitions.farewell.at")
   })
 
-  it("keeps Effect's treatment of a __proto__ record key: it becomes the prototype of the copy", () => {
-    const raw = withField(full, ["candidate_variables", "__proto__"], { value: "v" })
-    expect(expectSame(raw)).toBe("fast")
-    const decoded = Either.getOrThrow(decodeTurnEvent(raw))
-    if (decoded.event_type !== "turn.completed") throw new Error("not a turn")
-    expect(Object.hasOwn(decoded.candidate_variables, "__proto__")).toBe(false)
-    expect(Object.getPrototypeOf(decoded.candidate_variables)).toEqual({ value: "v" })
+  it("keeps a candidate variable named __proto__ as an own property, prototype untouched", () => {
+    const raw = withField(full, ["candidate_variables", "__proto__"], { value: "v", source: "TOOL" })
+    for (const decode of [decodeTurnEvent, decodeTurnEventWithSchema]) {
+      const decoded = Either.getOrThrow(decode(raw))
+      if (decoded.event_type !== "turn.completed") throw new Error("not a turn")
+      expect(Object.hasOwn(decoded.candidate_variables, "__proto__")).toBe(true)
+      expect(Object.keys(decoded.candidate_variables)).toContain("__proto__")
+      expect(Object.getOwnPropertyDescriptor(decoded.candidate_variables, "__proto__")?.value).toEqual({
+        value: "v",
+        source: "TOOL"
+      })
+      expect(Object.getPrototypeOf(decoded.candidate_variables)).toBe(Object.prototype)
+    }
     expect(Object.getPrototypeOf({})).toBe(Object.prototype)
+  })
+
+  it("rejects an invalid candidate variable named __proto__, naming it", () => {
+    const raw = withField(full, ["candidate_variables", "__proto__"], { value: 1, source: "X" })
+    expect(decodeTurnEvent(raw)).toEqual(decodeTurnEventWithSchema(raw))
+    const failure = Either.flip(decodeTurnEvent(raw)).pipe(Either.getOrThrow)
+    expect(failure.reason).toBe("schema_violation")
+    expect(failure.detail).toMatch(/^candidate_variables\.__proto__\.source: /)
+  })
+})
+
+/** `depth` levels of nested objects, innermost `{}`: depth 1 is `{}` itself. */
+const nested = (depth: number): Json => {
+  let value: Json = {}
+  for (let i = 1; i < depth; i++) value = { a: value }
+  return value
+}
+
+describe("the wire contract refuses what the stores cannot hold", () => {
+  const detailOf = (raw: string) => {
+    const decoded = decodeTurnEvent(raw)
+    expect(decoded).toEqual(decodeTurnEventWithSchema(raw))
+    return Either.isLeft(decoded) ? `${decoded.left.reason}: ${decoded.left.detail}` : "accepted"
+  }
+  const turnOf = (over: Record<string, Json>) => JSON.stringify({ ...full, ...over })
+
+  it.each([
+    [
+      "a NUL in a value",
+      ["candidate_variables", "email", "value"],
+      "a\u0000b",
+      "candidate_variables.email.value: contains a NUL character (U+0000)"
+    ],
+    ["a NUL in session_id", ["session_id"], "s\u0000", "session_id: contains a NUL character (U+0000)"],
+    [
+      "a lone surrogate in a value",
+      ["user_message"],
+      "x\ud800",
+      "user_message: contains a lone UTF-16 surrogate"
+    ],
+    [
+      "a lone low surrogate",
+      ["agent_response"],
+      "\udc00x",
+      "agent_response: contains a lone UTF-16 surrogate"
+    ]
+  ] as const)("%s", (_, path, value, detail) => {
+    expect(detailOf(withField(full, [...path], value))).toBe(`schema_violation: ${detail}`)
+  })
+
+  it("a NUL in a variable name is refused without echoing the name", () => {
+    const raw = withField(full, ["candidate_variables", "em\u0000ail"], { value: 1 })
+    expect(detailOf(raw)).toBe(
+      "schema_violation: candidate_variables: a property name contains a NUL character (U+0000)"
+    )
+  })
+
+  it("a surrogate pair (an emoji) is fine anywhere", () => {
+    expect(detailOf(withField(full, ["user_message"], "ok \u{1F600}"))).toBe("accepted")
+  })
+
+  it("turn_number must fit a 32-bit column", () => {
+    expect(detailOf(turnOf({ turn_number: 2 ** 31 - 1 }))).toBe("accepted")
+    expect(detailOf(turnOf({ turn_number: 2 ** 31 }))).toMatch(/^schema_violation: turn_number: /)
+  })
+
+  it("ids and variable names are bounded; the detail does not repeat a long name", () => {
+    expect(detailOf(turnOf({ session_id: "s".repeat(256) }))).toBe("accepted")
+    expect(detailOf(turnOf({ session_id: "s".repeat(257) }))).toMatch(/^schema_violation: session_id: /)
+    expect(detailOf(turnOf({ tenant_id: "t".repeat(129) }))).toMatch(/^schema_violation: tenant_id: /)
+    expect(detailOf(turnOf({ turn_id: "t".repeat(10_000) }))).toMatch(/^schema_violation: turn_id: /)
+    const longName = "v".repeat(129)
+    const detail = detailOf(withField(full, ["candidate_variables", longName], { value: 1 }))
+    expect(detail).toMatch(/^schema_violation: candidate_variables/)
+    expect(detail).not.toContain(longName)
+  })
+
+  it(`nesting: ${MAX_NESTING} levels pass, one more is refused, and depth costs no recursion`, () => {
+    // the event is level 1, candidate_variables 2, the variable 3, its value 4
+    const at = (depth: number) => withField(full, ["candidate_variables", "email", "value"], nested(depth))
+    expect(detailOf(at(MAX_NESTING - 3))).toBe("accepted")
+    expect(detailOf(at(MAX_NESTING - 2))).toBe(
+      `schema_violation: candidate_variables.email.value${".a".repeat(MAX_NESTING - 3)}: nested deeper than ${MAX_NESTING} levels`
+    )
+    const deep = `{"candidate_variables":${"[".repeat(100_000)}${"]".repeat(100_000)}}`
+    expect(detailOf(deep)).toMatch(/nested deeper than/)
+  })
+})
+
+describe("record bytes", () => {
+  const bytes = (s: string) => Buffer.from(s, "utf8")
+  it("bytes that are not UTF-8 are malformed_json, even inside a JSON string", () => {
+    const valid = bytes(JSON.stringify(full))
+    const at = valid.indexOf(bytes("Jane"))
+    const broken = Buffer.concat([valid.subarray(0, at), Buffer.from([0xc3, 0x28]), valid.subarray(at)])
+    expect(decodeRecordValue(broken, 1 << 20)).toEqual(
+      Either.left({ reason: "malformed_json", detail: "not valid UTF-8" })
+    )
+    expect(Either.isRight(decodeRecordValue(valid, 1 << 20))).toBe(true)
+  })
+
+  it("an event over the maximum is too_large, with its size and the maximum", () => {
+    const raw = bytes(JSON.stringify(full))
+    expect(decodeRecordValue(raw, raw.length)._tag).toBe("Right")
+    expect(decodeRecordValue(raw, raw.length - 1)).toEqual(
+      Either.left({
+        reason: "too_large",
+        detail: `event: ${raw.length} bytes, more than the maximum of ${raw.length - 1}`
+      })
+    )
   })
 })
 

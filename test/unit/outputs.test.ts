@@ -12,7 +12,7 @@ import { embeddedPipeline, processEvents, streamEvents } from "../support/pipeli
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const topics = topicNames("turnvault.")
 const turnIds = (log: InProcessLog["Type"], topic: string) =>
-  log.all(topic).map((m) => JSON.parse(m.value).turn_id)
+  log.all(topic).map((m) => JSON.parse(String(m.value)).turn_id)
 
 describe("outputs", () => {
   it.effect("an applied turn publishes its record and memory task, keyed by session, with the turn id", () =>
@@ -24,7 +24,10 @@ describe("outputs", () => {
       const [message] = log.all(topics.memoryIngestion)
       expect(message?.key).toBe("s1")
       expect(message?.headers).toEqual({ turn_id: "t1-s1-1" })
-      expect(JSON.parse(message!.value)).toMatchObject({ user_message: "hello", agent_response: "hi" })
+      expect(JSON.parse(String(message!.value))).toMatchObject({
+        user_message: "hello",
+        agent_response: "hi"
+      })
     }).pipe(Effect.provide(embeddedPipeline()))
   )
 

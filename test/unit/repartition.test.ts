@@ -13,7 +13,7 @@ const input = (value: string, key: string | null = "s1") => ({
   partition: 3,
   offset: "41",
   key,
-  value
+  value: Buffer.from(value)
 })
 
 describe("repartition", () => {
@@ -22,7 +22,7 @@ describe("repartition", () => {
     expect(repartitioned(topics.byCustomer, input(value))).toEqual({
       topic: topics.byCustomer,
       key: '["t|1","c,2"]',
-      value,
+      value: Buffer.from(value),
       headers: {
         source_topic: topics.turnEvents,
         source_partition: "3",
@@ -56,7 +56,7 @@ describe("repartition", () => {
         partition: 0,
         offset: "7",
         key: moved.key,
-        value: moved.value,
+        value: Buffer.from(moved.value),
         headers: moved.headers ?? {}
       }
       const message = yield* deadLetter(topics, yield* Metrics, record, {
@@ -66,7 +66,7 @@ describe("repartition", () => {
       expect(message).toMatchObject({
         topic: topics.dlq,
         key: "s1",
-        value: "{not json",
+        value: Buffer.from("{not json"),
         headers: {
           reason: "malformed_json",
           source_topic: topics.turnEvents,

@@ -48,7 +48,11 @@ export const makeEmbeddedSource = (config: EmbeddedSourceConfig) =>
               const started = yield* handler.onBatch({
                 topic,
                 partition,
-                records: records.map((r) => ({ ...r, offset: String(r.offset) })),
+                records: records.map((r) => ({
+                  ...r,
+                  offset: String(r.offset),
+                  value: typeof r.value === "string" ? Buffer.from(r.value) : r.value
+                })),
                 commit: commit(partition, records[records.length - 1]!.offset + 1),
                 settled: Effect.void
               })

@@ -11,7 +11,7 @@ export interface LogRecord {
   readonly partition: number
   readonly offset: number
   readonly key: string | null
-  readonly value: string
+  readonly value: string | Buffer
   readonly headers: Readonly<Record<string, string>>
 }
 
@@ -20,7 +20,7 @@ export interface AppendInput {
   readonly key: string | null
   /** Partition by this instead of the key (the embedded log partitions the input by customer). */
   readonly partitionKey?: string
-  readonly value: string
+  readonly value: string | Buffer
   readonly headers?: Readonly<Record<string, string>>
 }
 

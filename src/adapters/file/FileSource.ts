@@ -12,10 +12,18 @@ export interface FileSourceConfig {
   readonly batchSize: number
 }
 
-/** The lines of a JSONL text; a final newline does not make an extra empty line. */
-export const splitLines = (text: string): Array<string> => {
-  const lines = text.split("\n")
-  if (lines.at(-1) === "") lines.pop()
+/**
+ * The lines of a JSONL file, each with its bytes exactly (a line need not be UTF-8: the stream
+ * says so); a final newline does not make an extra empty line.
+ */
+export const splitLineBytes = (bytes: Buffer): Array<Buffer> => {
+  const lines: Array<Buffer> = []
+  let from = 0
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, from)) {
+    lines.push(bytes.subarray(from, at))
+    from = at + 1
+  }
+  if (from < bytes.length) lines.push(bytes.subarray(from))
   return lines
 }
 
@@ -23,11 +31,11 @@ export const makeFileSource = (config: FileSourceConfig) =>
   EventSource.of({
     run: (handler) =>
       Effect.gen(function* () {
-        const text = yield* Effect.tryPromise({
-          try: () => readFile(config.path, "utf8"),
+        const bytes = yield* Effect.tryPromise({
+          try: () => readFile(config.path),
           catch: (cause) => new EventSourceError({ operation: `read ${config.path}`, cause })
         })
-        const records: ReadonlyArray<SourceRecord> = splitLines(text).map((value, i) => ({
+        const records: ReadonlyArray<SourceRecord> = splitLineBytes(bytes).map((value, i) => ({
           topic: config.path,
           partition: 0,
           offset: String(i),

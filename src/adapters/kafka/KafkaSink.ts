@@ -54,7 +54,7 @@ const cut = (waiting: ReadonlyArray<Waiting>) => {
 const topicMessagesOf = (messages: ReadonlyArray<OutputMessage>) => {
   const byTopic = new Map<
     string,
-    Array<{ key: string | null; value: string; headers?: Record<string, string> }>
+    Array<{ key: string | null; value: string | Buffer; headers?: Record<string, string> }>
   >()
   for (const m of messages) {
     const list = byTopic.get(m.topic) ?? []

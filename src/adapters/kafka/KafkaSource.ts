@@ -180,7 +180,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
             partition,
             offset: m.offset,
             key: m.key?.toString("utf8") ?? null,
-            value: m.value?.toString("utf8") ?? "",
+            value: m.value ?? Buffer.alloc(0),
             headers: headersOf(m.headers)
           }))
           const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString()

@@ -12,6 +12,7 @@ export interface TopicToEnsure {
   readonly partitions: number
   readonly retentionMs: number
   readonly cleanupPolicy: "delete" | "compact"
+  readonly maxMessageBytes: number
 }
 
 export class KafkaAdminError extends Data.TaggedError("KafkaAdminError")<{
@@ -51,7 +52,8 @@ export const ensureTopics = (catalogue: ReadonlyArray<TopicToEnsure>) =>
                   replicationFactor: -1,
                   configEntries: [
                     { name: "retention.ms", value: String(spec.retentionMs) },
-                    { name: "cleanup.policy", value: spec.cleanupPolicy }
+                    { name: "cleanup.policy", value: spec.cleanupPolicy },
+                    { name: "max.message.bytes", value: String(spec.maxMessageBytes) }
                   ]
                 }))
               })

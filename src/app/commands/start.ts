@@ -104,7 +104,9 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
   Effect.gen(function* () {
     const topics = topicNames(config.topicPrefix)
     if (config.ensureTopics) {
-      const report = yield* ensureTopics(topicCatalogue(config.topicPrefix, config.partitions))
+      const report = yield* ensureTopics(
+        topicCatalogue(config.topicPrefix, config.partitions, config.maxEventBytes)
+      )
       yield* Effect.logInfo("topics ensured", report)
     }
     yield* Effect.logInfo("turnvault consuming from Kafka", {
