@@ -73,12 +73,38 @@ const needDatabase = (config: AppConfig) =>
     onSome: (url) => Effect.succeed(Redacted.value(url))
   })
 
+/**
+ * Bounded shutdown of `start`. The runtime turns the first SIGTERM or SIGINT into an interruption:
+ * consumption stops and in-flight batches finish (they are uninterruptible but for their pauses).
+ * A batch stuck on a write that never returns would hold the exit for ever, so the first signal
+ * also arms a deadline: past it, or on a second signal, the process exits at once, non-zero, and
+ * what did not finish is not committed (it is consumed again from the committed offsets).
+ */
+const boundShutdown = (deadlineMs: number) =>
+  Effect.sync(() => {
+    let signalled = false
+    const exitNow = (why: string) => {
+      process.stderr.write(
+        `${JSON.stringify({ level: "ERROR", message: `shutdown cut short: ${why}; uncommitted batches are consumed again`, timestamp: new Date().toISOString() })}\n`
+      )
+      process.exit(1)
+    }
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) return exitNow(`second ${signal}`)
+      signalled = true
+      setTimeout(() => exitNow(`in-flight batches still running after ${deadlineMs} ms`), deadlineMs).unref()
+    }
+    process.on("SIGTERM", onSignal)
+    process.on("SIGINT", onSignal)
+  })
+
 const runCommand = (config: AppConfig) =>
   Effect.gen(function* () {
     const stores = storesLayer(config)
     const [command, sub] = positionals
     switch (command) {
       case "start": {
+        yield* boundShutdown(config.shutdownTimeoutMs)
         const progress = makeConsumerProgress()
         const readiness = (source: string) =>
           readinessLayer([

@@ -100,6 +100,11 @@ export const AppConfig = Config.all({
     Config.withDefault(true),
     Config.withDescription("Apply pending migrations when a command opens PostgreSQL")
   ),
+  shutdownTimeoutMs: int(
+    "TURNVAULT_SHUTDOWN_TIMEOUT_MS",
+    30_000,
+    "After SIGTERM, how long in-flight batches may take before the process exits non-zero"
+  ),
   logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(
     Config.withDefault("info"),
     Config.withDescription("Minimum log level of the JSON log lines")
