@@ -10,7 +10,7 @@ import path from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import { afterAll, describe, expect, it } from "vitest"
 import { topicCatalogue, topicNames } from "../../streams/topics"
-import { sleep } from "../support/child"
+import { sleep, waitFor } from "../support/child"
 import { def, turn } from "../support/events"
 import { ensureKafka } from "../support/kafka"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
@@ -65,6 +65,7 @@ describe("bounded shutdown", () => {
       group,
       // a member that exits without leaving the group holds its partitions this long
       extra: {
+        TURNVAULT_READY_STALL_MS: "3000",
         TURNVAULT_PARTITIONS: "2",
         TURNVAULT_ENSURE_TOPICS: "false",
         TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "8000"
@@ -118,8 +119,14 @@ describe("bounded shutdown", () => {
     expect(await exitWithin(first, 30_000)).toEqual({ code: 1, signal: null })
     expect(await first.logs()).toContain("shutdown cut short: in-flight batches still running after 2000 ms")
 
-    // 2. a second signal does not wait for the deadline (ten minutes here)
+    // 2. the restarted instance is stuck from its start: /readyz says so once the stall window
+    // passes; a second signal does not wait for the deadline (ten minutes here)
     const second = await stuckUntilSignalled("shutdown-2", "600000")
+    await waitFor(
+      "/readyz of the restarted, stuck instance to answer 503",
+      async () => ((await fetch(`http://127.0.0.1:${second.port}/readyz`)).status === 503 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 }
+    )
     second.signal("SIGTERM")
     await sleep(1_000)
     expect(second.isRunning()).toBe(true)

@@ -21,6 +21,26 @@ const runCheck = (check: HealthCheck) => Effect.scoped(Effect.flatten(check))
 const closedPort = Effect.promise(() => freePort())
 
 describe("readiness checks", () => {
+  it("a partition fetched but never committed since start is stalled once the window passes", () => {
+    let now = 1_000
+    const progress = makeConsumerProgress(() => now)
+    progress.connected(true)
+    progress.assigned(new Set(["t/0", "t/1"]))
+    progress.lagged("t/0", 5) // fetched, stuck before or after this process started
+    progress.lagged("t/1", 3)
+    now += 4_000
+    progress.committed("t/1", 3, 0)
+    expect(progress.check(5_000).ok).toBe(true)
+    now += 1_001
+    expect(progress.check(5_000)).toEqual({
+      ok: false,
+      detail: "no progress on partitions t/0 for over 5000 ms"
+    })
+    // more fetched records of a stuck partition do not restart its clock
+    progress.lagged("t/0", 9)
+    expect(progress.check(5_000).ok).toBe(false)
+  })
+
   it.effect("a ping that does not answer in time is not ok, and says how long it waited", () =>
     Effect.gen(function* () {
       const fiber = yield* Effect.fork(pingCheck("slow", Effect.never, "2 seconds"))

@@ -362,6 +362,12 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           const taken = generation
           if (messages.length === 0 || !isRunning() || isStale()) return
           const records = messages.map((message) => ({ generation: taken, highWatermark, message }))
+          // Fetched and not yet committed: readiness's stall clock starts now for a partition that
+          // never committed since this process started (one stuck before it started, say).
+          progress.lagged(
+            partitionKey(topic, partition),
+            Math.max(1, Number(BigInt(highWatermark) - BigInt(messages[0]!.offset)))
+          )
           try {
             await runFork(enqueue(topic, partition, records, heartbeat))
           } catch {
