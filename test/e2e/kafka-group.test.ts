@@ -11,7 +11,7 @@
  *     turns agree with `process`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { waitFor } from "../support/child"
+import { sleep, waitFor } from "../support/child"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
 import type { TestDatabase } from "../support/postgres"
 import {
@@ -186,23 +186,81 @@ describe("kafka consumer groups over shared customers", () => {
     }
     await Promise.all([a.stop(), restarted.stop()])
 
-    const reference = orderFree(await referencePromise)
-    const actual = orderFree(await databaseExport(dir, database.url))
-    const report = (key: keyof typeof reference) => {
-      const d = diffRows(reference[key], actual[key])
-      return {
-        missing: d.missing.slice(0, 3),
-        extra: d.extra.slice(0, 3),
-        duplicates: d.duplicates.slice(0, 3)
-      }
-    }
-    const equal = { missing: [], extra: [], duplicates: [] }
-    expect(reference.active.length).toBeGreaterThan(100)
-    expect(report("active")).toEqual(equal)
-    expect(report("sessions")).toEqual(equal)
-    expect(report("turns")).toEqual(equal)
+    const actual = await expectOrderFreeEqual(await referencePromise, await databaseExport(dir, database.url))
     console.log(
       `[kafka-group] interleaved: ${actual.active.length} active values, ${actual.turns.length} turns agree (logs: ${dir})`
     )
   }, 300_000)
+
+  it("two instances, one frozen past its session timeout three times: both consume again after each thaw", async () => {
+    const { brokers, database, dir, workload, group, topics, env, referencePromise } = await scenario(
+      "zombie",
+      9_009,
+      4
+    )
+    const spawn = spawner(dir, env)
+    const [a, b] = [await spawn("a"), await spawn("b")]
+    // consecutive quarters of the file, so each session's events stay in order
+    const quarter = Math.ceil(workload.lines.length / 4)
+    const chunks = [0, 1, 2, 3].map((k) => workload.lines.slice(k * quarter, (k + 1) * quarter))
+    const { admin } = await kafkaAdmin(brokers)
+    const caughtUp = () =>
+      waitGroupCaughtUp(brokers, group, [topics.turnEvents, topics.byCustomer], {
+        exact: true,
+        timeoutMs: 120_000,
+        describe: () => `logs: ${dir}`
+      })
+    try {
+      await waitMembers(admin, group, 2)
+      await kcatProduce(brokers, topics.turnEvents, chunks[0]!)
+      await caughtUp()
+      for (const [round, chunk] of chunks.slice(1).entries()) {
+        // frozen in the middle of the stream: its batches in flight commit after the thaw, refused
+        const half = Math.ceil(chunk.length / 2)
+        const position = (await groupPosition(admin, group, topics.byCustomer)).committed
+        await kcatProduce(brokers, topics.turnEvents, chunk.slice(0, half))
+        await waitCommittedAtLeast(admin, group, topics.byCustomer, position + Math.floor(half / 4))
+        b.pause()
+        // the group drops the frozen member once its session (6 s) expires
+        await waitMembers(admin, group, 1)
+        b.resume()
+        // the thawed member finds itself evicted (its commits refused, its partitions fenced), and
+        // its next consumer joins: two members again, still two once that consumer has settled
+        await waitMembers(admin, group, 2)
+        await sleep(5_000)
+        await waitMembers(admin, group, 2)
+        const [before, beforeA] = [await b.committed(), await a.committed()]
+        await kcatProduce(brokers, topics.turnEvents, chunk.slice(half))
+        await caughtUp()
+        const [after, afterA] = [await b.committed(), await a.committed()]
+        console.log(`[kafka-group] thaw ${round + 1}: a committed ${afterA - beforeA}, b ${after - before}`)
+        expect(after - before, `b consumes after thaw ${round + 1}`).toBeGreaterThan(0)
+        expect(afterA - beforeA, `a consumes after thaw ${round + 1}`).toBeGreaterThan(0)
+      }
+    } finally {
+      await admin.disconnect()
+    }
+    await Promise.all([a.stop(), b.stop()])
+    await expectOrderFreeEqual(await referencePromise, await databaseExport(dir, database.url))
+  }, 300_000)
 })
+
+/** The stores agree with `process` wherever a customer's sessions' arrival order does not decide. */
+const expectOrderFreeEqual = async (expected: StoreExport, stored: StoreExport) => {
+  const reference = orderFree(expected)
+  const actual = orderFree(stored)
+  const report = (key: keyof typeof reference) => {
+    const d = diffRows(reference[key], actual[key])
+    return {
+      missing: d.missing.slice(0, 3),
+      extra: d.extra.slice(0, 3),
+      duplicates: d.duplicates.slice(0, 3)
+    }
+  }
+  const equal = { missing: [], extra: [], duplicates: [] }
+  expect(reference.active.length).toBeGreaterThan(100)
+  expect(report("active")).toEqual(equal)
+  expect(report("sessions")).toEqual(equal)
+  expect(report("turns")).toEqual(equal)
+  return actual
+}

@@ -76,10 +76,13 @@ interface Chunk {
 /** How many batches' worth of records a partition's lane holds before eachBatch waits. */
 const LANE_BATCHES = 2
 
-/** Backoff between consumers when kafkajs gives one up: 1 s doubling, at most 30 s apart. */
-const restartSchedule = Schedule.exponential(Duration.seconds(1)).pipe(
-  Schedule.either(Schedule.spaced(Duration.seconds(30)))
-)
+/**
+ * Backoff before the next consumer after `failures` in a row: 1 s doubling, at most 30 s. A consumer
+ * that ran for RESET_AFTER before it stopped starts a new series: a member thawed after a freeze
+ * (evicted, its partitions fenced) rejoins within a second each time, not ever later.
+ */
+const restartDelay = (failures: number) => Duration.seconds(Math.min(30, 2 ** Math.min(failures - 1, 5)))
+const RESET_AFTER = Duration.seconds(60)
 
 export const makeKafkaSource = (config: KafkaSourceConfig) =>
   Effect.gen(function* () {
@@ -392,19 +395,30 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
         return yield* Deferred.await(crashed)
       }).pipe(Effect.scoped)
 
-    return EventSource.of({
-      run: (handler) =>
-        runConsumer(handler).pipe(
-          Effect.tapError((error) =>
-            Effect.logError("kafka consumer given up by the client; recreating it", {
-              operation: error.operation,
-              error: String(error.cause)
-            })
-          ),
-          // A first start that fails (connect, subscribe) fails the service; after that, recreate.
-          Effect.retry({ schedule: restartSchedule, while: () => started })
-        )
-    })
+    /**
+     * Consumers one after another: one that stops (kafkajs gave it up, a lane failed, a partition
+     * was fenced) is replaced after a backoff, and every partition is fetched again from its
+     * committed offset. A first start that fails (connect, subscribe) fails the service.
+     */
+    const run = <R>(handler: BatchHandler<R>) =>
+      Effect.gen(function* () {
+        let failures = 0
+        while (true) {
+          const [ran, exit] = yield* Effect.timed(Effect.exit(runConsumer(handler)))
+          if (Exit.isSuccess(exit) || !started || Exit.isInterrupted(exit)) return yield* exit
+          failures = Duration.greaterThanOrEqualTo(ran, RESET_AFTER) ? 1 : failures + 1
+          const delay = restartDelay(failures)
+          const error = Cause.squash(exit.cause)
+          yield* Effect.logError("kafka consumer stopped; recreating it", {
+            operation: error instanceof EventSourceError ? error.operation : "consume",
+            error: String(error instanceof EventSourceError ? error.cause : error),
+            retry_in_ms: Duration.toMillis(delay)
+          })
+          yield* Effect.sleep(delay)
+        }
+      })
+
+    return EventSource.of({ run })
   })
 
 export const KafkaSourceLive = (config: KafkaSourceConfig) =>
