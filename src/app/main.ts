@@ -107,11 +107,14 @@ const runCommand = (config: AppConfig) =>
         yield* boundShutdown(config.shutdownTimeoutMs)
         const progress = makeConsumerProgress()
         const readiness = (source: string) =>
-          readinessLayer([
-            consumerCheck(source, progress, config.readyStallMs),
-            ...Option.toArray(Option.map(config.databaseUrl, (url) => postgresHealthCheck(url))),
-            ...Option.toArray(Option.map(config.redisUrl, (url) => redisHealthCheck(url)))
-          ])
+          readinessLayer(
+            [
+              consumerCheck(source, progress, config.readyStallMs),
+              ...Option.toArray(Option.map(config.databaseUrl, (url) => postgresHealthCheck(url))),
+              ...Option.toArray(Option.map(config.redisUrl, (url) => redisHealthCheck(url)))
+            ],
+            progress
+          )
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
           return yield* startKafka(config, progress).pipe(

@@ -15,12 +15,28 @@ export const partitionKey = (topic: string, partition: number) => `${topic}/${pa
 
 export const makeConsumerProgress = (now: () => number = Date.now) => {
   let isConnected = false
+  // When the source's consumer last stopped without a new one running yet; null while one runs
+  // (or before the first has started).
+  let stoppedAt: number | null = null
   let assignment = new Set<string>()
   const partitions = new Map<string, PartitionProgress>()
   return {
     connected: (value: boolean) => {
       isConnected = value
     },
+    /** The source started a consumer (true) or its consumer stopped (false). */
+    running: (value: boolean) => {
+      stoppedAt = value ? null : (stoppedAt ?? now())
+    },
+    /**
+     * Liveness: false once the consumer has been stopped for longer than `graceMs` (the source
+     * recreates a stopped consumer with a backoff of at most 30 s; one that does not come back
+     * needs the process restarted).
+     */
+    alive: (graceMs: number) =>
+      stoppedAt === null || now() - stoppedAt <= graceMs
+        ? { ok: true, detail: "ok" }
+        : { ok: false, detail: `no consumer running for over ${graceMs} ms` },
     assigned: (value: ReadonlySet<string>) => {
       assignment = new Set(value)
     },

@@ -1,6 +1,6 @@
 /**
  * The HTTP surface (DESIGN 7): `/metrics` (Prometheus exposition), `/healthz` (the process is
- * alive) and `/readyz` (connected and making progress), on TURNVAULT_HTTP_PORT.
+ * alive: its consumer runs, or was recreated within a grace period) and `/readyz` (connected and making progress), on TURNVAULT_HTTP_PORT.
  */
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -20,10 +20,16 @@ export interface CheckResult {
   readonly degradesOnly?: true
 }
 
-/** Readiness: each check says whether its dependency is usable right now, and why not. */
+/**
+ * Readiness: each check says whether its dependency is usable right now, and why not; `alive` says
+ * whether the process still does its work at all (`/healthz`).
+ */
 export class Readiness extends Context.Tag("turnvault/Readiness")<
   Readiness,
-  { readonly check: Effect.Effect<ReadonlyArray<CheckResult>> }
+  {
+    readonly check: Effect.Effect<ReadonlyArray<CheckResult>>
+    readonly alive: Effect.Effect<{ readonly ok: boolean; readonly detail: string }>
+  }
 >() {}
 
 /**
@@ -45,7 +51,16 @@ const router = HttpRouter.empty.pipe(
       return HttpServerResponse.text(body, { contentType: metrics.registry.contentType })
     })
   ),
-  HttpRouter.get("/healthz", HttpServerResponse.json({ status: "ok" })),
+  HttpRouter.get(
+    "/healthz",
+    Effect.gen(function* () {
+      const alive = yield* (yield* Readiness).alive
+      return yield* HttpServerResponse.json(
+        { status: alive.ok ? "ok" : "failing", detail: alive.detail },
+        { status: alive.ok ? 200 : 503 }
+      )
+    })
+  ),
   HttpRouter.get(
     "/readyz",
     Effect.gen(function* () {

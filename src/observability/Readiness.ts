@@ -57,11 +57,21 @@ const describe = (error: PingError) => (error.cause instanceof Error ? error.cau
 export const consumerCheck = (source: string, progress: ConsumerProgress, stallMs: number): HealthCheck =>
   Effect.succeed(Effect.sync((): Check => ({ name: source, ...progress.check(stallMs) })))
 
-/** `/readyz` runs every check at once and answers in the order given. */
-export const readinessLayer = (checks: ReadonlyArray<HealthCheck>): Layer.Layer<Readiness> =>
+/** How long the consumer may be stopped (between recreations) before `/healthz` fails. */
+export const LIVENESS_GRACE_MS = 120_000
+
+/**
+ * `/readyz` runs every check at once and answers in the order given; `/healthz` asks `progress`
+ * whether a consumer runs (none given: always alive).
+ */
+export const readinessLayer = (
+  checks: ReadonlyArray<HealthCheck>,
+  progress?: ConsumerProgress
+): Layer.Layer<Readiness> =>
   Layer.scoped(
     Readiness,
     Effect.map(Effect.all(checks), (pings) => ({
-      check: Effect.all(pings, { concurrency: "unbounded" })
+      check: Effect.all(pings, { concurrency: "unbounded" }),
+      alive: Effect.sync(() => progress?.alive(LIVENESS_GRACE_MS) ?? { ok: true, detail: "ok" })
     }))
   )

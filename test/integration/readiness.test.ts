@@ -21,6 +21,21 @@ const runCheck = (check: HealthCheck) => Effect.scoped(Effect.flatten(check))
 const closedPort = Effect.promise(() => freePort())
 
 describe("readiness checks", () => {
+  it("liveness fails once no consumer has run for longer than the grace period", () => {
+    let now = 0
+    const progress = makeConsumerProgress(() => now)
+    expect(progress.alive(1_000).ok).toBe(true) // starting
+    progress.running(true)
+    progress.running(false) // stopped: the source recreates it after a backoff
+    now += 1_000
+    expect(progress.alive(1_000).ok).toBe(true)
+    progress.running(false) // a second report does not restart the clock
+    now += 1
+    expect(progress.alive(1_000)).toEqual({ ok: false, detail: "no consumer running for over 1000 ms" })
+    progress.running(true)
+    expect(progress.alive(1_000).ok).toBe(true)
+  })
+
   it("a partition fetched but never committed since start is stalled once the window passes", () => {
     let now = 1_000
     const progress = makeConsumerProgress(() => now)

@@ -392,6 +392,8 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
           })
         )
         started = true
+        progress.running(true)
+        yield* Effect.addFinalizer(() => Effect.sync(() => progress.running(false)))
         return yield* Deferred.await(crashed)
       }).pipe(Effect.scoped)
 
