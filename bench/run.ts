@@ -20,7 +20,7 @@ import { bundle } from "./lib/bundle"
 import { summariseProfile } from "./lib/cpuProfile"
 import { brokerList, createTopics, deleteTopics, produceAll } from "./lib/kafka"
 import { load, round, wallMs } from "./lib/measure"
-import { renderMarkdown, renderSvg } from "./lib/report"
+import { latestFigures, renderMarkdown, renderSvg } from "./lib/report"
 import { runCommand, runScenario } from "./lib/spawn"
 import { makeWorkload, PARTITIONS, workloadDefinitions } from "./lib/workload"
 
@@ -242,7 +242,8 @@ const main = async () => {
     date: new Date().toISOString(),
     git: {
       revision: git("rev-parse", "HEAD"),
-      dirty: git("status", "--porcelain", "--", "src", "streams", "schemas", "bench") !== ""
+      dirty:
+        git("status", "--porcelain", "--", "src", "streams", "schemas", "bench", ":!bench/results") !== ""
     },
     machine: info,
     loadDuringRun: loads,
@@ -260,45 +261,12 @@ const main = async () => {
   writeFileSync(`${base}.svg`, renderSvg(report))
   const md = renderMarkdown(report, `${stamp}-${report.kind}.svg`)
   writeFileSync(`${base}.md`, md)
-  writeFileSync(join(root, "bench/results/latest.json"), `${JSON.stringify(headline(report), null, 2)}\n`)
+  writeFileSync(
+    join(root, "bench/results/latest.json"),
+    `${JSON.stringify(latestFigures(report), null, 2)}\n`
+  )
   console.log(`\n${md}`)
   console.log(`results: ${base}.{json,md,svg} and bench/results/latest.json`)
-}
-
-/**
- * The headline figures of a run, one number per key (bench/results/latest.json). Machine CPU per
- * turn is the whole machine's busy share over the end-to-end window (turnvault, PostgreSQL, Kafka,
- * Redis and anything else running) times its cores, divided by the turns made durable.
- */
-// biome-ignore lint/suspicious/noExplicitAny: the report is assembled from scenario outputs
-const headline = (report: { git: { revision: string }; results: Record<string, any> }) => {
-  const r = report.results
-  const e2e = r.endToEnd ?? {}
-  const consume = r.kafkaCeiling?.messagesPerSec ?? null
-  const pgBest = Math.max(...(r.pgCeiling?.variants ?? []).map((v: { turnsPerSec: number }) => v.turnsPerSec))
-  const lower = consume === null || !Number.isFinite(pgBest) ? null : Math.min(consume, pgBest)
-  const p99At = (rate: number) =>
-    (r.latency ?? []).find((l: { turnsPerSecOffered: number }) => l.turnsPerSecOffered === rate)?.latencyMs
-      ?.p99 ?? null
-  const cores = cpus().length
-  const machineUs =
-    e2e.machineBusy === undefined
-      ? null
-      : round((e2e.machineBusy * cores * e2e.seconds * 1e6) / e2e.turnsDurable, 0)
-  return {
-    e2e_turns_per_s: e2e.turnsPerSec ?? null,
-    naive_turns_per_s: r.naive?.turnsPerSec ?? null,
-    ratio_vs_naive:
-      e2e.turnsPerSec && r.naive?.turnsPerSec ? round(e2e.turnsPerSec / r.naive.turnsPerSec, 1) : null,
-    ceiling_consume_per_s: consume,
-    ceiling_pg_turns_per_s: Number.isFinite(pgBest) ? pgBest : null,
-    fraction_of_lower_ceiling: lower === null || !e2e.turnsPerSec ? null : round(e2e.turnsPerSec / lower, 3),
-    turnvault_cpu_us_per_turn: e2e.cpuPerTurnUs ?? null,
-    machine_cpu_us_per_turn: machineUs,
-    p99_ms_at_1000: p99At(1000),
-    p99_ms_at_2000: p99At(2000),
-    git_revision: report.git.revision
-  }
 }
 
 /** Field definitions for the naive baseline's database (turnvault's own path upserts them itself). */
