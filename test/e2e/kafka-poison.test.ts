@@ -8,22 +8,17 @@
 import { Kafka, logLevel } from "kafkajs"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
-import { topicNames } from "../../streams/topics"
 import { def, turn } from "../support/events"
-import { ensureKafka } from "../support/kafka"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import type { TestDatabase } from "../support/postgres"
 import {
-  kafkaEnv,
+  handWrittenScenario,
   runTurnvault,
   spawnTurnvault,
   type TurnvaultProcess,
   turnvault,
   uniqueName,
-  waitGroupCaughtUp,
-  workDir
+  waitGroupCaughtUp
 } from "../support/turnvaultProcess"
-import { writeFile } from "node:fs/promises"
-import path from "node:path"
 
 const databases: Array<TestDatabase> = []
 const children: Array<TurnvaultProcess> = []
@@ -58,25 +53,12 @@ const withField = (base: Record<string, any>, fieldPath: ReadonlyArray<string>, 
 
 describe("poison input on Kafka", () => {
   it("each bad message goes to the DLQ with its reason, byte for byte; the partition goes on", async () => {
-    const [brokers, database, dir] = await Promise.all([
-      ensureKafka(),
-      freshDatabase(),
-      workDir("kafka-poison")
-    ])
+    const { brokers, database, dir, group, topics, env } = await handWrittenScenario(
+      "poison",
+      [def("note", "string", "BUSINESS")],
+      { TURNVAULT_PARTITIONS: "2", TURNVAULT_READY_STALL_MS: "5000" }
+    )
     databases.push(database)
-    const definitions = path.join(dir, "defs.json")
-    await writeFile(definitions, JSON.stringify([def("note", "string", "BUSINESS")]))
-    const prefix = `${uniqueName("poison")}.`
-    const group = uniqueName("poison-group")
-    const topics = topicNames(prefix)
-    const env = kafkaEnv({
-      brokers,
-      databaseUrl: database.url,
-      prefix,
-      group,
-      extra: { TURNVAULT_PARTITIONS: "2", TURNVAULT_READY_STALL_MS: "5000" }
-    })
-    await turnvault(["definitions", "import", definitions], { DATABASE_URL: database.url })
     await turnvault(["topics", "ensure"], env)
 
     const kafka = new Kafka({ clientId: "poison-test", brokers: [brokers], logLevel: logLevel.NOTHING })

@@ -5,26 +5,20 @@
  * Either way it exits non-zero without committing the batch, which the next instance finishes:
  * its turns are replayed from the stores, published once, never applied twice.
  */
-import { writeFile } from "node:fs/promises"
-import path from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import { afterAll, describe, expect, it } from "vitest"
-import { topicCatalogue, topicNames } from "../../streams/topics"
+import { topicCatalogue } from "../../streams/topics"
 import { sleep, waitFor } from "../support/child"
 import { def, turn } from "../support/events"
-import { ensureKafka } from "../support/kafka"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import type { TestDatabase } from "../support/postgres"
 import {
   groupPosition,
+  handWrittenScenario,
   kafkaAdmin,
-  kafkaEnv,
   spawnTurnvault,
   type TurnvaultProcess,
-  turnvault,
-  uniqueName,
-  waitGroupCaughtUp,
-  workDir
+  waitGroupCaughtUp
 } from "../support/turnvaultProcess"
 
 const databases: Array<TestDatabase> = []
@@ -46,36 +40,23 @@ const exitWithin = (child: TurnvaultProcess, ms: number) =>
 describe("bounded shutdown", () => {
   it("a stuck batch: SIGTERM exits non-zero past the deadline, a second signal at once; the next instance finishes it", async () => {
     requireKcat()
-    const [brokers, database, dir] = await Promise.all([
-      ensureKafka(),
-      freshDatabase(),
-      workDir("kafka-shutdown")
-    ])
-    databases.push(database)
-    const definitions = path.join(dir, "defs.json")
-    await writeFile(definitions, JSON.stringify([def("note", "string", "BUSINESS")]))
-    await turnvault(["definitions", "import", definitions], { DATABASE_URL: database.url })
-    const prefix = `${uniqueName("shutdown")}.`
-    const group = uniqueName("shutdown-group")
-    const topics = topicNames(prefix)
-    const env = kafkaEnv({
-      brokers,
-      databaseUrl: database.url,
-      prefix,
-      group,
-      // a member that exits without leaving the group holds its partitions this long
-      extra: {
+    // a member that exits without leaving the group holds its partitions for its session timeout
+    const { brokers, database, dir, group, topics, env } = await handWrittenScenario(
+      "shutdown",
+      [def("note", "string", "BUSINESS")],
+      {
         TURNVAULT_READY_STALL_MS: "3000",
         TURNVAULT_PARTITIONS: "2",
         TURNVAULT_ENSURE_TOPICS: "false",
         TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "8000"
       }
-    })
+    )
+    databases.push(database)
     // Only what the service reads and dead-letters to: the topics its outputs go to are missing.
     const kafka = new Kafka({ clientId: "shutdown-test", brokers: [brokers], logLevel: logLevel.NOTHING })
     const admin = kafka.admin()
     await admin.connect()
-    const catalogue = topicCatalogue(prefix, 2)
+    const catalogue = topicCatalogue(env.TURNVAULT_TOPIC_PREFIX!, 2)
     const create = (names: ReadonlyArray<string>) =>
       admin.createTopics({
         waitForLeaders: true,

@@ -710,3 +710,27 @@ export const prepareScenario = async (options: {
     referencePromise
   }
 }
+
+/**
+ * The start of a scenario of hand-written events: broker, fresh database with `definitions`
+ * imported, work dir, unique topic prefix and group, and the environment of `turnvault start`.
+ * Topics are the caller's to create (`turnvault topics ensure`, or some of them by hand).
+ */
+export const handWrittenScenario = async (
+  label: string,
+  definitions: ReadonlyArray<object>,
+  extra: Record<string, string>
+) => {
+  const [brokers, database, dir] = await Promise.all([
+    ensureKafka(),
+    freshDatabase(),
+    workDir(`kafka-${label}`)
+  ])
+  const definitionsFile = path.join(dir, "defs.json")
+  await writeFile(definitionsFile, JSON.stringify(definitions))
+  await turnvault(["definitions", "import", definitionsFile], { DATABASE_URL: database.url })
+  const prefix = `${uniqueName(label)}.`
+  const group = uniqueName(`${label}-group`)
+  const env = kafkaEnv({ brokers, databaseUrl: database.url, prefix, group, extra })
+  return { brokers, database, dir, group, topics: topicNames(prefix), env }
+}
