@@ -60,59 +60,65 @@ const describe = (error: ParseResult.ParseError): string => {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 const SAFE_NAME = /^[^\u0000-\u001f\uD800-\uDFFF]{1,128}$/
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** `String.prototype.isWellFormed` (ES2024, in Node 20): false when a lone surrogate is in it. */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
 /** Why a string cannot be stored (PostgreSQL text and jsonb refuse both), or null. */
 const unstorable = (s: string): string | null => {
   if (s.includes("\u0000")) return "contains a NUL character (U+0000)"
-  if (LONE_SURROGATE.test(s)) return "contains a lone UTF-16 surrogate"
+  if (!isWellFormed(s)) return "contains a lone UTF-16 surrogate"
   return null
 }
 
-/** A value still to look at, with the way back to the event for the detail. */
+/** An object or array still to look at, with the way back to the event for the detail. */
 interface Visit {
-  readonly value: unknown
+  readonly value: object
   readonly name: string
   readonly parent: Visit | null
   readonly depth: number
 }
 
-/** The path of a visit for a detail: names as they are, unless they hold what a detail may not. */
-const pathOf = (visit: Visit): string => {
-  const names: Array<string> = []
-  for (let v: Visit | null = visit; v !== null && v.parent !== null; v = v.parent)
-    names.push(SAFE_NAME.test(v.name) ? v.name : "<name>")
-  return names.length === 0 ? "event" : names.reverse().join(".")
+/** The path of a value named `name` inside `visit`, for a detail (unprintable names as `<name>`). */
+const pathOf = (visit: Visit | null, name?: string): string => {
+  const names: Array<string> = name === undefined ? [] : [name]
+  for (let v: Visit | null = visit; v !== null && v.parent !== null; v = v.parent) names.push(v.name)
+  const shown = names.reverse().map((n) => (SAFE_NAME.test(n) ? n : "<name>"))
+  return shown.length === 0 ? "event" : shown.join(".")
 }
 
 /**
  * What the stores cannot hold anywhere in a parsed event, whatever the schema says of the field: a
  * NUL character or a lone surrogate in any string or property name, or nesting deeper than
- * MAX_NESTING levels. An explicit stack, so a deep value costs no recursion (V8's JSON.parse is
- * not recursive either). Returns the failure with the path it names, or null.
+ * MAX_NESTING levels. An explicit stack of the containers (strings are checked where they are
+ * found), so a deep value costs no recursion (V8's JSON.parse is not recursive either). Returns the
+ * failure with the path it names, or null.
  */
 export const storableProblem = (json: object): string | null => {
   const stack: Array<Visit> = [{ value: json, name: "", parent: null, depth: 1 }]
   while (stack.length > 0) {
     const visit = stack.pop()!
-    const { value } = visit
-    if (typeof value === "string") {
-      const why = unstorable(value)
-      if (why !== null) return `${pathOf(visit)}: ${why}`
-      continue
-    }
-    if (typeof value !== "object" || value === null) continue
     if (visit.depth > MAX_NESTING) return `${pathOf(visit)}: nested deeper than ${MAX_NESTING} levels`
     const depth = visit.depth + 1
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++)
-        stack.push({ value: value[i], name: String(i), parent: visit, depth })
-      continue
-    }
-    for (const key of Object.keys(value)) {
-      const why = unstorable(key)
-      if (why !== null) return `${pathOf(visit)}: a property name ${why}`
-      stack.push({ value: (value as Record<string, unknown>)[key], name: key, parent: visit, depth })
+    const container = visit.value
+    const isArray = Array.isArray(container)
+    const keys = isArray ? null : Object.keys(container)
+    const size = isArray ? container.length : keys!.length
+    for (let i = 0; i < size; i++) {
+      // an array index becomes a name only on the way into a failure's path or onto the stack
+      const key = isArray ? null : keys![i]!
+      if (key !== null) {
+        const why = unstorable(key)
+        if (why !== null) return `${pathOf(visit)}: a property name ${why}`
+      }
+      const value: unknown =
+        key === null ? (container as ReadonlyArray<unknown>)[i] : (container as Record<string, unknown>)[key]
+      if (typeof value === "string") {
+        const why = unstorable(value)
+        if (why !== null) return `${pathOf(visit, key ?? String(i))}: ${why}`
+      } else if (typeof value === "object" && value !== null) {
+        stack.push({ value, name: key ?? String(i), parent: visit, depth })
+      }
     }
   }
   return null
