@@ -155,6 +155,6 @@ export const TurnEvent = Schema.Union(TurnCompleted, SessionEnded, CaseClosed).a
   identifier: "TurnEvent",
   title: "turnvault turn event, schema version 1",
   description:
-    "One JSON object per message on turnvault.turn-events, keyed by session_id, at most TURNVAULT_MAX_EVENT_BYTES (1 MiB by default) of UTF-8. Unknown extra fields are ignored. Beyond what this schema says: no string anywhere (property names included) may contain U+0000 or a lone UTF-16 surrogate, and the event nests at most 32 levels deep."
+    "One JSON object per message on turnvault.turn-events, keyed by session_id, at most TURNVAULT_MAX_EVENT_BYTES (1 MiB by default) of UTF-8. Unknown extra fields are ignored. Beyond what this schema says: no string in a listed field (property names included) may contain U+0000 or a lone UTF-16 surrogate, and the event nests at most 32 levels deep."
 })
 export type TurnEvent = typeof TurnEvent.Type

@@ -106,9 +106,15 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     const claims = new Map<string, PartitionClaim>()
     const fenced = new Set<string>()
 
-    /** Decodes a batch's records; what does not decode becomes a dead letter with its reason. */
-    const decode = (records: ReadonlyArray<SourceRecord>) =>
+    /**
+     * Decodes a batch's records; what does not decode becomes a dead letter with its reason. The
+     * key is not checked below the durable offset: those records were applied (by a version that
+     * did not check keys, say) and are replayed, their outputs published again.
+     */
+    const decode = (records: ReadonlyArray<SourceRecord>, watermark: Watermark | null) =>
       Effect.gen(function* () {
+        const durable = watermark?.claim.durableOffset
+        const below = durable === null || durable === undefined ? null : BigInt(durable)
         const events: Array<TurnEvent> = []
         const sources: Array<SourceRecord> = []
         const dead: Array<OutputMessage> = []
@@ -118,7 +124,8 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
             dead.push(yield* deadLetter(config.topics, metrics, record, decoded.left))
             continue
           }
-          const mismatch = keyMismatch(record, decoded.right)
+          const replayed = below !== null && BigInt(record.offset) < below
+          const mismatch = replayed ? null : keyMismatch(record, decoded.right)
           if (mismatch !== null) {
             dead.push(yield* deadLetter(config.topics, metrics, record, mismatch, decoded.right))
             continue
@@ -143,7 +150,7 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       settled: Effect.Effect<void>
     ) =>
       Effect.gen(function* () {
-        const { events, sources, dead } = yield* decode(records)
+        const { events, sources, dead } = yield* decode(records, watermark)
         if (events.length === 0) return { applied: null, events, sources, dead }
         const replayed = replayedCount(sources, watermark)
         if (replayed > 0) {
@@ -230,7 +237,7 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       Effect.gen(function* () {
         const messages: Array<OutputMessage> = []
         for (const record of batch.records) {
-          const large = tooLarge(record.value, config.maxEventBytes)
+          const large = tooLarge(record.value, config.maxEventBytes, record.key)
           messages.push(
             large === null
               ? repartitioned(config.topics.byCustomer, record)

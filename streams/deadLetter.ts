@@ -98,7 +98,8 @@ export const deadLetter = (
   return Effect.logWarning("event dead-lettered", why).pipe(
     Effect.annotateLogs({
       ...sourceOf(record),
-      ...(event === undefined ? idsOfRaw(record.value) : idsOf(event))
+      // an oversized value is not parsed again just for the ids of a log line
+      ...(event !== undefined ? idsOf(event) : why.reason === "too_large" ? {} : idsOfRaw(record.value))
     }),
     Effect.as(dlqMessage(topics, record, why))
   )

@@ -88,7 +88,7 @@ const pathOf = (visit: Visit | null, name?: string): string => {
 }
 
 /**
- * What the stores cannot hold anywhere in a parsed event, whatever the schema says of the field: a
+ * What the stores cannot hold anywhere in a decoded event, whatever the schema says of the field: a
  * NUL character or a lone surrogate in any string or property name, or nesting deeper than
  * MAX_NESTING levels. An explicit stack of the containers (strings are checked where they are
  * found), so a deep value costs no recursion (V8's JSON.parse is not recursive either). Returns the
@@ -171,7 +171,7 @@ const restoreProto = (parsed: Parsed, event: TurnEvent): Either.Either<TurnEvent
   return Either.right({ ...event, candidate_variables: variables } as TurnEvent)
 }
 
-/** JSON.parse, then the checks that pick the event's decoder. */
+/** JSON.parse, then the checks that pick the event's decoder (the stores' limits come after it). */
 const parse = (raw: string): Either.Either<Parsed, DecodeFailure> => {
   let json: unknown
   try {
@@ -188,8 +188,6 @@ const parse = (raw: string): Either.Either<Parsed, DecodeFailure> => {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left({ reason: "schema_violation", detail: "event: expected a JSON object" })
   }
-  const problem = storableProblem(json)
-  if (problem !== null) return Either.left({ reason: "schema_violation", detail: problem })
   const eventType = (json as { event_type?: unknown }).event_type
   // Own keys only: `decoders.constructor` or `decoders.__proto__` are not decoders.
   const decoder =
@@ -209,10 +207,22 @@ const decodeWithSchema = (parsed: Parsed): Either.Either<TurnEvent, DecodeFailur
     detail: describe(error)
   }))
 
+/**
+ * The decoded event, if the stores can hold every string in it and its depth: the walk sees only
+ * what decoding kept, so unknown fields (ignored at any depth) cannot refuse an event.
+ */
+const storable = (event: TurnEvent): Either.Either<TurnEvent, DecodeFailure> => {
+  const problem = storableProblem(event)
+  return problem === null ? Either.right(event) : Either.left({ reason: "schema_violation", detail: problem })
+}
+
 /** The Effect Schema decoder alone: the reference `decodeTurnEvent` must agree with. */
 export const decodeTurnEventWithSchema = (raw: string): Either.Either<TurnEvent, DecodeFailure> =>
   Either.flatMap(parse(raw), (parsed) =>
-    Either.flatMap(decodeWithSchema(parsed), (event) => restoreProto(parsed, event))
+    decodeWithSchema(parsed).pipe(
+      Either.flatMap((event) => restoreProto(parsed, event)),
+      Either.flatMap(storable)
+    )
   )
 
 /**
@@ -223,20 +233,29 @@ export const decodeTurnEvent = (raw: string): Either.Either<TurnEvent, DecodeFai
   Either.flatMap(parse(raw), (parsed) => {
     const event = parsed.decoder.fast(parsed.json)
     const decoded = event === undefined ? decodeWithSchema(parsed) : Either.right(event)
-    return Either.flatMap(decoded, (e) => restoreProto(parsed, e))
+    return decoded.pipe(
+      Either.flatMap((e) => restoreProto(parsed, e)),
+      Either.flatMap(storable)
+    )
   })
 
 /** The largest event accepted by default (TURNVAULT_MAX_EVENT_BYTES): 1 MiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 
-/** The `too_large` failure of an event over the maximum, or null. */
-export const tooLarge = (bytes: Buffer, maxEventBytes: number): DecodeFailure | null =>
-  bytes.length > maxEventBytes
-    ? {
-        reason: "too_large",
-        detail: `event: ${bytes.length} bytes, more than the maximum of ${maxEventBytes}`
-      }
+/**
+ * The `too_large` failure of an event over the maximum, or null. Its key counts too where it has one
+ * (on the input topic: it travels on as a header and as the DLQ key).
+ */
+export const tooLarge = (
+  bytes: Buffer,
+  maxEventBytes: number,
+  key: string | null = null
+): DecodeFailure | null => {
+  const size = bytes.length + (key === null ? 0 : Buffer.byteLength(key))
+  return size > maxEventBytes
+    ? { reason: "too_large", detail: `event: ${size} bytes, more than the maximum of ${maxEventBytes}` }
     : null
+}
 
 /**
  * Decodes a record's bytes as they came off the log: larger than `maxEventBytes` is `too_large`,

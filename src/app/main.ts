@@ -75,14 +75,15 @@ const needDatabase = (config: AppConfig) =>
 
 /**
  * Bounded shutdown of `start`. The runtime turns the first SIGTERM or SIGINT into an interruption:
- * consumption stops and in-flight batches finish (they are uninterruptible but for their pauses).
- * A batch stuck on a write that never returns would hold the exit for ever, so the first signal
- * also arms a deadline: past it, or on a second signal, the process exits at once, non-zero, and
- * what did not finish is not committed (it is consumed again from the committed offsets).
+ * consumption stops, in-flight batches finish (they are uninterruptible but for their pauses),
+ * buffers flush and connections close. A batch stuck on a write that never returns would hold the
+ * exit for ever, so the first signal also arms a deadline over the whole shutdown: past it, or on a
+ * second signal more than a second later, the process exits at once, non-zero, and what did not
+ * finish is not committed (it is consumed again from the committed offsets).
  */
 const boundShutdown = (deadlineMs: number) =>
   Effect.sync(() => {
-    let signalled = false
+    let signalledAt: number | null = null
     const exitNow = (why: string) => {
       process.stderr.write(
         `${JSON.stringify({ level: "ERROR", message: `shutdown cut short: ${why}; uncommitted batches are consumed again`, timestamp: new Date().toISOString() })}\n`
@@ -90,9 +91,15 @@ const boundShutdown = (deadlineMs: number) =>
       process.exit(1)
     }
     const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) return exitNow(`second ${signal}`)
-      signalled = true
-      setTimeout(() => exitNow(`in-flight batches still running after ${deadlineMs} ms`), deadlineMs).unref()
+      if (signalledAt !== null) {
+        // `npm start` under a terminal delivers one Ctrl-C twice (to npm and to us, then forwarded)
+        if (Date.now() - signalledAt > 1_000) exitNow(`second ${signal}`)
+        return
+      }
+      signalledAt = Date.now()
+      // a timer longer than 2^31 - 1 ms would fire at once
+      const delay = Math.min(Math.max(deadlineMs, 0), 2 ** 31 - 1)
+      setTimeout(() => exitNow(`shutdown still running after ${deadlineMs} ms`), delay).unref()
     }
     process.on("SIGTERM", onSignal)
     process.on("SIGINT", onSignal)

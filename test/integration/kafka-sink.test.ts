@@ -1,5 +1,6 @@
 // KafkaSink against a REAL single-node Kafka broker: concurrent publishes (sent in groups) each keep
-// its own order, and one publish the broker refuses (a record over its size limit) fails alone.
+// its own order, one publish the broker refuses (a record over its size limit) fails alone, and one
+// publish larger than a topic's limit in total goes out as several requests, in order.
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
@@ -77,6 +78,65 @@ describe("KafkaSink (real broker)", () => {
           expect(received.filter((m) => m.key === `k${p}`).map((m) => m.value)).toEqual(
             Array.from({ length: 5 }, (_, i) => `${p}:${i}`)
           )
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
+
+  it.live(
+    "one publish of 3 MB to one partition of a topic that takes 1 MiB + 64 KiB arrives whole, in order",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Effect.promise(() => kafkaBrokers())
+        const runId = randomUUID().slice(0, 8)
+        const topic = `it-kafka-sink-big-${runId}`
+        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.NOTHING })
+        const admin = kafka.admin()
+        yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            await admin.connect()
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: [
+                {
+                  topic,
+                  numPartitions: 1,
+                  replicationFactor: 1,
+                  // what the topic catalogue gives an event-sized topic at the default maximum
+                  configEntries: [{ name: "max.message.bytes", value: String(1024 * 1024 + 64 * 1024) }]
+                }
+              ]
+            })
+          }),
+          () =>
+            Effect.promise(async () => {
+              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+              await admin.disconnect()
+            })
+        )
+        const sink = Context.get(
+          yield* Layer.build(
+            KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
+          ),
+          OutputSink
+        )
+        const values = Array.from({ length: 30 }, (_, i) => `${i}:${"v".repeat(100_000)}`)
+        yield* sink.publish(values.map((value) => ({ topic, key: "one", value })))
+        const consumer = kafka.consumer({ groupId: `it-kafka-sink-big-${runId}`, maxWaitTimeInMs: 200 })
+        const received: Array<string> = []
+        yield* Effect.promise(async () => {
+          await consumer.connect()
+          await consumer.subscribe({ topics: [topic], fromBeginning: true })
+          await new Promise<void>((resolve) => {
+            void consumer.run({
+              eachMessage: async ({ message }) => {
+                received.push(message.value!.toString())
+                if (received.length === values.length) resolve()
+              }
+            })
+          })
+          await consumer.disconnect()
+        }).pipe(Effect.timeout("30 seconds"))
+        expect(received.map((v) => v.slice(0, v.indexOf(":")))).toEqual(values.map((_, i) => String(i)))
       }).pipe(Effect.scoped),
     KAFKA_UP_TIMEOUT_MS
   )

@@ -3,8 +3,9 @@
  * layer. kafkajs's idempotent producer mis-sequences when several sends are in flight without
  * being awaited, so one sender fiber owns the producer and has one `sendBatch` in flight at a time.
  * Publishes that arrive while it is in flight wait together and go out as the next `sendBatch`
- * (a group commit, in arrival order, at most MAX_GROUP_BYTES unless one publish alone is larger;
- * a group that fails is sent again one publish at a time). With one request per publish, sixteen
+ * (a group commit, in arrival order, at most MAX_GROUP_BYTES unless one publish alone is larger,
+ * which then goes out as several requests of at most MAX_GROUP_BYTES; a group that fails is sent
+ * again one publish at a time). With one request per publish, sixteen
  * partitions' publishes queued behind each other and a publish waited about 250 ms at 1,000
  * turns/s (bench: batchStepDuration{*,publish}).
  * A publish completes when the send carrying its messages is acknowledged, and fails with it.
@@ -38,6 +39,25 @@ interface Waiting {
   readonly messages: ReadonlyArray<OutputMessage>
   readonly bytes: number
   readonly done: Deferred.Deferred<void, OutputSinkError>
+}
+
+/** Consecutive runs of `messages` of at most MAX_GROUP_BYTES each; a larger message is a run alone. */
+const chunksOf = (messages: ReadonlyArray<OutputMessage>): Array<ReadonlyArray<OutputMessage>> => {
+  const chunks: Array<Array<OutputMessage>> = []
+  let current: Array<OutputMessage> = []
+  let bytes = 0
+  for (const m of messages) {
+    const size = bytesOf([m])
+    if (current.length > 0 && bytes + size > MAX_GROUP_BYTES) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(m)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
 }
 
 /** The publishes of one send: those waiting, in order, until MAX_GROUP_BYTES; the rest wait on. */
@@ -87,7 +107,7 @@ export const KafkaSinkLive = Layer.scoped(
         Effect.promise(() => producer.disconnect()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
     )
 
-    const send = (messages: ReadonlyArray<OutputMessage>) =>
+    const sendOne = (messages: ReadonlyArray<OutputMessage>) =>
       Effect.tryPromise({
         try: () =>
           producer.sendBatch({
@@ -97,6 +117,18 @@ export const KafkaSinkLive = Layer.scoped(
           }),
         catch: (cause) => new OutputSinkError({ cause })
       })
+
+    /**
+     * Sends messages in order as consecutive requests of at most MAX_GROUP_BYTES each (a larger
+     * message goes alone). kafkajs puts one partition's messages of a request in one record batch,
+     * which the broker checks against the topic's `max.message.bytes` (at least MAX_GROUP_BYTES plus
+     * headroom on every topic turnvault creates): one large publish, such as a backlog's re-keyed
+     * batch, no longer makes a batch the broker refuses for ever. A failed request fails the
+     * publish; the requests before it were delivered, and the retry delivers them again
+     * (consumers de-duplicate; the stateful stage recognises repeated events).
+     */
+    const send = (messages: ReadonlyArray<OutputMessage>) =>
+      Effect.forEach(chunksOf(messages), sendOne, { discard: true })
 
     const pending = yield* Queue.unbounded<Waiting>()
     let carried: ReadonlyArray<Waiting> = []

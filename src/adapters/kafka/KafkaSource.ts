@@ -399,23 +399,27 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
 
     /**
      * Consumers one after another: one that stops (kafkajs gave it up, a lane failed, a partition
-     * was fenced) is replaced after a backoff, and every partition is fetched again from its
-     * committed offset. A first start that fails (connect, subscribe) fails the service.
+     * was fenced) or cannot start (the broker is down) is replaced after a backoff, and every
+     * partition is fetched again from its committed offset. The service waits for its broker
+     * instead of exiting (a restarted process would only find it down again).
      */
     const run = <R>(handler: BatchHandler<R>) =>
       Effect.gen(function* () {
         let failures = 0
         while (true) {
           const [ran, exit] = yield* Effect.timed(Effect.exit(runConsumer(handler)))
-          if (Exit.isSuccess(exit) || !started || Exit.isInterrupted(exit)) return yield* exit
+          if (Exit.isSuccess(exit) || Exit.isInterrupted(exit)) return yield* exit
           failures = Duration.greaterThanOrEqualTo(ran, RESET_AFTER) ? 1 : failures + 1
           const delay = restartDelay(failures)
           const error = Cause.squash(exit.cause)
-          yield* Effect.logError("kafka consumer stopped; recreating it", {
-            operation: error instanceof EventSourceError ? error.operation : "consume",
-            error: String(error instanceof EventSourceError ? error.cause : error),
-            retry_in_ms: Duration.toMillis(delay)
-          })
+          yield* Effect.logError(
+            started ? "kafka consumer stopped; recreating it" : "kafka consumer could not start; retrying",
+            {
+              operation: error instanceof EventSourceError ? error.operation : "consume",
+              error: String(error instanceof EventSourceError ? error.cause : error),
+              retry_in_ms: Duration.toMillis(delay)
+            }
+          )
           yield* Effect.sleep(delay)
         }
       })

@@ -104,8 +104,18 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
   Effect.gen(function* () {
     const topics = topicNames(config.topicPrefix)
     if (config.ensureTopics) {
+      // A broker that is down is waited for, as the consumer does: exiting would only restart
+      // into the same outage.
       const report = yield* ensureTopics(
         topicCatalogue(config.topicPrefix, config.partitions, config.maxEventBytes)
+      ).pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning("topics not ensured (is the broker up?); retrying in 5 s", {
+            operation: error.operation,
+            error: String(error.cause)
+          })
+        ),
+        Effect.retry(Schedule.spaced("5 seconds"))
       )
       yield* Effect.logInfo("topics ensured", report)
     }
