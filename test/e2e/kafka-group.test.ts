@@ -241,13 +241,11 @@ describe("kafka consumer groups over shared customers", () => {
       await admin.disconnect()
     }
     await Promise.all([a.stop(), b.stop()])
-    // Not compared with `process` here: once in about six runs so far, one session's stored turn_count
-    // came out one short of its turns after three mid-stream freezes (DESIGN, "Known gaps"); the
-    // other group tests compare the stores. Every stored turn is still one `process` stored.
-    const reference = await referencePromise
+    // this comparison once found a turn lost: a batch of a new group join abandoned because the
+    // batch before it, of the earlier join, had been fenced (KafkaSource lanes)
     const actual = await databaseExport(dir, database.url)
     expect(duplicateTurnRecords(actual.records)).toEqual([])
-    expect(diffRows(orderFree(reference).turns, orderFree(actual).turns).extra).toEqual([])
+    await expectOrderFreeEqual(await referencePromise, actual)
   }, 300_000)
 })
 

@@ -302,16 +302,26 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
               lanes.set(key, queue)
               // A pipeline of two: the next batch is started (decoded, applied in memory) while
               // the previous one completes (persist, publish, commit); it completes only after the
-              // previous one did, and is abandoned when that one failed.
-              let previous: Fiber.RuntimeFiber<boolean> | null = null
-              const previousOk = Effect.suspend(() =>
-                previous === null ? Effect.succeed(true) : Fiber.join(previous)
-              )
-              const settled = Effect.asVoid(previousOk)
+              // previous one did, and is abandoned when that one failed — if both were fetched
+              // under the same group join. A batch of an earlier join that failed (fenced after a
+              // freeze, say) says nothing of one fetched since: the barrier made that one wait
+              // for it and the revocation dropped its state. Abandoning the newer batch lost its
+              // records, which kafkajs had already moved past (a turn lost in one run of six).
+              let previous: {
+                readonly fiber: Fiber.RuntimeFiber<boolean>
+                readonly generation: number
+              } | null = null
+              const previousOk = (joined: number) =>
+                Effect.suspend(() => {
+                  const before = previous
+                  if (before === null) return Effect.succeed(true)
+                  return Effect.map(Fiber.join(before.fiber), (ok) => ok || before.generation !== joined)
+                })
               const step = Effect.gen(function* () {
                 const chunk = yield* nextChunk(queue, topic, partition)
                 if (chunk === null) return
                 yield* enter(chunk.generation)
+                const settled = Effect.asVoid(previousOk(chunk.generation))
                 const started = yield* startChunk(chunk, settled).pipe(
                   orLaneFailed(chunk),
                   Effect.map((batch) => (typeof batch === "boolean" ? null : batch)),
@@ -320,12 +330,21 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
                   )
                 )
                 if (started === null) return
-                if (!(yield* previousOk)) {
+                if (!(yield* previousOk(chunk.generation))) {
                   yield* started.abandon.pipe(Effect.ensuring(leave(chunk.generation)))
                   previous = null
+                  // Its records are behind kafkajs's fetch position: unless a group join will
+                  // fetch them again anyway, only a new consumer (from the committed offset) does.
+                  if (chunk.generation === generation)
+                    Deferred.unsafeDone(
+                      crashed,
+                      Effect.fail(
+                        new EventSourceError({ operation: "abandoned", cause: `${topic}/${partition}` })
+                      )
+                    )
                   return
                 }
-                previous = yield* Effect.fork(
+                const fiber = yield* Effect.fork(
                   started.complete.pipe(
                     Effect.as(true),
                     orLaneFailed(chunk),
@@ -333,6 +352,7 @@ export const makeKafkaSource = (config: KafkaSourceConfig) =>
                     Effect.ensuring(leave(chunk.generation))
                   )
                 )
+                previous = { fiber, generation: chunk.generation }
               })
               const work = Effect.forever(step)
               yield* FiberSet.run(laneFibers, work)
