@@ -4,43 +4,71 @@
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
-import { Kafka, logLevel } from "kafkajs"
+import { type ITopicConfig, Kafka, logLevel } from "kafkajs"
 import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
 import { OutputSink } from "../../src/ports/OutputSink"
 import { KAFKA_UP_TIMEOUT_MS, kafkaBrokers } from "../support/kafka"
+
+/**
+ * A topic of its own for the test's scope (deleted at the end), a KafkaSink built in that scope
+ * (its producer and sender fiber live until the end), and a reader of what arrived.
+ */
+const sinkOnTopic = (label: string, topicConfig: Omit<ITopicConfig, "topic">) =>
+  Effect.gen(function* () {
+    const brokers = yield* Effect.promise(() => kafkaBrokers())
+    const runId = randomUUID().slice(0, 8)
+    const topic = `it-kafka-sink-${label}-${runId}`
+    const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.NOTHING })
+    const admin = kafka.admin()
+    yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        await admin.connect()
+        await admin.createTopics({ waitForLeaders: true, topics: [{ topic, ...topicConfig }] })
+      }),
+      () =>
+        Effect.promise(async () => {
+          await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+          await admin.disconnect()
+        })
+    )
+    const sink = Context.get(
+      yield* Layer.build(
+        KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
+      ),
+      OutputSink
+    )
+    /** The first `count` messages of the topic, from the beginning. */
+    const consume = (count: number) => {
+      const consumer = kafka.consumer({ groupId: `it-kafka-sink-${label}-${runId}`, maxWaitTimeInMs: 200 })
+      const received: Array<{ key: string; value: string }> = []
+      return Effect.promise(async () => {
+        await consumer.connect()
+        await consumer.subscribe({ topics: [topic], fromBeginning: true })
+        await new Promise<void>((resolve) => {
+          void consumer.run({
+            eachMessage: async ({ message }) => {
+              received.push({ key: message.key!.toString(), value: message.value!.toString() })
+              if (received.length === count) resolve()
+            }
+          })
+        })
+        await consumer.disconnect()
+        return received
+      }).pipe(Effect.timeout("30 seconds"))
+    }
+    return { topic, sink, consume }
+  })
 
 describe("KafkaSink (real broker)", () => {
   it.live(
     "concurrent publishes all arrive in their own order; a refused one fails without the others",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Effect.promise(() => kafkaBrokers())
-        const runId = randomUUID().slice(0, 8)
-        const topic = `it-kafka-sink-${runId}`
-        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.NOTHING })
-        const admin = kafka.admin()
-        yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            await admin.connect()
-            await admin.createTopics({
-              waitForLeaders: true,
-              topics: [{ topic, numPartitions: 2, replicationFactor: 1 }]
-            })
-          }),
-          () =>
-            Effect.promise(async () => {
-              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
-              await admin.disconnect()
-            })
-        )
-        // built in the test's scope: the producer and its sender fiber live until the end
-        const sink = Context.get(
-          yield* Layer.build(
-            KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
-          ),
-          OutputSink
-        )
+        const { topic, sink, consume } = yield* sinkOnTopic("groups", {
+          numPartitions: 2,
+          replicationFactor: 1
+        })
         const publish = (key: string, values: ReadonlyArray<string>) =>
           Effect.either(sink.publish(values.map((value) => ({ topic, key, value }))))
         // 20 publishes of 5 messages at once, and one 2 MB record (the broker takes 1 MB) among them
@@ -52,27 +80,11 @@ describe("KafkaSink (real broker)", () => {
         )
         const results = yield* Effect.all(
           [...small.slice(0, 10), publish("big", ["x".repeat(2_000_000)]), ...small.slice(10)],
-          {
-            concurrency: "unbounded"
-          }
+          { concurrency: "unbounded" }
         )
         expect(results.map(Either.isRight)).toEqual([...Array(10).fill(true), false, ...Array(10).fill(true)])
 
-        const consumer = kafka.consumer({ groupId: `it-kafka-sink-${runId}`, maxWaitTimeInMs: 200 })
-        const received: Array<{ key: string; value: string }> = []
-        yield* Effect.promise(async () => {
-          await consumer.connect()
-          await consumer.subscribe({ topics: [topic], fromBeginning: true })
-          await new Promise<void>((resolve) => {
-            void consumer.run({
-              eachMessage: async ({ message }) => {
-                received.push({ key: message.key!.toString(), value: message.value!.toString() })
-                if (received.length === 100) resolve()
-              }
-            })
-          })
-          await consumer.disconnect()
-        }).pipe(Effect.timeout("30 seconds"))
+        const received = yield* consume(100)
         expect(received).toHaveLength(100)
         for (let p = 0; p < 20; p++)
           expect(received.filter((m) => m.key === `k${p}`).map((m) => m.value)).toEqual(
@@ -86,57 +98,18 @@ describe("KafkaSink (real broker)", () => {
     "one publish of 3 MB to one partition of a topic that takes 1 MiB + 64 KiB arrives whole, in order",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Effect.promise(() => kafkaBrokers())
-        const runId = randomUUID().slice(0, 8)
-        const topic = `it-kafka-sink-big-${runId}`
-        const kafka = new Kafka({ clientId: `it-${runId}`, brokers, logLevel: logLevel.NOTHING })
-        const admin = kafka.admin()
-        yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            await admin.connect()
-            await admin.createTopics({
-              waitForLeaders: true,
-              topics: [
-                {
-                  topic,
-                  numPartitions: 1,
-                  replicationFactor: 1,
-                  // what the topic catalogue gives an event-sized topic at the default maximum
-                  configEntries: [{ name: "max.message.bytes", value: String(1024 * 1024 + 64 * 1024) }]
-                }
-              ]
-            })
-          }),
-          () =>
-            Effect.promise(async () => {
-              await admin.deleteTopics({ topics: [topic] }).catch(() => {})
-              await admin.disconnect()
-            })
-        )
-        const sink = Context.get(
-          yield* Layer.build(
-            KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
-          ),
-          OutputSink
-        )
+        const { topic, sink, consume } = yield* sinkOnTopic("big", {
+          numPartitions: 1,
+          replicationFactor: 1,
+          // what the topic catalogue gives an event-sized topic at the default maximum
+          configEntries: [{ name: "max.message.bytes", value: String(1024 * 1024 + 64 * 1024) }]
+        })
         const values = Array.from({ length: 30 }, (_, i) => `${i}:${"v".repeat(100_000)}`)
         yield* sink.publish(values.map((value) => ({ topic, key: "one", value })))
-        const consumer = kafka.consumer({ groupId: `it-kafka-sink-big-${runId}`, maxWaitTimeInMs: 200 })
-        const received: Array<string> = []
-        yield* Effect.promise(async () => {
-          await consumer.connect()
-          await consumer.subscribe({ topics: [topic], fromBeginning: true })
-          await new Promise<void>((resolve) => {
-            void consumer.run({
-              eachMessage: async ({ message }) => {
-                received.push(message.value!.toString())
-                if (received.length === values.length) resolve()
-              }
-            })
-          })
-          await consumer.disconnect()
-        }).pipe(Effect.timeout("30 seconds"))
-        expect(received.map((v) => v.slice(0, v.indexOf(":")))).toEqual(values.map((_, i) => String(i)))
+        const received = yield* consume(values.length)
+        expect(received.map((m) => m.value.slice(0, m.value.indexOf(":")))).toEqual(
+          values.map((_, i) => String(i))
+        )
       }).pipe(Effect.scoped),
     KAFKA_UP_TIMEOUT_MS
   )
