@@ -68,7 +68,7 @@ const idsOf = (event: TurnEvent) => ({
  * reason. A `too_large` event is the exception: whatever limit the DLQ topic has, some event would
  * exceed it again and stall the partition, so its value is left out (header `value_omitted`); the
  * original stays at its source topic, partition and offset for the topic's retention
- * (docs/decisions/0012-oversized-events.md).
+ * (docs/decisions/0012-oversized-events-leave-their-bytes-on-the-input-topic.md).
  */
 export const dlqMessage = (
   topics: TopicNames,
