@@ -30,8 +30,9 @@ export const makeConsumerProgress = (now: () => number = Date.now) => {
     },
     /**
      * Liveness: false once the consumer has been stopped for longer than `graceMs` (the source
-     * recreates a stopped consumer with a backoff of at most 30 s; one that does not come back
-     * needs the process restarted).
+     * recreates a stopped consumer with a backoff of at most 30 s, so a consumer still stopped after
+     * that is either kept out by an outage or wedged; a restarted process waits for its broker the
+     * same way, so a restart costs nothing and ends a wedge).
      */
     alive: (graceMs: number) =>
       stoppedAt === null || now() - stoppedAt <= graceMs
