@@ -97,5 +97,11 @@ export const TelemetryEntry = Schema.Struct({
 export type TelemetryEntry = typeof TelemetryEntry.Type
 
 /** Reasons a message goes to the DLQ (DESIGN 9). */
-export const DlqReason = Schema.Literal("malformed_json", "schema_violation", "out_of_order", "too_large")
+export const DlqReason = Schema.Literal(
+  "malformed_json",
+  "schema_violation",
+  "out_of_order",
+  "too_large",
+  "operator_dropped"
+)
 export type DlqReason = typeof DlqReason.Type

@@ -73,7 +73,7 @@ export const topicCatalogue = (
       cleanupPolicy: "delete",
       maxMessageBytes: eventSized,
       description:
-        "The input re-keyed by customer, so each customer (with all of its sessions) has one owner: the stateful stage reads this"
+        "The input re-keyed by customer, so each customer (with all of its sessions) has one owner: the stateful stage reads this. Also carries operators' quarantine release/drop control messages (header turnvault_control)"
     },
     {
       name: names.dlq,

@@ -17,6 +17,7 @@ import {
   PgAuditStore,
   PgClient,
   PgPartitionOwnership,
+  PgQuarantineStore,
   PgProfileStore,
   PgSessionStore,
   PgStoresLive
@@ -39,7 +40,9 @@ const toWrites = (list: ReadonlyArray<EventEffects>): BatchWrites => {
     sessions: [...sessions.values()],
     profile: rows.length === 0 ? [] : [{ kind: "write", rows }],
     records: list.flatMap((e) => (e.record === null ? [] : [e.record])),
-    history: list.flatMap((e) => (e.history === null ? [] : [e.history]))
+    history: list.flatMap((e) => (e.history === null ? [] : [e.history])),
+    parked: [],
+    resolutions: []
   }
 }
 
@@ -72,6 +75,7 @@ const independent = (url: string) =>
     PgProfileStore.layer,
     PgAuditStore.layer,
     PgPartitionOwnership.layer,
+    PgQuarantineStore.layer,
     UnitOfWork.passThrough
   ).pipe(Layer.provide(PgClient.layer({ connectionString: url, max: 10 })))
 

@@ -108,6 +108,7 @@ export const pipelineLayer = (config: AppConfig) => {
     topics,
     group: config.consumerGroup,
     maxEventBytes: config.maxEventBytes,
+    quarantineAfter: config.quarantineAfter,
     pauseDelay: Duration.millis(config.pauseMs)
   })
   return Layer.provideMerge(

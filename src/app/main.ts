@@ -26,6 +26,7 @@ import { Metrics } from "../observability/Metrics"
 import { exportStores } from "./commands/exportStores"
 import { CliInputError, importDefinitions, processFile } from "./commands/process"
 import { startEmbedded, startKafka } from "./commands/start"
+import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
 
 const USAGE = `usage: turnvault <command>
@@ -38,6 +39,12 @@ const USAGE = `usage: turnvault <command>
   verify [--tenant T] [--session S]       recompute hash chains and content hashes
   migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
   topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
+  quarantine list [--tenant T]            sessions set aside, their events parked (DATABASE_URL)
+  quarantine show --tenant T --session S [--values]
+                                          a quarantined session's parked events
+  quarantine release|drop --tenant T --session S
+                                          replay its parked events in order, or send them to
+                                          the DLQ (KAFKA_BROKERS: the partition's owner does it)
   generate --lines N --output DIR         write a synthetic DEFS.json and events.jsonl`
 
 const { positionals, values } = parseArgs({
@@ -50,6 +57,7 @@ const { positionals, values } = parseArgs({
     tenant: { type: "string" },
     session: { type: "string" },
     all: { type: "boolean" },
+    values: { type: "boolean" },
     lines: { type: "string" },
     output: { type: "string" }
   }
@@ -182,6 +190,27 @@ const runCommand = (config: AppConfig) =>
         yield* print(report)
         if (report.mismatched.length > 0) process.exitCode = 1
         return
+      }
+      case "quarantine": {
+        yield* needDatabase(config)
+        if (sub === "list")
+          return yield* print(yield* listQuarantine(flag("tenant")).pipe(Effect.provide(stores)))
+        const tenant = yield* required("tenant")
+        const session = yield* required("session")
+        if (sub === "show")
+          return yield* print(
+            yield* showQuarantine(tenant, session, values.values === true).pipe(Effect.provide(stores))
+          )
+        if (sub !== "release" && sub !== "drop") return yield* new CliInputError({ message: USAGE })
+        if (Option.isNone(config.kafkaBrokers))
+          return yield* new CliInputError({
+            message: "KAFKA_BROKERS is required: the control message goes to the partition's owner"
+          })
+        return yield* print(
+          yield* resolveQuarantine(sub, tenant, session).pipe(
+            Effect.provide(Layer.merge(stores, kafkaLogLayer(config.kafkaBrokers.value)))
+          )
+        )
       }
       case "generate": {
         const lines = Number(flag("lines") ?? "10000")

@@ -21,6 +21,13 @@ import {
   PartitionOwnership
 } from "../ports/PartitionOwnership"
 import { Metrics } from "../observability/Metrics"
+import {
+  type ParkedEvent,
+  QuarantineStore,
+  type QuarantineStoreError,
+  type Resolution
+} from "../ports/QuarantineStore"
+import { permanentRefusal } from "./storeRefusal"
 
 export interface BatchWrites {
   /** The latest record of each session touched by the batch. */
@@ -29,9 +36,27 @@ export interface BatchWrites {
   readonly profile: ReadonlyArray<ProfileOp>
   readonly records: ReadonlyArray<TurnRecord>
   readonly history: ReadonlyArray<SessionHistoryEntry>
+  /** Events set aside (quarantine), and operators' releases and drops carried out. */
+  readonly parked: ReadonlyArray<ParkedEvent>
+  readonly resolutions: ReadonlyArray<Resolution>
 }
 
-export type Operation = "watermark" | "session" | "customer_data" | "turn_record" | "transaction"
+export const noWrites: BatchWrites = {
+  sessions: [],
+  profile: [],
+  records: [],
+  history: [],
+  parked: [],
+  resolutions: []
+}
+
+export type Operation =
+  | "watermark"
+  | "session"
+  | "customer_data"
+  | "turn_record"
+  | "quarantine"
+  | "transaction"
 
 /** The partition's durable offset after the batch, under the claim that fences a stale owner. */
 export interface Watermark {
@@ -46,6 +71,7 @@ export type OperationError =
   | AuditStoreError
   | UnitOfWorkError
   | OwnershipStoreError
+  | QuarantineStoreError
 
 /** Every operation that still failed after its retries, by operation. */
 export class PersistenceError extends Data.TaggedError("PersistenceError")<{
@@ -69,7 +95,9 @@ const emptyBatch = (writes: BatchWrites) =>
   writes.sessions.length === 0 &&
   writes.profile.length === 0 &&
   writes.records.length === 0 &&
-  writes.history.length === 0
+  writes.history.length === 0 &&
+  writes.parked.length === 0 &&
+  writes.resolutions.length === 0
 
 export const makePersistence = (config: PersistenceConfig) =>
   Effect.gen(function* () {
@@ -78,6 +106,7 @@ export const makePersistence = (config: PersistenceConfig) =>
     const audit = yield* AuditStore
     const uow = yield* UnitOfWork
     const ownership = yield* PartitionOwnership
+    const quarantine = yield* QuarantineStore
     const metrics = yield* Metrics
 
     const retry = Schedule.exponential(config.retryBaseDelay).pipe(
@@ -98,7 +127,9 @@ export const makePersistence = (config: PersistenceConfig) =>
           status: Either.isRight(result) ? "success" : "failure"
         })
         return yield* result
-      }).pipe(uow.atomic ? (e) => e : Effect.retry(retry))
+      }).pipe(
+        uow.atomic ? (e) => e : Effect.retry({ schedule: retry, while: (e) => permanentRefusal(e) === null })
+      )
 
     const attempt = (writes: BatchWrites, watermark: Watermark | null) =>
       Effect.gen(function* () {
@@ -114,13 +145,18 @@ export const makePersistence = (config: PersistenceConfig) =>
         }
         const elapsed: Array<number> = []
         const start = yield* Clock.currentTimeNanos
-        const [session, customerData, turnRecord] = yield* Effect.all(
+        const quarantined =
+          writes.parked.length === 0 && writes.resolutions.length === 0
+            ? Effect.void
+            : quarantine.park(writes.parked).pipe(Effect.zipRight(quarantine.resolve(writes.resolutions)))
+        const [session, customerData, turnRecord, parked] = yield* Effect.all(
           [
             measured("session", sessions.save(writes.sessions), elapsed),
             measured("customer_data", profiles.applyOps(writes.profile), elapsed),
-            measured("turn_record", audit.append(writes.records, writes.history), elapsed)
+            measured("turn_record", audit.append(writes.records, writes.history), elapsed),
+            measured("quarantine", quarantined, elapsed)
           ],
-          { concurrency: config.sequential ? 1 : 3, mode: "either" }
+          { concurrency: config.sequential ? 1 : 4, mode: "either" }
         )
         const wall = Number((yield* Clock.currentTimeNanos) - start) / 1e9
         metrics.persistenceUnitDuration.observe(
@@ -134,6 +170,7 @@ export const makePersistence = (config: PersistenceConfig) =>
         if (Either.isLeft(customerData))
           failures.push({ operation: "customer_data", cause: customerData.left })
         if (Either.isLeft(turnRecord)) failures.push({ operation: "turn_record", cause: turnRecord.left })
+        if (Either.isLeft(parked)) failures.push({ operation: "quarantine", cause: parked.left })
         if (failures.length > 0) return yield* new PersistenceError({ failures })
       })
 
@@ -151,7 +188,11 @@ export const makePersistence = (config: PersistenceConfig) =>
           )
         )
       const retried = uow.atomic
-        ? Effect.retry(unit, { schedule: retry, while: (e) => e._tag === "PersistenceError" })
+        ? // a statement refused for good fails the same way again: the stream decides what follows
+          Effect.retry(unit, {
+            schedule: retry,
+            while: (e) => e._tag === "PersistenceError" && permanentRefusal(e) === null
+          })
         : unit
       return retried.pipe(Effect.withSpan("Persistence.persist"))
     }

@@ -15,6 +15,7 @@ import { Metrics } from "../observability/Metrics"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { AuditStore } from "../ports/AuditStore"
 import { type OutputMessage, OutputSink } from "../ports/OutputSink"
+import type { ParkReason } from "../ports/QuarantineStore"
 import type { TopicNames } from "../ports/Topics"
 import { ActorRegistry } from "../sessions/ActorRegistry"
 import type { ActorSettings, EventEffects, SessionActor } from "../sessions/SessionActor"
@@ -29,6 +30,8 @@ export type EventResult =
   | { readonly kind: "out_of_order"; readonly detail: string }
   /** The session is stored under another customer: one session never moves between customers. */
   | { readonly kind: "customer_mismatch"; readonly detail: string }
+  /** Parked with its session (streams/quarantine.ts). */
+  | { readonly kind: "quarantined"; readonly reason: ParkReason }
 
 export interface TurnBatchConfig extends ActorSettings {
   readonly topics: TopicNames
@@ -251,7 +254,14 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
           metrics.events.inc({ event_type: event.event_type, result: "applied" })
           results.push({ kind: "applied", record: effects.record })
         }
-        const writes: BatchWrites = { sessions: [...sessions.values()], profile, records, history }
+        const writes: BatchWrites = {
+          sessions: [...sessions.values()],
+          profile,
+          records,
+          history,
+          parked: [],
+          resolutions: []
+        }
         return {
           partition,
           startedAt,

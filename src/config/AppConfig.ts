@@ -70,6 +70,11 @@ export const AppConfig = Config.all({
   retryMaxMs: int("TURNVAULT_RETRY_MAX_MS", 2_000, "Longest retry delay of a failed store write"),
   retryAttempts: int("TURNVAULT_RETRY_ATTEMPTS", 5, "Attempts per write before the partition pauses"),
   pauseMs: int("TURNVAULT_PAUSE_MS", 1_000, "Delay between attempts while stores are down"),
+  quarantineAfter: int(
+    "TURNVAULT_QUARANTINE_AFTER",
+    3,
+    "Attempts of a batch the stores refuse for good before its failing session is quarantined"
+  ),
   syntheticRate: int(
     "TURNVAULT_SYNTHETIC_RATE",
     2_000,

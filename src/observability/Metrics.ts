@@ -6,6 +6,7 @@ import { Context, Effect, Layer } from "effect"
 import * as Prom from "prom-client"
 import { DlqReason, OutcomeCategory, Resolution, Scope, UpdateStatus } from "../../schemas"
 import type { ValidationErrorType } from "../domain/coercion"
+import type { ParkReason } from "../ports/QuarantineStore"
 
 const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
@@ -19,8 +20,8 @@ const nonConformingDefaults = ["active_handles_total", "active_requests_total", 
 /** The bounded label values every series is created with, so that dashboards never show "no data". */
 export const labelValues = {
   eventTypes: ["turn.completed", "session.ended", "case.closed"],
-  eventResults: ["applied", "duplicate", "ignored", "dlq"],
-  operations: ["session", "customer_data", "turn_record"],
+  eventResults: ["applied", "duplicate", "ignored", "dlq", "quarantined"],
+  operations: ["session", "customer_data", "turn_record", "quarantine"],
   operationStatuses: ["success", "failure"],
   /** `NONE`: an unknown field has no definition and so no scope. */
   updateScopes: [...Scope.literals, "NONE"],
@@ -36,7 +37,9 @@ export const labelValues = {
   ] satisfies ReadonlyArray<ValidationErrorType>,
   /** The caches of the snapshot load (DESIGN 2): session state, customer data, field definitions. */
   caches: ["session", "profile", "definitions"],
-  cacheResults: ["hit", "miss", "error", "fallback"]
+  cacheResults: ["hit", "miss", "error", "fallback"],
+  parkReasons: ["store_refused", "apply_failed", "session_quarantined"] satisfies ReadonlyArray<ParkReason>,
+  resolutionStatuses: ["released", "dropped"]
 } as const
 
 export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
@@ -56,7 +59,7 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
     }),
     events: new Prom.Counter({
       name: "turnvault_events_total",
-      help: "Input events by type and result (applied, duplicate, ignored, dlq)",
+      help: "Input events by type and result (applied, duplicate, ignored, dlq, quarantined)",
       labelNames: ["event_type", "result"] as const,
       registers
     }),
@@ -154,6 +157,23 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       help: "Events redelivered below their partition's durable offset: re-published, not applied again",
       registers
     }),
+    quarantinedSessions: new Prom.Gauge({
+      name: "turnvault_quarantined_sessions",
+      help: "Sessions set aside on the partitions this instance owns (their events parked)",
+      registers
+    }),
+    parkedEvents: new Prom.Counter({
+      name: "turnvault_parked_events_total",
+      help: "Events parked in quarantine, by reason (store_refused, apply_failed, session_quarantined)",
+      labelNames: ["reason"] as const,
+      registers
+    }),
+    quarantineResolutions: new Prom.Counter({
+      name: "turnvault_quarantine_resolutions_total",
+      help: "Quarantined sessions an operator released or dropped, carried out by their owner",
+      labelNames: ["status"] as const,
+      registers
+    }),
     activeActors: new Prom.Gauge({
       name: "turnvault_active_actors",
       help: "Session actors resident in memory",
@@ -198,6 +218,8 @@ const initialiseSeries = (m: {
   readonly validationErrors: Prom.Counter<"type">
   readonly dlqMessages: Prom.Counter<"reason">
   readonly cacheRequests: Prom.Counter<"cache" | "result">
+  readonly parkedEvents: Prom.Counter<"reason">
+  readonly quarantineResolutions: Prom.Counter<"status">
 }) => {
   const v = labelValues
   for (const event_type of v.eventTypes)
@@ -214,6 +236,8 @@ const initialiseSeries = (m: {
   for (const type of v.validationErrorTypes) m.validationErrors.inc({ type }, 0)
   for (const reason of DlqReason.literals) m.dlqMessages.inc({ reason }, 0)
   for (const cache of v.caches) for (const result of v.cacheResults) m.cacheRequests.inc({ cache, result }, 0)
+  for (const reason of v.parkReasons) m.parkedEvents.inc({ reason }, 0)
+  for (const status of v.resolutionStatuses) m.quarantineResolutions.inc({ status }, 0)
 }
 
 export type MetricsService = ReturnType<typeof makeMetrics>

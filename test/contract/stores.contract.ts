@@ -1,13 +1,14 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork and PartitionOwnership must pass unchanged. The layer is built once per suite; each case writes under its
- * own tenant ids so cases never see each other's rows.
+ * UnitOfWork, PartitionOwnership and QuarantineStore must pass unchanged. The layer is built once
+ * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { AuditStore } from "../../src/ports/AuditStore"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
 import type { ProfileStore } from "../../src/ports/ProfileStore"
+import type { QuarantineStore } from "../../src/ports/QuarantineStore"
 import type { SessionStore } from "../../src/ports/SessionStore"
 import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { auditCases } from "./audit.cases"
@@ -15,10 +16,17 @@ import { definitionCases } from "./definitions.cases"
 import { lineageCases } from "./lineage.cases"
 import { ownershipCases } from "./ownership.cases"
 import { profileCases } from "./profile.cases"
+import { quarantineCases } from "./quarantine.cases"
 import { sessionCases } from "./session.cases"
 import { tenancyCases } from "./tenancy.cases"
 
-export type Stores = SessionStore | ProfileStore | AuditStore | UnitOfWork | PartitionOwnership
+export type Stores =
+  | SessionStore
+  | ProfileStore
+  | AuditStore
+  | UnitOfWork
+  | PartitionOwnership
+  | QuarantineStore
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -38,5 +46,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     auditCases(it, tenant)
     tenancyCases(it, tenant)
     ownershipCases(it, tenant)
+    quarantineCases(it, tenant)
   })
 }

@@ -4,14 +4,18 @@
  * where it has any — and every good event behind it on the same input partition is processed.
  * The bad ones are the issue's findings: a 5 MB event, bytes that are not UTF-8, a message keyed
  * otherwise than by its session_id (or not keyed), and nine schema-valid events PostgreSQL refuses.
+ * A session whose writes PostgreSQL refuses for good is quarantined instead, and released by the
+ * operator's command once the cause is fixed.
  */
 import { Kafka, logLevel } from "kafkajs"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import { def, turn } from "../support/events"
 import type { TestDatabase } from "../support/postgres"
+import { REFUSE_LISTED_SESSIONS } from "../support/quarantine"
 import {
   handWrittenScenario,
+  metricValue,
   runTurnvault,
   spawnTurnvault,
   type TurnvaultProcess,
@@ -208,4 +212,105 @@ describe("poison input on Kafka", () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0)
     expect(await child.stop()).toEqual({ code: 0, signal: null })
   })
+
+  it("a session the database refuses for good is quarantined, the partition goes on, a release replays it", async () => {
+    const { brokers, database, dir, group, topics, env } = await handWrittenScenario(
+      "quarantine",
+      [def("note", "string", "BUSINESS")],
+      { TURNVAULT_PARTITIONS: "2", TURNVAULT_READY_STALL_MS: "5000" }
+    )
+    databases.push(database)
+    const sql = async <R extends pg.QueryResultRow>(text: string, params: Array<unknown> = []) => {
+      const client = new pg.Client({ connectionString: database.url })
+      await client.connect()
+      try {
+        return (await client.query<R>(text, params)).rows
+      } finally {
+        await client.end()
+      }
+    }
+    // What a value PostgreSQL cannot hold looks like to the stream: SQLSTATE 22023 on every try.
+    await sql(REFUSE_LISTED_SESSIONS)
+    await sql("INSERT INTO refused_sessions VALUES ('stuck')")
+    await turnvault(["topics", "ensure"], env)
+
+    const kafka = new Kafka({ clientId: "quarantine-test", brokers: [brokers], logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const send = (events: ReadonlyArray<Record<string, unknown>>) =>
+      producer.send({
+        topic: topics.turnEvents,
+        messages: events.map((e) => ({ ...json(e), partition: 0 }))
+      })
+    // `stuck` shares its customer with `mate`; `other` is another customer: all on one partition
+    const at = (session: string, customer: string, n: number) =>
+      turn({ session, customer, turn: n, vars: { note: `${session}-${n}` } })
+    const events = [1, 2, 3].flatMap((n) => [
+      at("mate", "shared", n),
+      at("stuck", "shared", n),
+      at("other", "solo", n)
+    ])
+    await send(events)
+
+    const child = await spawnTurnvault({ name: "quarantine", dir, env })
+    children.push(child)
+    await child.waitHealthy()
+    const caughtUp = () =>
+      waitGroupCaughtUp(brokers, group, [topics.turnEvents, topics.byCustomer], {
+        timeoutMs: 120_000,
+        describe: () => child.stderrPath
+      })
+    await caughtUp()
+    const stored = async () =>
+      (
+        await sql<{ session_id: string; turn_number: number }>(
+          "SELECT session_id, turn_number FROM turn_records ORDER BY session_id, turn_number"
+        )
+      ).map((r) => `${r.session_id}/${r.turn_number}`)
+    expect(await stored()).toEqual(["mate/1", "mate/2", "mate/3", "other/1", "other/2", "other/3"])
+    expect((await fetch(`http://127.0.0.1:${child.port}/readyz`)).status).toBe(200)
+    const metrics = await (await fetch(`http://127.0.0.1:${child.port}/metrics`)).text()
+    expect(metricValue(metrics, "turnvault_quarantined_sessions")).toBe(1)
+
+    const list = JSON.parse((await turnvault(["quarantine", "list"], env)).stdout)
+    expect(list).toEqual([
+      expect.objectContaining({ tenant_id: "t1", session_id: "stuck", customer_id: "shared", events: 3 })
+    ])
+    expect(list[0].error).toBe("SQLSTATE 22023: value refused")
+    expect(list[0].topic).toBe(topics.byCustomer)
+
+    // a later turn of the session waits behind the parked ones; the others go on
+    await send([at("stuck", "shared", 4), at("mate", "shared", 4)])
+    await caughtUp()
+    expect(await stored()).toContain("mate/4")
+    const shown = JSON.parse(
+      (await turnvault(["quarantine", "show", "--tenant", "t1", "--session", "stuck"], env)).stdout
+    )
+    expect(shown.map((e: { reason: string }) => e.reason)).toEqual([
+      "store_refused",
+      "session_quarantined",
+      "session_quarantined",
+      "session_quarantined"
+    ])
+    expect(shown[0].value).toBeUndefined()
+
+    // the cause is fixed; the release goes through the partition's owner, in order
+    await sql("DELETE FROM refused_sessions")
+    const released = JSON.parse(
+      (await turnvault(["quarantine", "release", "--tenant", "t1", "--session", "stuck"], env)).stdout
+    )
+    expect(released).toMatchObject({ action: "release", events: 4, topic: topics.byCustomer })
+    await producer.disconnect()
+    await caughtUp()
+    expect((await stored()).filter((s) => s.startsWith("stuck/"))).toEqual([
+      "stuck/1",
+      "stuck/2",
+      "stuck/3",
+      "stuck/4"
+    ])
+    expect(JSON.parse((await turnvault(["quarantine", "list"], env)).stdout)).toEqual([])
+    const verify = await runTurnvault(["verify"], { DATABASE_URL: database.url })
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0)
+    expect(await child.stop()).toEqual({ code: 0, signal: null })
+  }, 240_000)
 })

@@ -11,7 +11,14 @@ import { SessionStore } from "../../src/ports/SessionStore"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
 import { freshDatabase } from "../support/postgres"
 
-const TABLES = ["field_definitions", "profile_fields", "session_history", "sessions", "turn_records"]
+const TABLES = [
+  "field_definitions",
+  "profile_fields",
+  "quarantined_events",
+  "session_history",
+  "sessions",
+  "turn_records"
+]
 
 const database = (migrate: boolean) =>
   Effect.acquireRelease(

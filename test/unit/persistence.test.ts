@@ -8,6 +8,7 @@ import { AuditStore } from "../../src/ports/AuditStore"
 import {
   MemoryAuditStore,
   MemoryPartitionOwnership,
+  MemoryQuarantineStore,
   MemoryProfileStore,
   MemorySessionStore
 } from "../../src/adapters/embedded"
@@ -85,7 +86,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
   return Layer.mergeAll(session, profile, audit).pipe(
     Layer.provide(base),
     Layer.merge(UnitOfWork.passThrough),
-    Layer.merge(MemoryPartitionOwnership.layer)
+    Layer.merge(MemoryPartitionOwnership.layer),
+    Layer.merge(MemoryQuarantineStore.layer)
   )
 }
 

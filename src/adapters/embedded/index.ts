@@ -4,14 +4,22 @@ import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryAuditStore from "./MemoryAuditStore"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
 import * as MemoryProfileStore from "./MemoryProfileStore"
+import * as MemoryQuarantineStore from "./MemoryQuarantineStore"
 import * as MemorySessionStore from "./MemorySessionStore"
 
-export { MemoryAuditStore, MemoryPartitionOwnership, MemoryProfileStore, MemorySessionStore }
+export {
+  MemoryAuditStore,
+  MemoryPartitionOwnership,
+  MemoryProfileStore,
+  MemoryQuarantineStore,
+  MemorySessionStore
+}
 
 export const MemoryStoresLive = Layer.mergeAll(
   MemorySessionStore.layer,
   MemoryProfileStore.layer,
   MemoryAuditStore.layer,
   MemoryPartitionOwnership.layer,
+  MemoryQuarantineStore.layer,
   UnitOfWork.passThrough
 )

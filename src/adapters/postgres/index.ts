@@ -4,6 +4,7 @@ import * as PgAuditStore from "./PgAuditStore"
 import * as PgClient from "./PgClient"
 import * as PgPartitionOwnership from "./PgPartitionOwnership"
 import * as PgProfileStore from "./PgProfileStore"
+import * as PgQuarantineStore from "./PgQuarantineStore"
 import * as PgSessionStore from "./PgSessionStore"
 import * as PgUnitOfWork from "./PgUnitOfWork"
 import * as TenantReader from "./TenantReader"
@@ -15,6 +16,7 @@ export {
   PgClient,
   PgPartitionOwnership,
   PgProfileStore,
+  PgQuarantineStore,
   PgSessionStore,
   PgUnitOfWork,
   TenantReader
@@ -25,10 +27,11 @@ const stores = Layer.mergeAll(
   PgProfileStore.layer,
   PgAuditStore.layer,
   PgUnitOfWork.layer,
-  PgPartitionOwnership.layer
+  PgPartitionOwnership.layer,
+  PgQuarantineStore.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore, UnitOfWork and PartitionOwnership over one pool (released when the layer is). */
+/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership and QuarantineStore over one pool (released when the layer is). */
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 
