@@ -65,7 +65,22 @@ export const TurnRecord = Schema.Struct({
   tool_failures: Schema.Number,
   policy_violations: Schema.Array(Schema.String),
   prev_hash: Schema.NullOr(Schema.String),
-  hash: Schema.String
+  hash: Schema.String,
+  /**
+   * Only on the turn-records topic, when the whole record would exceed what the topic accepts: how
+   * many entries of each list were left off (the last ones). The stored record is whole, and
+   * `hash` is the whole record's: verify it against the store (`turnvault verify`).
+   */
+  truncated: Schema.optional(
+    Schema.Struct({
+      customer_data_updates: Schema.Number,
+      matched_rule_ids: Schema.Number,
+      policy_violations: Schema.Number
+    }).annotations({
+      description:
+        "Published record only: entries left off each list to fit the topic; the stored record is whole and hash is its hash"
+    })
+  )
 }).annotations({ identifier: "TurnRecord", title: "turnvault turn record" })
 export type TurnRecord = typeof TurnRecord.Type
 

@@ -38,6 +38,16 @@ const HEADROOM = 64 * 1024
 const GROUP_BYTES = 1024 * 1024
 
 /**
+ * The largest value turnvault publishes on the turn-records and memory-ingestion topics (their
+ * `max.message.bytes` less the headroom for keys and headers). A memory-ingestion task carries the
+ * event's two texts, so it stays below the event's own size; a turn record can outgrow its event
+ * (one update entry per candidate variable, however small the variable), so a larger one is
+ * published with its lists cut (src/batch/outputs.ts, `publishedRecord`).
+ */
+export const outputValueBytes = (maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES) =>
+  2 * Math.max(maxEventBytes, GROUP_BYTES)
+
+/**
  * Topics are created with an explicit `max.message.bytes`, derived from the largest event accepted
  * (TURNVAULT_MAX_EVENT_BYTES): the input, the by-customer topic, the DLQ and telemetry hold at most
  * one event's bytes per message; a memory-ingestion task or a turn record carries an event's texts
@@ -50,7 +60,7 @@ export const topicCatalogue = (
 ): ReadonlyArray<TopicSpec> => {
   const names = topicNames(prefix)
   const eventSized = Math.max(maxEventBytes, GROUP_BYTES) + HEADROOM
-  const outputSized = 2 * Math.max(maxEventBytes, GROUP_BYTES) + HEADROOM
+  const outputSized = outputValueBytes(maxEventBytes) + HEADROOM
   return [
     {
       name: names.turnEvents,

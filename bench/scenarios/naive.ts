@@ -13,7 +13,7 @@ import { CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
 import { type DataEntry, isConfirmation, type ProfileField, type SessionRecord } from "../../src/domain/model"
 import { decodeTurnEvent } from "../../streams/decode"
 import { memoryTaskMessage, turnRecordMessage } from "../../src/batch/outputs"
-import { topicNames } from "../../streams/topics"
+import { outputValueBytes, topicNames } from "../../streams/topics"
 import { kafkaFor } from "../lib/kafka"
 import { cpuSince, load, log, peakRssMb, round, scenarioArgs, wallMs, writeResult } from "../lib/measure"
 import { settings } from "../lib/pureRun"
@@ -204,7 +204,7 @@ const handle = async (raw: string) => {
     )
   }
   if (effects.record !== null) {
-    const m = turnRecordMessage(topics, effects.record)
+    const m = turnRecordMessage(topics, effects.record, outputValueBytes())
     await send(m.topic, m.key, String(m.value))
     turns++
   }

@@ -19,7 +19,7 @@ import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { withOptionalRedisCache } from "../adapters/redis"
 import { DefinitionsHotReload } from "../sessions/DefinitionsHotReload"
 import { MemoryStoresLive } from "../adapters/embedded"
-import { topicNames } from "../../streams/topics"
+import { outputValueBytes, topicNames } from "../../streams/topics"
 import { TurnStream } from "../../streams/TurnStream"
 import type { Metrics } from "../observability/Metrics"
 import { postgresStores } from "./postgresStores"
@@ -100,6 +100,7 @@ export const pipelineLayer = (config: AppConfig) => {
   })
   const core = TurnBatch.layer({
     topics,
+    maxOutputBytes: outputValueBytes(config.maxEventBytes),
     defaultMode: config.validationMode,
     maxHistory: config.maxHistoryEntries,
     sessionCleanupOnEnd: config.sessionCleanupOnEnd

@@ -35,6 +35,8 @@ export type EventResult =
 
 export interface TurnBatchConfig extends ActorSettings {
   readonly topics: TopicNames
+  /** The largest turn record published whole (streams/topics.ts, `outputValueBytes`). */
+  readonly maxOutputBytes: number
 }
 
 /** A batch after `apply`: what it decided, and what it asks the stores and sinks to do. */
@@ -239,7 +241,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
           if (effects.expireCase !== null) profile.push({ kind: "expire_case", ...effects.expireCase })
           if (effects.record !== null) {
             records.push(effects.record)
-            outputs.push(turnRecordMessage(config.topics, effects.record))
+            outputs.push(turnRecordMessage(config.topics, effects.record, config.maxOutputBytes))
           }
           if (effects.memoryTask !== null) outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
           if (event.event_type === "session.ended") ended.push(actor)
@@ -282,7 +284,10 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
       const outputs =
         batch.duplicates.length === 0
           ? batch.outputs
-          : [...batch.outputs, ...(yield* republish(audit, config.topics, batch.duplicates))]
+          : [
+              ...batch.outputs,
+              ...(yield* republish(audit, config.topics, batch.duplicates, config.maxOutputBytes))
+            ]
       if (outputs.length === 0) return
       yield* sink.publish(outputs)
       for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })

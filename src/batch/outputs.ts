@@ -11,10 +11,47 @@ import { memoryTaskFor } from "../sessions/SessionActor"
 import type { OutputMessage } from "../ports/OutputSink"
 import type { AuditStoreService } from "../ports/AuditStore"
 
-export const turnRecordMessage = (topics: TopicNames, record: TurnRecord): OutputMessage => ({
+const TRUNCATED_LISTS = ["customer_data_updates", "matched_rule_ids", "policy_violations"] as const
+
+/**
+ * The turn record as published: whole when it fits in `maxBytes`, else with the last entries of its
+ * lists left off and `truncated` counting them. A turn record can outgrow its event (an update
+ * entry per candidate variable, however small), and a message the broker refuses would be retried
+ * for ever; the stored record stays whole (the consumer reads the rest, and checks `hash`, there).
+ */
+export const publishedRecord = (record: TurnRecord, maxBytes: number): string => {
+  const whole = JSON.stringify(record)
+  if (Buffer.byteLength(whole) <= maxBytes) return whole
+  const kept = { customer_data_updates: 0, matched_rule_ids: 0, policy_violations: 0 }
+  const shell = { ...record, customer_data_updates: [], matched_rule_ids: [], policy_violations: [] }
+  // the counts' digits at their largest, so that the final text cannot outgrow the budget
+  const counts = Object.fromEntries(TRUNCATED_LISTS.map((list) => [list, record[list].length]))
+  let budget = maxBytes - Buffer.byteLength(JSON.stringify({ ...shell, truncated: counts }))
+  for (const list of TRUNCATED_LISTS) {
+    for (const entry of record[list]) {
+      const bytes = Buffer.byteLength(JSON.stringify(entry)) + 1
+      if (bytes > budget) break
+      budget -= bytes
+      kept[list]++
+    }
+  }
+  return JSON.stringify({
+    ...record,
+    customer_data_updates: record.customer_data_updates.slice(0, kept.customer_data_updates),
+    matched_rule_ids: record.matched_rule_ids.slice(0, kept.matched_rule_ids),
+    policy_violations: record.policy_violations.slice(0, kept.policy_violations),
+    truncated: Object.fromEntries(TRUNCATED_LISTS.map((list) => [list, record[list].length - kept[list]]))
+  })
+}
+
+export const turnRecordMessage = (
+  topics: TopicNames,
+  record: TurnRecord,
+  maxBytes: number
+): OutputMessage => ({
   topic: topics.turnRecords,
   key: record.session_id,
-  value: JSON.stringify(record),
+  value: publishedRecord(record, maxBytes),
   headers: { turn_id: record.turn_id }
 })
 
@@ -29,7 +66,8 @@ export const memoryTaskMessage = (topics: TopicNames, task: MemoryIngestionTask)
 export const republish = (
   audit: AuditStoreService,
   topics: TopicNames,
-  duplicates: ReadonlyArray<TurnCompleted>
+  duplicates: ReadonlyArray<TurnCompleted>,
+  maxBytes: number
 ) =>
   Effect.gen(function* () {
     const byTenant = new Map<string, Array<TurnCompleted>>()
@@ -48,7 +86,10 @@ export const republish = (
       for (const event of events) {
         const record = byTurn.get(event.turn_id)
         if (record === undefined) continue
-        messages.push(turnRecordMessage(topics, record), memoryTaskMessage(topics, memoryTaskFor(event)))
+        messages.push(
+          turnRecordMessage(topics, record, maxBytes),
+          memoryTaskMessage(topics, memoryTaskFor(event))
+        )
       }
     }
     return messages

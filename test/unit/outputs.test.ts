@@ -8,6 +8,7 @@ import { InProcessLog } from "../../src/adapters/embedded/InProcessLog"
 import { Metrics } from "../../src/observability/Metrics"
 import { turn } from "../support/events"
 import { embeddedPipeline, processEvents, streamEvents } from "../support/pipeline"
+import { publishedRecord } from "../../src/batch/outputs"
 
 const decode = Schema.decodeUnknownSync(TurnEvent)
 const topics = topicNames("turnvault.")
@@ -71,4 +72,59 @@ describe("outputs", () => {
       expect(turnIds(log, topics.memoryIngestion)).toEqual(["t1-s1-1", "t1-s1-2", "t1-s1-1"])
     }).pipe(Effect.provide(embeddedPipeline()))
   )
+})
+
+describe("published turn records", () => {
+  const record = (updates: number) => ({
+    tenant_id: "t1",
+    agent_id: "a1",
+    session_id: "s1",
+    customer_id: "c1",
+    turn_id: "turn-1",
+    turn_number: 1,
+    occurred_at: "2026-01-01T00:00:00.000Z",
+    canonical_intent: null,
+    outcome: { resolution: "RESOLVED" as const, categories: [] },
+    customer_data_updates: Array.from({ length: updates }, (_, i) => ({
+      field_name: `v${i}`,
+      status: "unknown_field" as const
+    })),
+    matched_rule_ids: ["r1", "r2"],
+    tool_failures: 0,
+    policy_violations: [],
+    prev_hash: null,
+    hash: "h"
+  })
+
+  it("a record that fits is published whole", () => {
+    const small = record(3)
+    expect(publishedRecord(small, 1024 * 1024)).toBe(JSON.stringify(small))
+  })
+
+  it("one that outgrows the topic keeps its first entries within the limit and counts the rest", () => {
+    // 65,000 tiny candidate variables fit in a 1 MiB event; their update entries do not fit in 1 MiB
+    const big = record(65_000)
+    const limit = 1024 * 1024
+    expect(Buffer.byteLength(JSON.stringify(big))).toBeGreaterThan(limit)
+    const text = publishedRecord(big, limit)
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(limit)
+    const published = JSON.parse(text)
+    const kept = published.customer_data_updates.length
+    expect(kept).toBeGreaterThan(20_000)
+    expect(published.customer_data_updates).toEqual(big.customer_data_updates.slice(0, kept))
+    // what still fits of the shorter lists is kept
+    expect(published.matched_rule_ids).toEqual(["r1", "r2"])
+    expect(published.truncated).toEqual({
+      customer_data_updates: 65_000 - kept,
+      matched_rule_ids: 0,
+      policy_violations: 0
+    })
+    // the hash is the whole record's: everything else is as stored
+    expect({ ...published, customer_data_updates: [], matched_rule_ids: [], truncated: undefined }).toEqual({
+      ...big,
+      customer_data_updates: [],
+      matched_rule_ids: [],
+      truncated: undefined
+    })
+  })
 })
