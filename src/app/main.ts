@@ -188,7 +188,7 @@ const runCommand = (config: AppConfig) =>
           topicCatalogue(config.topicPrefix, config.partitions, config.maxEventBytes)
         ).pipe(Effect.provide(kafkaClientLayer(config.kafkaBrokers.value)))
         yield* print(report)
-        if (report.mismatched.length > 0) process.exitCode = 1
+        if (report.mismatched.length > 0 || report.tooSmall.length > 0) process.exitCode = 1
         return
       }
       case "quarantine": {

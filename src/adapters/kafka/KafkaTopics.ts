@@ -1,12 +1,18 @@
 /**
- * `turnvault topics ensure`: creates every catalogued topic that is missing and checks the
- * partition count of those that exist (a topic with fewer partitions than catalogued is reported;
- * kafka never shrinks partitions, and growing them would move keys between partitions).
+ * `turnvault topics ensure`: creates every catalogued topic that is missing and checks those that
+ * exist: a topic with fewer partitions than catalogued is reported (kafka never shrinks partitions,
+ * and growing them would move keys between partitions), and so is one whose `max.message.bytes` is
+ * below the catalogue's (the broker would refuse a large output, and its publish would be retried
+ * for ever). Neither is changed: both are the operator's decision.
  */
 import { Data, Effect } from "effect"
+import type { ConfigResourceTypes } from "kafkajs"
 import { KafkaClient } from "./KafkaClient"
 
 /** What creating or checking one topic needs (each entry of the streams/ topic catalogue has it). */
+/** `ConfigResourceTypes.TOPIC`: kafkajs's ESM entry does not export its enums. */
+const TOPIC_RESOURCE: ConfigResourceTypes = 2
+
 export interface TopicToEnsure {
   readonly name: string
   readonly partitions: number
@@ -27,6 +33,12 @@ export interface EnsureReport {
     readonly name: string
     readonly expected: number
     readonly actual: number
+  }>
+  /** Existing topics whose `max.message.bytes` is below the catalogue's. */
+  readonly tooSmall: ReadonlyArray<{
+    readonly name: string
+    readonly expectedMaxMessageBytes: number
+    readonly actualMaxMessageBytes: number
   }>
 }
 
@@ -71,7 +83,40 @@ export const ensureTopics = (catalogue: ReadonlyArray<TopicToEnsure>) =>
             const expected = present.find((s) => s.name === t.name)!.partitions
             return t.partitions < expected ? [{ name: t.name, expected, actual: t.partitions }] : []
           })
-          return { created: missing.map((s) => s.name), existing, mismatched } satisfies EnsureReport
+          const configs =
+            present.length === 0
+              ? { resources: [] }
+              : yield* attempt("describeConfigs", () =>
+                  admin.describeConfigs({
+                    includeSynonyms: false,
+                    resources: present.map((spec) => ({
+                      type: TOPIC_RESOURCE,
+                      name: spec.name,
+                      configNames: ["max.message.bytes"]
+                    }))
+                  })
+                )
+          const tooSmall = configs.resources.flatMap((resource) => {
+            const expected = present.find((s) => s.name === resource.resourceName)?.maxMessageBytes
+            const actual = Number(
+              resource.configEntries.find((e) => e.configName === "max.message.bytes")?.configValue
+            )
+            return expected !== undefined && Number.isFinite(actual) && actual < expected
+              ? [
+                  {
+                    name: resource.resourceName,
+                    expectedMaxMessageBytes: expected,
+                    actualMaxMessageBytes: actual
+                  }
+                ]
+              : []
+          })
+          return {
+            created: missing.map((s) => s.name),
+            existing,
+            mismatched,
+            tooSmall
+          } satisfies EnsureReport
         }),
       () => attempt("disconnect", () => admin.disconnect()).pipe(Effect.ignore)
     )

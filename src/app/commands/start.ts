@@ -118,6 +118,11 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
         Effect.retry(Schedule.spaced("5 seconds"))
       )
       yield* Effect.logInfo("topics ensured", report)
+      if (report.tooSmall.length > 0)
+        yield* Effect.logWarning(
+          "topics accept smaller messages than turnvault may publish: raise their max.message.bytes (docs/TOPICS.md)",
+          report.tooSmall
+        )
     }
     yield* Effect.logInfo("turnvault consuming from Kafka", {
       topic: topics.turnEvents,
