@@ -12,9 +12,12 @@
 # - State (config, data, log, pid) lives in <repo>/.kafka/<port>/ (gitignored).
 # - Idempotent and safe to run concurrently: a flock on .kafka/<port>.lock
 #   serialises callers; a broker already started by us on that port is reused.
+#   The state of one that stopped without down.sh is removed, unless
+#   KAFKA_KEEP_DATA=1: then it is started again on its data.
 # - Only the bootstrap address goes to stdout; progress goes to stderr.
 #
-# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
+# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_KEEP_DATA=1
+#      (restart a stopped broker on its data instead of removing it: broker restarts),
 #      KAFKA_START_TIMEOUT seconds (120), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m),
 #      TURNVAULT_CACHE_DIR (~/.cache/turnvault), JAVA_HOME.
 set -euo pipefail
@@ -102,7 +105,7 @@ if pid="$(our_pid)"; then
   exit 0
 fi
 
-if [[ -e "$STATE" ]]; then
+if [[ -e "$STATE" && "${KAFKA_KEEP_DATA:-}" != "1" ]]; then
   log "removing stale state in $STATE (no live broker)"
   rm -rf "$STATE"
 fi
@@ -194,13 +197,20 @@ JVM_OPTS=(
   "-Dkafka.logs.dir=$STATE/logs"
 )
 
-CLUSTER_ID="$(new_cluster_id)"
-log "formatting storage in $DATA (cluster id $CLUSTER_ID)"
-# (C1-only JIT: this JVM lives ~1 s, so it starts faster.)
-if ! "$JAVA" "${JVM_OPTS[@]}" -XX:TieredStopAtLevel=1 -cp "$LIBS/*" kafka.tools.StorageTool \
-  format --cluster-id "$CLUSTER_ID" --config "$PROPS" >>"$LOG" 2>&1 9>&-; then
-  tail -n 40 "$LOG" >&2 || true
-  die "kafka-storage format failed"
+if [[ -f "$DATA/meta.properties" ]]; then
+  # KAFKA_KEEP_DATA=1 and a broker of this port stopped without down.sh: restart it on its data
+  log "restarting on the formatted storage in $DATA"
+  # the readiness fallback greps the log for this start's "started" line, not the last one's
+  [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.previous"
+else
+  CLUSTER_ID="$(new_cluster_id)"
+  log "formatting storage in $DATA (cluster id $CLUSTER_ID)"
+  # (C1-only JIT: this JVM lives ~1 s, so it starts faster.)
+  if ! "$JAVA" "${JVM_OPTS[@]}" -XX:TieredStopAtLevel=1 -cp "$LIBS/*" kafka.tools.StorageTool \
+    format --cluster-id "$CLUSTER_ID" --config "$PROPS" >>"$LOG" 2>&1 9>&-; then
+    tail -n 40 "$LOG" >&2 || true
+    die "kafka-storage format failed"
+  fi
 fi
 
 log "starting Kafka $VERSION broker at $ADDR (controller $HOST:$CPORT), log: $LOG"
