@@ -7,11 +7,10 @@
  * mismatched, DLQ by reason, the longest stretch without a commit while events waited, and (broker
  * restarts) how long consumption took to resume. Exits 1 on any loss, duplicate or mismatch.
  *
- * Scenarios: SIGKILL of the service again and again; broker restarts; PostgreSQL stopped; its
- * backends killed while batches commit; Redis stopped; a fuzzed stream (truncated JSON, wrong
- * types, oversized values, invalid UTF-8, empty and key-less messages, keys that are not the
- * session_id, deep nesting). A member SIGSTOPped past its session timeout is covered by
- * test/e2e/kafka-group.test.ts.
+ * Scenarios: SIGKILL of the service again and again; a second member of the group SIGSTOPped past
+ * its session timeout and resumed; broker restarts; PostgreSQL stopped; its backends killed while
+ * batches commit; Redis stopped; a fuzzed stream (truncated JSON, wrong types, oversized values,
+ * invalid UTF-8, empty and key-less messages, keys that are not the session_id, deep nesting).
  */
 import { Kafka, logLevel } from "kafkajs"
 import { sleep } from "../test/support/child"
@@ -40,6 +39,8 @@ type Context = Awaited<ReturnType<typeof support.prepareScenario>>
 interface Service {
   current: TurnvaultProcess
   readonly restart: () => Promise<void>
+  /** More members of the group, stopped with the service at the end. */
+  readonly peers: Array<TurnvaultProcess>
 }
 
 interface Fault {
@@ -83,14 +84,25 @@ const stream = async (
   const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   const chunk = Math.max(1, Math.round(perSecond / 10))
+  // A record batch may not exceed the topic's max.message.bytes: a large message goes alone.
+  const chunks: Array<typeof messages> = []
+  for (let i = 0; i < messages.length; ) {
+    const large = (m: (typeof messages)[number]) => Buffer.byteLength(m.value) > 64 * 1024
+    let end = i
+    if (large(messages[i]!)) end = i + 1
+    else while (end < messages.length && end - i < chunk && !large(messages[end]!)) end++
+    chunks.push(messages.slice(i, end))
+    i = end
+  }
   try {
-    for (let i = 0; i < messages.length; i += chunk) {
-      const batch = messages.slice(i, i + chunk)
-      for (;;) {
+    for (const batch of chunks) {
+      for (let attempt = 1; ; attempt++) {
         try {
           await producer.send({ topic, messages: batch.map((m) => ({ key: m.key, value: m.value })) })
           break
-        } catch {
+        } catch (error) {
+          // an outage lasts seconds; a message the broker refuses for good would wait for ever
+          if (attempt >= 240) throw error
           await sleep(500)
         }
       }
@@ -184,7 +196,8 @@ const scenario = async (
     current: await spawn(spawned++),
     restart: async () => {
       service.current = await spawn(spawned++)
-    }
+    },
+    peers: []
   }
   const watch = watchCommits(ctx)
   const messages = [...(fault.poison ?? []), ...ctx.workload.lines]
@@ -197,6 +210,7 @@ const scenario = async (
     describe: () => service.current.stderrPath
   })
   const longestStallS = await watch.stop()
+  for (const peer of service.peers) await peer.stop()
   await service.current.stop()
 
   const reference = await ctx.referencePromise
@@ -245,6 +259,23 @@ const sigkill = (kills: number): Fault => ({
       await service.restart()
     }
     return kills
+  }
+})
+
+/** A second member of the group, frozen (SIGSTOP) past its session timeout, then resumed. */
+const sigstop = (pauses: number, frozenMs: number): Fault => ({
+  inject: async (ctx, service) => {
+    const peer = await support.spawnTurnvault({ name: "sigstop-peer", dir: ctx.dir, env: ctx.env })
+    service.peers.push(peer)
+    await peer.waitHealthy(120_000)
+    for (let i = 0; i < pauses; i++) {
+      await sleep(randomBetween(1_000, 3_000))
+      peer.pause()
+      // past the 6 s session timeout: the group moves its partitions to the other member meanwhile
+      await sleep(frozenMs)
+      peer.resume()
+    }
+    return pauses
   }
 })
 
@@ -368,6 +399,7 @@ const count = quick ? 1_000 : 4_000
 const perSecond = quick ? 150 : 200
 const plan: ReadonlyArray<readonly [string, Fault]> = [
   ["sigkill", sigkill(quick ? 6 : 20)],
+  ["sigstop", sigstop(quick ? 1 : 3, quick ? 8_000 : 10_000)],
   ["broker-restart", brokerRestart(quick ? 1 : 3, 5_000)],
   ["postgres-stop", postgresStop(quick ? 8_000 : 30_000)],
   ["backend-kill", backendKills(quick ? 5_000 : 20_000)],
