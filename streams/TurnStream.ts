@@ -184,6 +184,26 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
     }
 
     /**
+     * What a control message below the durable offset resolved, less the released events that
+     * failed again and were parked anew (same record, a later row): those wait in quarantine, and
+     * replaying them as applied turns would dead-letter them as out of order.
+     */
+    const replayedResolution = (control: ControlMessage, by: string) =>
+      Effect.gen(function* () {
+        const resolved = yield* quarantine.resolvedBy(by)
+        const rows = yield* quarantine.events(control.tenant_id, control.session_id)
+        const parkedAgain = (row: StoredParkedEvent) =>
+          rows.some(
+            (later) =>
+              BigInt(later.seq) > BigInt(row.seq) &&
+              later.topic === row.topic &&
+              later.partition === row.partition &&
+              later.offset === row.offset
+          )
+        return resolved.filter((row) => row.status !== "released" || !parkedAgain(row))
+      }).pipe(pause.untilDone("quarantine not readable; retrying"))
+
+    /**
      * Carries out an operator's control message: the session's parked events (those of the store,
      * and those parked earlier in this very batch) are released as entries, in their order, or
      * dropped to the DLQ; the session is no longer quarantined. Below the durable offset it was
@@ -199,7 +219,7 @@ export const makeTurnStream = (config: TurnStreamConfig) =>
       Effect.gen(function* () {
         const by = controlId(record)
         const rows = replayed
-          ? yield* quarantine.resolvedBy(by).pipe(pause.untilDone("quarantine not readable; retrying"))
+          ? yield* replayedResolution(control, by)
           : (yield* quarantine
               .events(control.tenant_id, control.session_id)
               .pipe(pause.untilDone("quarantine not readable; retrying"))).filter(

@@ -15,6 +15,9 @@ import { PgStoresLive } from "../../src/adapters/postgres"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { EventSource, type SourceRecord, type StartedBatch } from "../../src/ports/EventSource"
 import { QuarantineStore } from "../../src/ports/QuarantineStore"
+import { PartitionOwnership } from "../../src/ports/PartitionOwnership"
+import { InProcessLog } from "../../src/adapters/embedded/InProcessLog"
+import { topicNames } from "../../streams/topics"
 import { turn } from "../support/events"
 import { pipelineOn } from "../support/pipeline"
 import { freshDatabase } from "../support/postgres"
@@ -174,6 +177,38 @@ layer(pipelineOn(embeddedLogLayer, fast, stores), { timeout: "60 seconds", exclu
             "store_refused",
             "session_quarantined"
           ])
+          yield* refuse()
+        })
+    )
+
+    it.effect(
+      "a release whose events fail again parks them again; replayed, it neither applies nor dead-letters them",
+      () =>
+        Effect.gen(function* () {
+          const stream = yield* TurnStream
+          const quarantine = yield* QuarantineStore
+          const ownership = yield* PartitionOwnership
+          const log = yield* InProcessLog
+          const t = "t-again"
+          const group = `g-${Date.now()}`
+          yield* refuse("again")
+          const after = (records: ReadonlyArray<SourceRecord>) => String(Number(records.at(-1)!.offset) + 1)
+          const claim = yield* ownership.claim(group, "test", 0)
+          const first = [record(turn({ tenant: t, session: "again", turn: 1 }))]
+          yield* stream.handle(first, 0, { claim, offset: after(first) })
+          // released while the cause is not fixed: parked again, in the same transaction as the release
+          const releasing = [release(t, "again")]
+          yield* stream.handle(releasing, 0, { claim, offset: after(releasing) })
+          expect((yield* quarantine.events(t, "again")).map((r) => r.status)).toEqual(["released", "parked"])
+          // a crash before Kafka's commit: the next owner gets the release again, below the durable offset
+          const next = yield* ownership.claim(group, "test", 0)
+          expect(next.durableOffset).toBe(after(releasing))
+          const dead = () => log.all(topicNames("turnvault.").dlq).length
+          const before = dead()
+          yield* stream.handle(releasing, 0, { claim: next, offset: after(releasing) })
+          expect(dead()).toBe(before)
+          expect(yield* turnsOf(t, "again")).toEqual([])
+          expect((yield* quarantine.events(t, "again")).map((r) => r.status)).toEqual(["released", "parked"])
           yield* refuse()
         })
     )
