@@ -5,7 +5,7 @@ import pg from "pg"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { migrationStatus, PgStoresWithReaderLive, runMigrations } from "../../src/adapters/postgres"
-import { PgClient } from "../../src/adapters/postgres/PgClient"
+import { PgClient, make as makePgClient } from "../../src/adapters/postgres/PgClient"
 import { TenantReader } from "../../src/adapters/postgres/TenantReader"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
@@ -173,4 +173,27 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
       expect(yield* asProcessor).toBe(3)
     })
   )
+})
+
+describe("postgres client errors", () => {
+  it("a client's error at any moment of its life is listened to: the process never crashes on it", async () => {
+    const db = await freshDatabase()
+    try {
+      await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const pg = yield* makePgClient({ connectionString: db.url, max: 2 })
+            // checked out and not inside pool.query: pg-pool itself listens to neither
+            const client = yield* Effect.promise(() => pg.pool.connect())
+            expect(() => client.emit("error", new Error("terminating connection"))).not.toThrow()
+            client.release(true)
+            // and given back, then taken again through pool.query
+            yield* pg.query("SELECT 1")
+          })
+        )
+      )
+    } finally {
+      await db.drop()
+    }
+  })
 })

@@ -74,7 +74,7 @@ export interface TransactionOptions {
 
 export class PgClient extends Context.Tag("turnvault/PgClient")<PgClient, PgClientService>() {}
 
-const ignoreCheckedOutError = () => {}
+const ignoreClientError = () => {}
 
 const acquirePool = (config: PgClientConfig) =>
   Effect.acquireRelease(
@@ -87,6 +87,12 @@ const acquirePool = (config: PgClientConfig) =>
       })
       // An idle client's error (server restart) must not crash the process; the next checkout fails typed.
       pool.on("error", () => {})
+      // pg-pool listens for a client's errors only while it is idle or inside pool.query: a backend
+      // terminated at any other moment (checked out between two statements, or just given back
+      // in pipeline mode: the fault suite's kills right after COMMIT found it) emitted an 'error'
+      // nobody listened to, which crashed the process. Every client gets a listener of its own
+      // for its whole life; the error surfaces as the next statement's typed failure instead.
+      pool.on("connect", (client) => client.on("error", ignoreClientError))
       return pool
     }),
     (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
@@ -137,8 +143,8 @@ export const make = (config: PgClientConfig) =>
       )
 
     /**
-     * Back to the pool (or destroyed). The checkout's error listener stays: a destroyed client can
-     * still emit the server's termination error after release, and nobody else listens then.
+     * Back to the pool (or destroyed). A destroyed client can still emit the server's termination
+     * error after release: the listener every client gets on connect takes it.
      */
     const release = (client: pg.PoolClient, destroy = false) => client.release(destroy)
 
@@ -152,13 +158,7 @@ export const make = (config: PgClientConfig) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({
           try: async () => {
-            const client = await pool.connect()
-            // pg-pool listens for errors only on idle clients: a backend terminated between two
-            // statements of this transaction would crash the process with an unhandled 'error'.
-            // Ignored here, it surfaces as the next statement's typed failure instead.
-            if (!client.listeners("error").includes(ignoreCheckedOutError))
-              client.on("error", ignoreCheckedOutError)
-            return client
+            return await pool.connect()
           },
           catch: (cause) => toError(new PgTransactionError({ operation: "begin", cause }))
         }),
