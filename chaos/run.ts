@@ -8,8 +8,8 @@
  * restarts) how long consumption took to resume. Exits 1 on any loss, duplicate or mismatch.
  *
  * Scenarios: SIGKILL of the service again and again; a second member of the group SIGSTOPped past
- * its session timeout and resumed; broker restarts; PostgreSQL stopped; its backends killed while
- * batches commit; Redis stopped; a fuzzed stream (truncated JSON, wrong types, oversized values,
+ * its session timeout and resumed; broker restarts; PostgreSQL stopped; its backends killed, at
+ * random and right after a COMMIT; Redis stopped; a fuzzed stream (truncated JSON, wrong types, oversized values,
  * invalid UTF-8, empty and key-less messages, keys that are not the session_id, deep nesting).
  */
 import { Kafka, logLevel } from "kafkajs"
@@ -313,9 +313,12 @@ const backendKills = (forMs: number): Fault => ({
     let killed = 0
     const until = Date.now() + forMs
     await sleep(1_000)
-    while (Date.now() < until) {
-      killed += await postgres.terminateBackends(ctx.database.name)
-      await sleep(randomBetween(100, 600))
+    // every fifth round all of them; the others only those that went idle in the last 50 ms,
+    // right after a COMMIT, looked for every 20 ms
+    for (let round = 0; Date.now() < until; round++) {
+      const any = round % 5 === 0
+      killed += await postgres.terminateBackends(ctx.database.name, !any)
+      await sleep(any ? randomBetween(100, 600) : 20)
     }
     return killed
   }

@@ -43,8 +43,11 @@ const asPostgres = (program: string, args: ReadonlyArray<string>) =>
 
 export interface PrivatePostgres extends Service {
   readonly adminUrl: string
-  /** Ends every connection of `database` that is not this one (backend kills). */
-  readonly terminateBackends: (database: string) => Promise<number>
+  /**
+   * Ends the connections of `database` (not this one): with `justCommitted`, only those that went
+   * idle in the last 50 ms, i.e. right after a COMMIT; else all of them, mid-transaction or not.
+   */
+  readonly terminateBackends: (database: string, justCommitted: boolean) => Promise<number>
   readonly destroy: () => Promise<void>
 }
 
@@ -79,14 +82,16 @@ export const privatePostgres = async (): Promise<PrivatePostgres> => {
   }
   await start()
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`
-  const terminateBackends = async (database: string) => {
+  const terminateBackends = async (database: string, justCommitted: boolean) => {
     const pg = (await import("pg")).default
     const client = new pg.Client({ connectionString: adminUrl })
     await client.connect()
     try {
       const result = await client.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        [database]
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()
+           AND (NOT $2 OR (state = 'idle' AND state_change > now() - interval '50 milliseconds'))`,
+        [database, justCommitted]
       )
       return result.rowCount ?? 0
     } finally {
