@@ -88,35 +88,83 @@ const topicMessagesOf = (messages: ReadonlyArray<OutputMessage>) => {
   return [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
 }
 
+const LOST_SEQUENCE = new Set([
+  "OUT_OF_ORDER_SEQUENCE_NUMBER",
+  "UNKNOWN_PRODUCER_ID",
+  "INVALID_PRODUCER_EPOCH"
+])
+
+/** Whether a send failed because the broker no longer accepts the producer's id or sequence. */
+const sequenceLost = (cause: unknown): boolean => {
+  for (let at = cause, depth = 0; typeof at === "object" && at !== null && depth < 8; depth++) {
+    const error = at as { type?: unknown; originalError?: unknown; cause?: unknown }
+    if (typeof error.type === "string" && LOST_SEQUENCE.has(error.type)) return true
+    at = error.originalError ?? error.cause
+  }
+  return false
+}
+
 export const KafkaSinkLive = Layer.scoped(
   OutputSink,
   Effect.gen(function* () {
     const kafka = yield* KafkaClient
     // Unlimited retries: limiting them would let the idempotent producer lose its sequence (EoS)
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // murmur2, like Java clients: a key lands on the same partition whoever produces it
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 }
+    const makeProducer = () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // murmur2, like Java clients: a key lands on the same partition whoever produces it
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 }
+      })
+    // Only the sender fiber (below) touches these: one send at a time.
+    let producer = makeProducer()
+    let connected = false
+    const connect = Effect.tryPromise({
+      try: async () => {
+        if (connected) return
+        await producer.connect()
+        connected = true
+      },
+      catch: (cause) => new OutputSinkError({ cause })
     })
-    yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: () => producer.connect(), catch: (cause) => new OutputSinkError({ cause }) }),
-      () =>
-        Effect.promise(() => producer.disconnect()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
+    yield* Effect.acquireRelease(connect, () =>
+      Effect.promise(() => producer.disconnect()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
     )
 
+    /**
+     * After a broker restart the broker may no longer know the producer's id or sequence, and
+     * every send fails with OUT_OF_ORDER_SEQUENCE_NUMBER (or UNKNOWN_PRODUCER_ID), which kafkajs
+     * does not retry: the fault suite saw a partition stop for good. A new producer (a new id)
+     * starts a new sequence; what the old one may have written already is published again, which
+     * consumers de-duplicate (by turn_id) and the stateful stage recognises.
+     */
+    const renew = Effect.gen(function* () {
+      yield* Effect.logWarning(
+        "the broker lost the producer's sequence (a restart?); recreating the producer"
+      )
+      const old = producer
+      yield* Effect.promise(() => old.disconnect().catch(() => {}))
+      producer = makeProducer()
+      connected = false
+    })
+
     const sendOne = (messages: ReadonlyArray<OutputMessage>) =>
-      Effect.tryPromise({
-        try: () =>
-          producer.sendBatch({
-            topicMessages: topicMessagesOf(messages),
-            acks: -1,
-            compression: CompressionTypes.None
-          }),
-        catch: (cause) => new OutputSinkError({ cause })
-      })
+      connect.pipe(
+        Effect.zipRight(
+          Effect.tryPromise({
+            try: () =>
+              producer.sendBatch({
+                topicMessages: topicMessagesOf(messages),
+                acks: -1,
+                compression: CompressionTypes.None
+              }),
+            catch: (cause) => new OutputSinkError({ cause })
+          })
+        ),
+        Effect.tapError((error) => (sequenceLost(error.cause) ? renew : Effect.void))
+      )
 
     /**
      * Sends messages in order as consecutive requests of at most MAX_GROUP_BYTES each (a larger
