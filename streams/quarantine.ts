@@ -19,7 +19,7 @@
  * the partition's owner reads it in the stream's order, so the parked events are released (applied
  * in their order, before anything the session sent later) or dropped (to the DLQ) exactly there.
  */
-import { Cause, Effect, Either, Schedule } from "effect"
+import { Effect, Either, Schedule } from "effect"
 import type { TurnEvent } from "../schemas"
 import type { AppliedBatch, EventResult, TurnBatch } from "../src/batch/TurnBatch"
 import { type Watermark, noWrites } from "../src/batch/Persistence"
@@ -121,23 +121,17 @@ interface Refusal {
   readonly code: string
 }
 
-const messageOf = (error: unknown): string => {
-  if (typeof error === "object" && error !== null) {
-    const cause = (error as { cause?: unknown }).cause
-    const message = (error as { message?: unknown }).message
-    if (typeof (error as { code?: unknown }).code === "string" && typeof message === "string") return message
-    if (cause !== undefined) return messageOf(cause)
-    if (typeof message === "string") return message
-  }
-  return String(error)
-}
-
 /** A failure that retrying does not change, as a refusal; null when it is transient. */
 const refusalOf = (stage: "apply" | "persist", error: unknown): Refusal | null => {
   const state = permanentRefusal(error)
   if (state === null) return null
   const reason = stage === "apply" ? "apply_failed" : "store_refused"
-  return { reason, error: `SQLSTATE ${state}: ${messageOf(coded(error, state) ?? error)}`, code: state }
+  const message = (coded(error, state) as { message?: unknown } | undefined)?.message
+  return {
+    reason,
+    error: `SQLSTATE ${state}: ${typeof message === "string" ? message : "refused"}`,
+    code: state
+  }
 }
 
 /** The error in the cause chain that carries this SQLSTATE. */
@@ -361,12 +355,5 @@ export const makeIsolation = (
       return { batch, parts, quarantined } satisfies Isolated
     })
 
-  /** A failure of a whole batch's step that calls for isolation (for good, or a defect), else null. */
-  const needsIsolation = (stage: "apply" | "persist", cause: Cause.Cause<unknown>) => {
-    const failure = Cause.failureOption(cause)
-    if (failure._tag === "Some") return refusalOf(stage, failure.value) !== null
-    return Cause.isDie(cause)
-  }
-
-  return { isolate, bounded, needsIsolation }
+  return { isolate, bounded }
 }
