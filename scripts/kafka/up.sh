@@ -214,18 +214,27 @@ else
 fi
 
 log "starting Kafka $VERSION broker at $ADDR (controller $HOST:$CPORT), log: $LOG"
+# A broker stopped without down.sh (a restart on kept data) leaves its pid file:
+# remove it, or the wait below could read the dead broker's pid.
+rm -f "$PIDFILE"
 # setsid: own session, so the broker outlives the caller's process group
 # (npm, vitest). fd 9 (our lock) must not leak into the broker, or it would
 # hold the lock forever; stdio must not hold the caller's pipes open.
 setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
   "$JAVA" "${JVM_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
   </dev/null >>"$LOG" 2>&1 9>&-
-for _ in $(seq 1 50); do
-  [[ -s "$PIDFILE" ]] && break
+# (setsid -f returns before its child runs; on a loaded 2-core machine the
+# child can take seconds to be scheduled, so wait generously.)
+pid=""
+for _ in $(seq 1 300); do
+  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] && break
   sleep 0.1
 done
-[[ -s "$PIDFILE" ]] || die "broker did not write its pid file $PIDFILE"
-pid="$(cat "$PIDFILE")"
+[[ "$pid" =~ ^[0-9]+$ ]] || {
+  tail -n 40 "$LOG" >&2 || true
+  die "broker did not write its pid file $PIDFILE within 30s"
+}
 
 start=$SECONDS
 wait_ready "$pid" || die "Kafka broker failed to start"
