@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { Scope } from "./FieldDefinition"
+import { MatchedRule, ScenarioState, ToolExecution } from "./TurnEvent"
 
 export const Resolution = Schema.Literal("RESOLVED", "PARTIAL", "UNRESOLVED")
 export type Resolution = typeof Resolution.Type
@@ -19,8 +20,12 @@ export type OutcomeCategory = typeof OutcomeCategory.Type
 
 export const CategoryEntry = Schema.Struct({
   category: OutcomeCategory,
+  /** Who decided the category: PIPELINE, turnvault's rules of DESIGN 3.4 (absent on older records). */
+  source: Schema.optional(Schema.Literal("PIPELINE")),
   scenario_id: Schema.optional(Schema.String),
-  step_id: Schema.optional(Schema.String)
+  step_id: Schema.optional(Schema.String),
+  /** What the event says behind it: the failed tools, the violations. */
+  details: Schema.optional(Schema.String)
 })
 export type CategoryEntry = typeof CategoryEntry.Type
 
@@ -64,6 +69,34 @@ export const TurnRecord = Schema.Struct({
   matched_rule_ids: Schema.Array(Schema.String),
   tool_failures: Schema.Number,
   policy_violations: Schema.Array(Schema.String),
+  /*
+   * The turn's phase decisions as the event reported them (absent on records written before they
+   * were kept). `matched_rule_ids`, `tool_failures` and `policy_violations` stay for v1 consumers.
+   */
+  matched_rules: Schema.optional(
+    Schema.Array(MatchedRule).annotations({ description: "the matched rules with their scores" })
+  ),
+  scenario: Schema.optional(
+    Schema.NullOr(ScenarioState).annotations({
+      description:
+        "active scenario and step, awaiting_user_input, lifecycle decisions and step transitions per scenario"
+    })
+  ),
+  tool_executions: Schema.optional(
+    Schema.Array(ToolExecution).annotations({
+      description: "every tool execution: id, success, error, duration"
+    })
+  ),
+  enforcement: Schema.optional(
+    Schema.NullOr(
+      Schema.Struct({
+        blocked: Schema.Boolean,
+        regeneration_attempts: Schema.Number
+      })
+    ).annotations({
+      description: "the enforcement result; its violations are policy_violations"
+    })
+  ),
   prev_hash: Schema.NullOr(Schema.String),
   hash: Schema.String,
   /**
@@ -75,7 +108,9 @@ export const TurnRecord = Schema.Struct({
     Schema.Struct({
       customer_data_updates: Schema.Number,
       matched_rule_ids: Schema.Number,
-      policy_violations: Schema.Number
+      policy_violations: Schema.Number,
+      matched_rules: Schema.optional(Schema.Number),
+      tool_executions: Schema.optional(Schema.Number)
     }).annotations({
       description:
         "Published record only: entries left off each list to fit the topic; the stored record is whole and hash is its hash"

@@ -12,7 +12,12 @@ import { decodeTurnEvent } from "../../streams/decode"
 import type { TrafficLine } from "../../src/dev/SyntheticTraffic"
 import { workloadDefinitions } from "./workload"
 
-export const settings = { defaultMode: "strict", maxHistory: 10, sessionCleanupOnEnd: true } as const
+export const settings = {
+  defaultMode: "strict",
+  maxHistory: 10,
+  persistProfile: true,
+  sessionCleanupOnEnd: true
+} as const
 
 export const decodeAll = (lines: ReadonlyArray<TrafficLine>): Array<TurnEvent> =>
   lines.map((line) => {

@@ -103,6 +103,8 @@ export const pipelineLayer = (config: AppConfig) => {
     maxOutputBytes: outputValueBytes(config.maxEventBytes),
     defaultMode: config.validationMode,
     maxHistory: config.maxHistoryEntries,
+    persistProfile: config.customerDataPersistence,
+    memoryIngestion: config.memoryIngestion,
     sessionCleanupOnEnd: config.sessionCleanupOnEnd
   })
   const stream = TurnStream.layer({

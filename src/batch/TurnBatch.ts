@@ -37,6 +37,8 @@ export interface TurnBatchConfig extends ActorSettings {
   readonly topics: TopicNames
   /** The largest turn record published whole (streams/topics.ts, `outputValueBytes`). */
   readonly maxOutputBytes: number
+  /** Memory-ingestion switch: off, no task is published (TURNVAULT_MEMORY_INGESTION=false). */
+  readonly memoryIngestion: boolean
 }
 
 /** A batch after `apply`: what it decided, and what it asks the stores and sinks to do. */
@@ -243,7 +245,8 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
             records.push(effects.record)
             outputs.push(turnRecordMessage(config.topics, effects.record, config.maxOutputBytes))
           }
-          if (effects.memoryTask !== null) outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
+          if (effects.memoryTask !== null && config.memoryIngestion)
+            outputs.push(memoryTaskMessage(config.topics, effects.memoryTask))
           if (event.event_type === "session.ended") ended.push(actor)
           recordEffects(metrics, effects, gapsBefore)
           // Field names and statuses only: values (possibly PII) never reach the logs.
@@ -284,10 +287,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
       const outputs =
         batch.duplicates.length === 0
           ? batch.outputs
-          : [
-              ...batch.outputs,
-              ...(yield* republish(audit, config.topics, batch.duplicates, config.maxOutputBytes))
-            ]
+          : [...batch.outputs, ...(yield* republish(audit, config.topics, batch.duplicates, config))]
       if (outputs.length === 0) return
       yield* sink.publish(outputs)
       for (const message of outputs) metrics.outputsPublished.inc({ topic: message.topic })

@@ -11,7 +11,22 @@ import { memoryTaskFor } from "../sessions/SessionActor"
 import type { OutputMessage } from "../ports/OutputSink"
 import type { AuditStoreService } from "../ports/AuditStore"
 
-const TRUNCATED_LISTS = ["customer_data_updates", "matched_rule_ids", "policy_violations"] as const
+/** The lists a published record may be cut short in, in the order they get the budget. */
+const TRUNCATED_LISTS = [
+  "customer_data_updates",
+  "matched_rule_ids",
+  "policy_violations",
+  "matched_rules",
+  "tool_executions"
+] as const
+type TruncatedList = (typeof TRUNCATED_LISTS)[number]
+
+/** The lists of v1's first records, counted in `truncated` even when nothing was left off. */
+const ALWAYS_COUNTED: ReadonlySet<TruncatedList> = new Set([
+  "customer_data_updates",
+  "matched_rule_ids",
+  "policy_violations"
+])
 
 /**
  * The turn record as published: whole when it fits in `maxBytes`, else with the last entries of its
@@ -22,26 +37,33 @@ const TRUNCATED_LISTS = ["customer_data_updates", "matched_rule_ids", "policy_vi
 export const publishedRecord = (record: TurnRecord, maxBytes: number): string => {
   const whole = JSON.stringify(record)
   if (Buffer.byteLength(whole) <= maxBytes) return whole
-  const kept = { customer_data_updates: 0, matched_rule_ids: 0, policy_violations: 0 }
-  const shell = { ...record, customer_data_updates: [], matched_rule_ids: [], policy_violations: [] }
+  // lists written before a field existed are absent and stay absent
+  const lists = TRUNCATED_LISTS.filter((list) => record[list] !== undefined)
+  const entries = (list: TruncatedList): ReadonlyArray<unknown> => record[list] ?? []
+  const shell: Record<string, unknown> = { ...record }
+  for (const list of lists) shell[list] = []
+  const truncated = (kept: (list: TruncatedList) => number) =>
+    Object.fromEntries(
+      lists
+        .map((list) => [list, entries(list).length - kept(list)] as const)
+        .filter(([list, left]) => left > 0 || ALWAYS_COUNTED.has(list))
+    )
   // the counts' digits at their largest, so that the final text cannot outgrow the budget
-  const counts = Object.fromEntries(TRUNCATED_LISTS.map((list) => [list, record[list].length]))
-  let budget = maxBytes - Buffer.byteLength(JSON.stringify({ ...shell, truncated: counts }))
-  for (const list of TRUNCATED_LISTS) {
-    for (const entry of record[list]) {
+  let budget = maxBytes - Buffer.byteLength(JSON.stringify({ ...shell, truncated: truncated(() => 0) }))
+  const kept = new Map<TruncatedList, number>()
+  for (const list of lists) {
+    let count = 0
+    for (const entry of entries(list)) {
       const bytes = Buffer.byteLength(JSON.stringify(entry)) + 1
       if (bytes > budget) break
       budget -= bytes
-      kept[list]++
+      count++
     }
+    kept.set(list, count)
   }
-  return JSON.stringify({
-    ...record,
-    customer_data_updates: record.customer_data_updates.slice(0, kept.customer_data_updates),
-    matched_rule_ids: record.matched_rule_ids.slice(0, kept.matched_rule_ids),
-    policy_violations: record.policy_violations.slice(0, kept.policy_violations),
-    truncated: Object.fromEntries(TRUNCATED_LISTS.map((list) => [list, record[list].length - kept[list]]))
-  })
+  const cut: Record<string, unknown> = { ...record }
+  for (const list of lists) cut[list] = entries(list).slice(0, kept.get(list))
+  return JSON.stringify({ ...cut, truncated: truncated((list) => kept.get(list) ?? 0) })
 }
 
 export const turnRecordMessage = (
@@ -67,7 +89,7 @@ export const republish = (
   audit: AuditStoreService,
   topics: TopicNames,
   duplicates: ReadonlyArray<TurnCompleted>,
-  maxBytes: number
+  options: { readonly maxOutputBytes: number; readonly memoryIngestion: boolean }
 ) =>
   Effect.gen(function* () {
     const byTenant = new Map<string, Array<TurnCompleted>>()
@@ -86,10 +108,8 @@ export const republish = (
       for (const event of events) {
         const record = byTurn.get(event.turn_id)
         if (record === undefined) continue
-        messages.push(
-          turnRecordMessage(topics, record, maxBytes),
-          memoryTaskMessage(topics, memoryTaskFor(event))
-        )
+        messages.push(turnRecordMessage(topics, record, options.maxOutputBytes))
+        if (options.memoryIngestion) messages.push(memoryTaskMessage(topics, memoryTaskFor(event)))
       }
     }
     return messages

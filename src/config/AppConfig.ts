@@ -52,6 +52,16 @@ export const AppConfig = Config.all({
     Config.withDefault(true),
     Config.withDescription("Clear session-only values when a session ends")
   ),
+  customerDataPersistence: Config.boolean("TURNVAULT_CUSTOMER_DATA_PERSISTENCE").pipe(
+    Config.withDefault(true),
+    Config.withDescription(
+      "Keep the customer profile; false keeps every value in its session only, as `persist: false` would"
+    )
+  ),
+  memoryIngestion: Config.boolean("TURNVAULT_MEMORY_INGESTION").pipe(
+    Config.withDefault(true),
+    Config.withDescription("Publish a memory-ingestion task per applied turn")
+  ),
   sequentialPersistence: Config.boolean("TURNVAULT_SEQUENTIAL_PERSISTENCE").pipe(
     Config.withDefault(false),
     Config.withDescription("Write session, customer data and turn record one after another (comparison)")

@@ -163,9 +163,20 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
       matched_rules:
         random() < 0.15 ? [] : [{ rule_id: pick(["r-greet", "r-billing", "r-update"]), score: 0.9 }],
       scenario: awaiting
-        ? { active_scenario_id: "onboarding", current_step_id: `step-${s.turn}`, awaiting_user_input: true }
+        ? {
+            active_scenario_id: "onboarding",
+            current_step_id: `step-${s.turn}`,
+            awaiting_user_input: true,
+            lifecycle_decisions: { onboarding: s.turn === 1 ? "START" : "CONTINUE" },
+            step_transitions: {
+              onboarding: { from_step: s.turn === 1 ? null : `step-${s.turn - 1}`, to_step: `step-${s.turn}` }
+            }
+          }
         : null,
-      tool_executions: random() < 0.05 ? [{ tool_id: "crm.lookup", success: false, error: "timeout" }] : [],
+      tool_executions:
+        random() < 0.05
+          ? [{ tool_id: "crm.lookup", success: false, error: "timeout", duration_ms: 2000 }]
+          : [],
       enforcement:
         random() < 0.03
           ? { violations: ["pii_leak"], blocked: random() < 0.5, regeneration_attempts: 1 }

@@ -18,6 +18,11 @@ import { deepEqual } from "./deepEqual"
 export interface CustomerDataOptions {
   readonly defaultMode: ValidationMode
   readonly maxHistory: number
+  /**
+   * Off (TURNVAULT_CUSTOMER_DATA_PERSISTENCE=false): the deployment keeps no customer profile;
+   * every valid value is kept in the session only, as if its definition said `persist: false`.
+   */
+  readonly persistProfile: boolean
 }
 
 export interface TurnContext {
@@ -46,7 +51,8 @@ export interface CustomerDataResult {
   readonly validationErrors: ReadonlyArray<{ readonly field: string; readonly type: ValidationErrorType }>
 }
 
-const keepsInSession = (def: FieldDefinition) => def.scope === "SESSION" || !def.persist
+const keepsInSession = (def: FieldDefinition, options: CustomerDataOptions) =>
+  def.scope === "SESSION" || !def.persist || !options.persistProfile
 
 /** Deterministic row id: a replayed turn writes the same id, which makes the write idempotent. */
 export const profileFieldId = (tenantId: string, customerId: string, name: string, sourceItemId: string) =>
@@ -133,7 +139,7 @@ export const updateCustomerData = (
     const warning = checked.kind === "warned" ? checked.error : undefined
     if (checked.kind === "warned") validationErrors.push({ field: name, type: checked.errorType })
 
-    const sessionOnly = keepsInSession(def)
+    const sessionOnly = keepsInSession(def, options)
     const vars = variables ?? sessionVariables
     const current = sessionOnly
       ? Object.hasOwn(vars, name)

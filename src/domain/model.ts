@@ -57,6 +57,15 @@ export interface SessionState {
   readonly updated_at: string
   /** Recent `session.ended` event ids, so a redelivered one is a no-op. */
   readonly ended_event_ids: ReadonlyArray<string>
+  /** Where the conversation stands after the last turn (absent on states written before it was kept). */
+  readonly lifecycle?: SessionLifecycle
+}
+
+/** The scenario, step and intent the last turn reported (DESIGN 3.5). */
+export interface SessionLifecycle {
+  readonly active_scenario_id: string | null
+  readonly current_step_id: string | null
+  readonly canonical_intent: string | null
 }
 
 /** What the session store keeps: the state and its content hash. */

@@ -4,7 +4,14 @@
  */
 import type { SessionEnded } from "../../schemas"
 import { hashCanonical } from "./hash"
-import type { DataEntry, SessionHistoryEntry, SessionRecord, SessionState, SessionStatus } from "./model"
+import type {
+  DataEntry,
+  SessionHistoryEntry,
+  SessionLifecycle,
+  SessionRecord,
+  SessionState,
+  SessionStatus
+} from "./model"
 
 export const ACTOR = "turnvault"
 
@@ -56,6 +63,7 @@ export interface AppliedTurn {
   readonly occurred_at: string
   readonly record_hash: string
   readonly variables: Readonly<Record<string, DataEntry>>
+  readonly lifecycle: SessionLifecycle
 }
 
 /** Applies a turn: creates the session on its first turn, reopens an ended one. */
@@ -81,10 +89,33 @@ export const applyTurn = (
     history_seq: (before?.history_seq ?? 0) + 1,
     version: (before?.version ?? 0) + 1,
     updated_at: turn.occurred_at,
-    ended_event_ids: before?.ended_event_ids ?? []
+    ended_event_ids: before?.ended_event_ids ?? [],
+    lifecycle: turn.lifecycle
   }
   const reason = before === undefined ? "created" : before.status === "ACTIVE" ? "turn" : "reopened"
   return transition(previous, state, turn.turn_id, turn.turn_id, reason)
+}
+
+/**
+ * A closed case takes its session-only CASE values (`persist: false`) out of the session's
+ * variables; null when the session holds none, so a redelivered `case.closed` changes nothing.
+ */
+export const closeCase = (previous: SessionRecord, eventId: string, caseId: string, occurredAt: string) => {
+  const before = previous.state
+  const kept = Object.entries(before.variables).filter(
+    ([, entry]) => !(entry.scope === "CASE" && entry.case_id === caseId)
+  )
+  if (kept.length === Object.keys(before.variables).length) return null
+  const state: SessionState = {
+    ...before,
+    last_event_key: eventId,
+    // null prototype, as the turn's variables: a field may be named like an Object.prototype member
+    variables: Object.assign(Object.create(null) as Record<string, DataEntry>, Object.fromEntries(kept)),
+    history_seq: before.history_seq + 1,
+    version: before.version + 1,
+    updated_at: occurredAt
+  }
+  return transition(previous, state, eventId, null, "case_closed")
 }
 
 /** How many `session.ended` event ids a session remembers to make their replay a no-op. */

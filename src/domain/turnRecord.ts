@@ -24,6 +24,16 @@ export const buildTurnRecord = (
     matched_rule_ids: event.matched_rules.map((rule) => rule.rule_id),
     tool_failures: event.tool_executions.filter((tool) => !tool.success).length,
     policy_violations: event.enforcement?.violations ?? [],
+    matched_rules: event.matched_rules,
+    scenario: event.scenario,
+    tool_executions: event.tool_executions,
+    enforcement:
+      event.enforcement === null
+        ? null
+        : {
+            blocked: event.enforcement.blocked,
+            regeneration_attempts: event.enforcement.regeneration_attempts
+          },
     prev_hash: prevHash
   }
   return { ...body, hash: recordHash(body) }

@@ -15,12 +15,14 @@ import type {
 import { type CustomerDataResult, updateCustomerData } from "../domain/customerData"
 import type { DataEntry, Definitions, FieldWrite, SessionHistoryEntry, SessionRecord } from "../domain/model"
 import { computeOutcome } from "../domain/outcome"
-import { applyTurn, endSession } from "../domain/session"
+import { applyTurn, closeCase, endSession } from "../domain/session"
 import { buildTurnRecord } from "../domain/turnRecord"
 
 export interface ActorSettings {
   readonly defaultMode: ValidationMode
   readonly maxHistory: number
+  /** Customer-data persistence switch (CustomerDataOptions). */
+  readonly persistProfile: boolean
   readonly sessionCleanupOnEnd: boolean
 }
 
@@ -140,7 +142,12 @@ export class SessionActor {
       turn_number: event.turn_number,
       occurred_at: occurredAt,
       record_hash: record.hash,
-      variables: customerData.sessionVariables
+      variables: customerData.sessionVariables,
+      lifecycle: {
+        active_scenario_id: event.scenario?.active_scenario_id ?? null,
+        current_step_id: event.scenario?.current_step_id ?? null,
+        canonical_intent: event.canonical_intent ?? null
+      }
     })
     for (const [name, entry] of customerData.profileChanges) this.customer.profile.set(name, entry)
     this.record = session
@@ -176,6 +183,7 @@ export class SessionActor {
   /**
    * The customer's active CASE values of the closed case leave the snapshot (the store expires
    * them); each stays the field's latest expired value, which an older value must not outlive.
+   * The case's session-only values (`persist: false`) leave this session's variables.
    */
   handleCaseClosed(event: CaseClosed): EventEffects {
     for (const [name, entry] of this.customer.profile) {
@@ -184,8 +192,15 @@ export class SessionActor {
         this.customer.expired.set(name, entry)
       }
     }
+    const closed =
+      this.record === null
+        ? null
+        : closeCase(this.record, event.event_id, event.case_id, normaliseInstant(event.occurred_at))
+    if (closed !== null) this.record = closed.record
     return {
       ...noEffects,
+      session: closed?.record ?? null,
+      history: closed?.history ?? null,
       expireCase: { tenant_id: event.tenant_id, customer_id: event.customer_id, case_id: event.case_id }
     }
   }

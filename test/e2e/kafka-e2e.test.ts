@@ -34,12 +34,35 @@ const projectRecord = (r: Record<string, any>) => ({
   session_id: r.session_id,
   turn_id: r.turn_id,
   turn_number: r.turn_number,
-  outcome: { resolution: r.outcome.resolution, categories: r.outcome.categories },
+  outcome: {
+    resolution: r.outcome.resolution,
+    // the export's shape (DESIGN 9); source and details are checked against the events below
+    categories: r.outcome.categories.map(({ category, scenario_id, step_id }: Record<string, any>) => ({
+      category,
+      ...(scenario_id === undefined ? {} : { scenario_id }),
+      ...(step_id === undefined ? {} : { step_id })
+    }))
+  },
   customer_data_updates: r.customer_data_updates.map((u: Record<string, any>) => ({
     field_name: u.field_name,
     status: u.status,
     ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
   }))
+})
+
+/** A record's phase decisions, or the same facts as its event gave them. */
+const phaseDecisions = (source: Record<string, any> | undefined) => ({
+  canonical_intent: source?.canonical_intent ?? null,
+  matched_rules: source?.matched_rules,
+  scenario: source?.scenario,
+  tool_executions: source?.tool_executions,
+  enforcement:
+    source?.enforcement == null
+      ? null
+      : {
+          blocked: source.enforcement.blocked,
+          regeneration_attempts: source.enforcement.regeneration_attempts
+        }
 })
 
 describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
@@ -161,13 +184,35 @@ describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
     expect(deliveries).toBeGreaterThan(storedTurnIds.size)
     expect(taskIds.length).toBe(deliveries)
 
-    // --- turn-records topic equals the stored records (deduplicated by turn_id)
+    // --- turn-records topic equals the stored records (deduplicated by turn_id) and holds every
+    // phase decision of its turn as the event reported it
+    const events = new Map<string, Record<string, any>>()
+    for (const line of workload.lines) {
+      try {
+        const event = JSON.parse(line.value) as Record<string, any>
+        const id = `${event.tenant_id}/${event.turn_id}`
+        if (event.event_type === "turn.completed" && !events.has(id)) events.set(id, event)
+      } catch {}
+    }
     const published = new Map<string, Record<string, any>>()
+    let withScenario = 0
+    let withFailedTool = 0
     for (const m of turnRecords) {
       const record = JSON.parse(m.payload ?? "{}") as Record<string, any>
       expect(m.headers.turn_id).toBe(record.turn_id)
-      published.set(`${record.tenant_id}/${record.turn_id}`, projectRecord(record))
+      const id = `${record.tenant_id}/${record.turn_id}`
+      published.set(id, projectRecord(record))
+      const event = events.get(id)
+      expect({ id, decisions: phaseDecisions(record) }).toStrictEqual({
+        id,
+        decisions: phaseDecisions(event)
+      })
+      expect(record.outcome.categories.every((c: Record<string, any>) => c.source === "PIPELINE")).toBe(true)
+      if (record.scenario?.lifecycle_decisions !== undefined) withScenario++
+      if (record.tool_executions.some((t: Record<string, any>) => !t.success)) withFailedTool++
     }
+    expect(withScenario).toBeGreaterThan(0)
+    expect(withFailedTool).toBeGreaterThan(0)
     expect(turnRecords.length).toBe(deliveries)
     expect(diffRows(actual.records, [...published.values()])).toEqual({
       missing: [],

@@ -57,6 +57,26 @@ describe("process", () => {
     })
   )
 
+  it.effect(
+    "with customer-data persistence off, valid values stay in the session and no profile is kept",
+    () =>
+      Effect.gen(function* () {
+        const out = yield* runProcess(
+          defs,
+          [turn({ turn: 1, vars: { email: " Ada@Example.COM", plan: "gold", mood: "happy", seats: 3 } })],
+          { TURNVAULT_CUSTOMER_DATA_PERSISTENCE: "false" }
+        )
+        expect(updates(out.records[0]!)).toEqual({
+          email: "session_only",
+          plan: "rejected",
+          mood: "session_only",
+          seats: "session_only"
+        })
+        expect(out.profile).toEqual([])
+        expect(out.sessions[0]!.variables).toEqual({ email: "ada@example.com", mood: "happy", seats: 3 })
+      })
+  )
+
   it.effect("variables named like Object.prototype members are fields like any other", () =>
     Effect.gen(function* () {
       const out = yield* runProcess(
@@ -229,6 +249,21 @@ describe("process", () => {
         caseClosed({ caseId: "k1" })
       ])
       expect(closed.profile.map((r) => [r.case_id, r.status])).toEqual([["k1", "expired"]])
+    })
+  )
+
+  it.effect("CASE values kept only in the session leave it when their case closes, once", () =>
+    Effect.gen(function* () {
+      const caseDefs = [...defs, def("draft", "string", "CASE", { persist: false })]
+      const out = yield* runProcess(caseDefs, [
+        turn({ turn: 1, caseId: "k1", vars: { draft: "d-1", mood: "calm" } }),
+        turn({ session: "s2", customer: "c1", turn: 1, caseId: "k2", vars: { draft: "d-2" } }),
+        caseClosed({ caseId: "k1" }),
+        caseClosed({ caseId: "k1" })
+      ])
+      const variables = Object.fromEntries(out.sessions.map((s) => [s.session_id, s.variables]))
+      expect(variables).toEqual({ s1: { mood: "calm" }, s2: { draft: "d-2" } })
+      expect(out.profile).toEqual([])
     })
   )
 

@@ -19,7 +19,7 @@ const TURN: TurnContext = {
 }
 const EARLIER = "2024-05-01T09:00:00.000Z"
 const LATER = "2024-05-01T11:00:00.000Z"
-const OPTIONS: CustomerDataOptions = { defaultMode: "strict", maxHistory: 10 }
+const OPTIONS: CustomerDataOptions = { defaultMode: "strict", maxHistory: 10, persistProfile: true }
 
 const def = (
   name: string,

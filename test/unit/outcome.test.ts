@@ -39,14 +39,16 @@ describe("categories", () => {
   it("MATCHED_ZERO_RULES when no rule matched", () => {
     expect(computeOutcome(turn({ matched_rules: [] }))).toStrictEqual({
       resolution: "RESOLVED",
-      categories: [{ category: "MATCHED_ZERO_RULES" }]
+      categories: [{ category: "MATCHED_ZERO_RULES", source: "PIPELINE" }]
     })
   })
 
   it("AWAITING_USER_INPUT carries the scenario and step ids", () => {
     expect(computeOutcome(turn({ scenario: awaiting() }))).toStrictEqual({
       resolution: "PARTIAL",
-      categories: [{ category: "AWAITING_USER_INPUT", scenario_id: "refund", step_id: "ask-order" }]
+      categories: [
+        { category: "AWAITING_USER_INPUT", source: "PIPELINE", scenario_id: "refund", step_id: "ask-order" }
+      ]
     })
   })
 
@@ -61,7 +63,7 @@ describe("categories", () => {
     ]
   ])("AWAITING_USER_INPUT includes ids only when present: %s", (_, scenario, ids) => {
     expect(computeOutcome(turn({ scenario })).categories).toStrictEqual([
-      { category: "AWAITING_USER_INPUT", ...ids }
+      { category: "AWAITING_USER_INPUT", source: "PIPELINE", ...ids }
     ])
   })
 
@@ -82,7 +84,10 @@ describe("categories", () => {
         ]
       })
     )
-    expect(outcome).toStrictEqual({ resolution: "RESOLVED", categories: [{ category: "SYSTEM_ERROR" }] })
+    expect(outcome).toStrictEqual({
+      resolution: "RESOLVED",
+      categories: [{ category: "SYSTEM_ERROR", source: "PIPELINE", details: "tool execution failed: b, c" }]
+    })
   })
 
   it("no SYSTEM_ERROR when every tool succeeded", () => {
@@ -96,7 +101,7 @@ describe("categories", () => {
     )
     expect(outcome).toStrictEqual({
       resolution: "RESOLVED",
-      categories: [{ category: "POLICY_RESTRICTION" }]
+      categories: [{ category: "POLICY_RESTRICTION", source: "PIPELINE", details: "2 violations" }]
     })
   })
 
@@ -126,8 +131,8 @@ describe("resolution", () => {
     ).toStrictEqual({
       resolution: "UNRESOLVED",
       categories: [
-        { category: "AWAITING_USER_INPUT", scenario_id: "refund", step_id: "ask-order" },
-        { category: "POLICY_RESTRICTION" }
+        { category: "AWAITING_USER_INPUT", source: "PIPELINE", scenario_id: "refund", step_id: "ask-order" },
+        { category: "POLICY_RESTRICTION", source: "PIPELINE", details: "1 violation" }
       ]
     })
   })
@@ -151,10 +156,10 @@ describe("resolution", () => {
     expect(outcome).toStrictEqual({
       resolution: "PARTIAL",
       categories: [
-        { category: "MATCHED_ZERO_RULES" },
-        { category: "AWAITING_USER_INPUT", scenario_id: "refund", step_id: "ask-order" },
-        { category: "SYSTEM_ERROR" },
-        { category: "POLICY_RESTRICTION" }
+        { category: "MATCHED_ZERO_RULES", source: "PIPELINE" },
+        { category: "AWAITING_USER_INPUT", source: "PIPELINE", scenario_id: "refund", step_id: "ask-order" },
+        { category: "SYSTEM_ERROR", source: "PIPELINE", details: "tool execution failed: a" },
+        { category: "POLICY_RESTRICTION", source: "PIPELINE", details: "1 violation" }
       ]
     })
   })

@@ -74,6 +74,21 @@ describe("outputs", () => {
   )
 })
 
+describe("memory ingestion off", () => {
+  it.effect("publishes turn records but no memory task, for applied and redelivered turns", () =>
+    Effect.gen(function* () {
+      const log = yield* InProcessLog
+      const first = decode(turn({ turn: 1 }))
+      yield* processEvents([first, decode(turn({ turn: 2 }))])
+      yield* (yield* ActorRegistry).dropWhere(() => true)
+      const [result] = yield* processEvents([first])
+      expect(result?.kind).toBe("duplicate")
+      expect(turnIds(log, topics.turnRecords)).toEqual(["t1-s1-1", "t1-s1-2", "t1-s1-1"])
+      expect(log.all(topics.memoryIngestion)).toEqual([])
+    }).pipe(Effect.provide(embeddedPipeline({ TURNVAULT_MEMORY_INGESTION: "false" })))
+  )
+})
+
 describe("published turn records", () => {
   const record = (updates: number) => ({
     tenant_id: "t1",
@@ -125,6 +140,34 @@ describe("published turn records", () => {
       customer_data_updates: [],
       matched_rule_ids: [],
       truncated: undefined
+    })
+  })
+  it("the phase-decision lists are cut too, after the v1 lists, and counted only when cut", () => {
+    const tools = Array.from({ length: 30_000 }, (_, i) => ({
+      tool_id: `tool-${i}`,
+      success: false,
+      error: "timeout"
+    }))
+    const big = {
+      ...record(10),
+      matched_rules: [{ rule_id: "r1", score: 0.9 }, { rule_id: "r2" }],
+      tool_executions: tools
+    }
+    const limit = 512 * 1024
+    const text = publishedRecord(big, limit)
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(limit)
+    const published = JSON.parse(text)
+    const kept = published.tool_executions.length
+    expect(kept).toBeGreaterThan(1_000)
+    expect(kept).toBeLessThan(tools.length)
+    expect(published.tool_executions).toEqual(tools.slice(0, kept))
+    expect(published.matched_rules).toEqual(big.matched_rules)
+    expect(published.customer_data_updates).toEqual(big.customer_data_updates)
+    expect(published.truncated).toEqual({
+      customer_data_updates: 0,
+      matched_rule_ids: 0,
+      policy_violations: 0,
+      tool_executions: tools.length - kept
     })
   })
 })

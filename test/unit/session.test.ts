@@ -7,6 +7,7 @@ import {
   type SessionIdentity,
   type Transition,
   applyTurn,
+  closeCase,
   contentHash,
   endSession
 } from "../../src/domain/session"
@@ -31,6 +32,7 @@ const turn = (n: number, overrides: Partial<AppliedTurn> = {}): AppliedTurn => (
   occurred_at: at(n),
   record_hash: `record-hash-${n}`,
   variables: {},
+  lifecycle: { active_scenario_id: "refund", current_step_id: `step-${n}`, canonical_intent: "refund" },
   ...overrides
 })
 
@@ -88,7 +90,8 @@ describe("first turn", () => {
       history_seq: 1,
       version: 1,
       updated_at: at(1),
-      ended_event_ids: []
+      ended_event_ids: [],
+      lifecycle: { active_scenario_id: "refund", current_step_id: "step-1", canonical_intent: "refund" }
     })
     expect(history).toStrictEqual({
       tenant_id: "t1",
@@ -211,12 +214,51 @@ describe("end and reopen", () => {
     expect(reopened?.record.state.ended_event_ids).toStrictEqual(["end-ABANDONED"])
   })
 
+  it("keeps the last turn's lifecycle: a new turn replaces it, an end leaves it", () => {
+    const [, second, end] = sequence([
+      turn(1),
+      turn(2, { lifecycle: { active_scenario_id: null, current_step_id: null, canonical_intent: "bye" } }),
+      ended("ENDED")
+    ])
+    const expected = { active_scenario_id: null, current_step_id: null, canonical_intent: "bye" }
+    expect(second?.record.state.lifecycle).toStrictEqual(expected)
+    expect(end?.record.state.lifecycle).toStrictEqual(expected)
+  })
+
   it("remembers a bounded number of session.ended event ids, the most recent ones", () => {
     const events = [turn(1), ...Array.from({ length: 20 }, (_, i) => ended("ENDED", `end-${i}`))]
     const ids = sequence(events).at(-1)?.record.state.ended_event_ids
     expect(ids).toHaveLength(16)
     expect(ids?.at(0)).toBe("end-4")
     expect(ids?.at(-1)).toBe("end-19")
+  })
+})
+
+describe("case closed", () => {
+  const draft: DataEntry = { ...mood, value: "d", scope: "CASE", case_id: "k1" }
+  it("takes the case's session-only values out with a ledger entry, and is a no-op without them", () => {
+    const [started] = sequence([turn(1, { variables: { mood, draft } })])
+    const closed = closeCase(started!.record, "close-1", "k1", at(5))
+    expect(closed?.record.state).toMatchObject({
+      variables: { mood },
+      status: "ACTIVE",
+      last_event_key: "close-1",
+      history_seq: 2,
+      version: 2,
+      updated_at: at(5)
+    })
+    expect(closed?.history).toMatchObject({
+      seq: 2,
+      event_key: "close-1",
+      turn_id: null,
+      reason: "case_closed",
+      from_status: "ACTIVE",
+      to_status: "ACTIVE",
+      prev_content_hash: started!.record.content_hash,
+      new_content_hash: closed?.record.content_hash
+    })
+    expect(closeCase(closed!.record, "close-2", "k1", at(6))).toBeNull()
+    expect(closeCase(started!.record, "close-3", "other", at(6))).toBeNull()
   })
 })
 
@@ -250,7 +292,8 @@ describe("content hash and version", () => {
       history_seq: 2,
       version: 2,
       updated_at: at(59),
-      ended_event_ids: ["end-1"]
+      ended_event_ids: ["end-1"],
+      lifecycle: { active_scenario_id: null, current_step_id: null, canonical_intent: null }
     }
     expect(Object.keys(changed).sort()).toStrictEqual(Object.keys(state).sort())
     const original = contentHash(state)

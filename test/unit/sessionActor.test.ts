@@ -13,7 +13,12 @@ import { deepEqual } from "../../src/domain/deepEqual"
 import { type DataEntry, type Definitions, newRows } from "../../src/domain/model"
 import { recordHash } from "../../src/domain/turnRecord"
 
-const SETTINGS: ActorSettings = { defaultMode: "strict", maxHistory: 10, sessionCleanupOnEnd: true }
+const SETTINGS: ActorSettings = {
+  defaultMode: "strict",
+  maxHistory: 10,
+  persistProfile: true,
+  sessionCleanupOnEnd: true
+}
 
 const def = (name: string, overrides: Partial<FieldDefinition> = {}): FieldDefinition => ({
   tenant_id: "t1",
@@ -274,9 +279,16 @@ describe("turn records", () => {
         canonical_intent: "refund",
         candidate_variables: { plan: { value: "gold" }, age: { value: 999 }, nope: { value: 1 } },
         matched_rules: [{ rule_id: "r1" }, { rule_id: "r2", score: 0.5 }],
+        scenario: {
+          active_scenario_id: "refund",
+          current_step_id: "ask-order",
+          awaiting_user_input: false,
+          lifecycle_decisions: { refund: "START", upsell: "EXIT" },
+          step_transitions: { refund: { from_step: null, to_step: "ask-order", reason: "entry" } }
+        },
         tool_executions: [
-          { tool_id: "a", success: false },
-          { tool_id: "b", success: true }
+          { tool_id: "a", success: false, error: "timeout", duration_ms: 1200 },
+          { tool_id: "b", success: true, duration_ms: 15 }
         ],
         enforcement: { violations: ["pii"], blocked: true, regeneration_attempts: 1 }
       })
@@ -299,6 +311,30 @@ describe("turn records", () => {
       tool_failures: 1,
       policy_violations: ["pii"],
       prev_hash: null
+    })
+    // every phase decision, as the event reported it
+    expect(record?.outcome.categories).toStrictEqual([
+      { category: "SYSTEM_ERROR", source: "PIPELINE", details: "tool execution failed: a" },
+      { category: "POLICY_RESTRICTION", source: "PIPELINE", details: "1 violation" }
+    ])
+    expect(record?.matched_rules).toStrictEqual([{ rule_id: "r1" }, { rule_id: "r2", score: 0.5 }])
+    expect(record?.scenario).toStrictEqual({
+      active_scenario_id: "refund",
+      current_step_id: "ask-order",
+      awaiting_user_input: false,
+      lifecycle_decisions: { refund: "START", upsell: "EXIT" },
+      step_transitions: { refund: { from_step: null, to_step: "ask-order", reason: "entry" } }
+    })
+    expect(record?.tool_executions).toStrictEqual([
+      { tool_id: "a", success: false, error: "timeout", duration_ms: 1200 },
+      { tool_id: "b", success: true, duration_ms: 15 }
+    ])
+    expect(record?.enforcement).toStrictEqual({ blocked: true, regeneration_attempts: 1 })
+    // and the session knows where the conversation stands
+    expect(actor.record?.state.lifecycle).toStrictEqual({
+      active_scenario_id: "refund",
+      current_step_id: "ask-order",
+      canonical_intent: "refund"
     })
     expect(record?.customer_data_updates.map((u) => [u.field_name, u.status])).toStrictEqual([
       ["plan", "persisted"],

@@ -74,7 +74,17 @@ export const exportStores = (dir: string) =>
       session_id: record.session_id,
       turn_id: record.turn_id,
       turn_number: record.turn_number,
-      outcome: { resolution: record.outcome.resolution, categories: record.outcome.categories.map(sortKeys) },
+      // DESIGN 9's shape: the categories' source and details stay in the stored record
+      outcome: {
+        resolution: record.outcome.resolution,
+        categories: record.outcome.categories.map(({ category, scenario_id, step_id }) =>
+          sortKeys({
+            category,
+            ...(scenario_id === undefined ? {} : { scenario_id }),
+            ...(step_id === undefined ? {} : { step_id })
+          })
+        )
+      },
       customer_data_updates: record.customer_data_updates.map((u) => ({
         field_name: u.field_name,
         status: u.status,
