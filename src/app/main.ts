@@ -23,7 +23,8 @@ import { migrationStatus, postgresHealthCheck, runMigrations } from "../adapters
 import { redisHealthCheck } from "../adapters/redis"
 import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
-import { exportStores } from "./commands/exportStores"
+import { AuditStore } from "../ports/AuditStore"
+import { exportStores, historyRow } from "./commands/exportStores"
 import { CliInputError, importDefinitions, processFile } from "./commands/process"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
@@ -35,8 +36,9 @@ const USAGE = `usage: turnvault <command>
   process --definitions F --input F --export DIR
                                           run a file of events and export the stores
   definitions import DEFS.json            upsert field definitions into the configured store
-  export --export DIR                     export sessions, profile fields and turn records
+  export --export DIR                     export sessions, profile fields, turn records and ledgers
   verify [--tenant T] [--session S]       recompute hash chains and content hashes
+  history --tenant T --session S          print a session's history ledger (a JSON line per entry)
   migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
   topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
   quarantine list [--tenant T]            sessions set aside, their events parked (DATABASE_URL)
@@ -170,6 +172,19 @@ const runCommand = (config: AppConfig) =>
         const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
         yield* print(report)
         if (report.broken.length > 0) process.exitCode = 1
+        return
+      }
+      case "history": {
+        const filter = { tenantId: yield* required("tenant"), sessionId: yield* required("session") }
+        const entries = yield* Effect.flatMap(AuditStore, (audit) => audit.listHistory(filter)).pipe(
+          Effect.provide(stores)
+        )
+        if (entries.length === 0) {
+          yield* Console.error(`no history for session ${filter.sessionId} of tenant ${filter.tenantId}`)
+          process.exitCode = 1
+          return
+        }
+        for (const entry of entries) yield* print(historyRow(entry))
         return
       }
       case "migrate": {

@@ -11,11 +11,11 @@ import { readExport, runCli, writeWorkload } from "../support/cli"
 let db: TestDatabase
 let workload: Awaited<ReturnType<typeof writeWorkload>>
 
-const query = async (sql: string, params: Array<unknown> = []) => {
+const query = async <R extends pg.QueryResultRow = any>(sql: string, params: Array<unknown> = []) => {
   const client = new pg.Client({ connectionString: db.url })
   await client.connect()
   try {
-    return await client.query(sql, params)
+    return await client.query<R>(sql, params)
   } finally {
     await client.end()
   }
@@ -49,6 +49,7 @@ describe("process on PostgreSQL", () => {
     expect(first.code).toBe(0)
     const reference = await readExport(join(workload.dir, "embedded"))
     expect(reference.records.length).toBeGreaterThan(1000)
+    expect(reference.history.length).toBeGreaterThan(reference.records.length)
     expect(await readExport(join(workload.dir, "pg1"))).toEqual(reference)
 
     const before = await rowCounts()
@@ -108,18 +109,62 @@ describe("process on PostgreSQL", () => {
     }
   })
 
+  it("history prints a session's ledger in order", async () => {
+    const { rows } = await query<{ tenant_id: string; session_id: string }>(
+      "SELECT tenant_id, session_id FROM session_history GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+    )
+    const { tenant_id, session_id } = rows[0]!
+    const printed = await runCli(["history", "--tenant", tenant_id, "--session", session_id], {
+      DATABASE_URL: db.url
+    })
+    expect(printed.code).toBe(0)
+    const entries = printed.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+    expect(entries.length).toBeGreaterThan(1)
+    expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1))
+    expect(entries[0]).toMatchObject({ tenant_id, session_id, reason: "created", prev_content_hash: null })
+    for (let i = 1; i < entries.length; i++)
+      expect(entries[i].prev_content_hash).toBe(entries[i - 1].new_content_hash)
+    const none = await runCli(["history", "--tenant", tenant_id, "--session", "no-such-session"], {
+      DATABASE_URL: db.url
+    })
+    expect(none.code).toBe(1)
+    expect(none.stderr).toContain("no history for session no-such-session")
+  })
+
   it("verify reports a turn record or a session state edited behind the service's back", async () => {
     // the audit tables refuse UPDATE; an attacker with superuser rights can bypass the triggers
+    const {
+      rows: [edited]
+    } = await query<{ turn_id: string; session_id: string }>(
+      "SELECT turn_id, session_id FROM turn_records ORDER BY turn_id LIMIT 1"
+    )
     await query(`SET session_replication_role = replica;
                  UPDATE turn_records SET record = jsonb_set(record, '{turn_number}', '999')
-                 WHERE turn_id = (SELECT turn_id FROM turn_records ORDER BY turn_id LIMIT 1)`)
+                 WHERE turn_id = '${edited!.turn_id}'`)
     await query(`UPDATE sessions SET state = jsonb_set(state, '{turn_count}', '12345')
                  WHERE session_id = (SELECT session_id FROM sessions ORDER BY session_id DESC LIMIT 1)`)
     const verified = await runCli(["verify"], { DATABASE_URL: db.url })
     expect(verified.code).toBe(1)
-    const problems = JSON.parse(verified.stdout).broken.map((b: { problem: string }) => b.problem)
-    expect(problems.some((p: string) => p.includes("does not match its hash"))).toBe(true)
-    expect(problems).toContain("session state does not match its content hash")
+    const broken = JSON.parse(verified.stdout).broken as Array<{
+      problem: string
+      session_id: string
+      at?: any
+    }>
+    // it names the record that broke, and says how
+    const record = broken.find((b) => b.problem.includes("does not match its hash"))
+    expect(record).toMatchObject({
+      session_id: edited!.session_id,
+      at: { turn_id: edited!.turn_id, turn_number: 999 }
+    })
+    expect(record?.problem).toMatch(
+      /^turn .*: the record does not match its hash \(stored [0-9a-f]{12}, content hashes to [0-9a-f]{12}\)/
+    )
+    expect(
+      broken.some((b) => b.problem.startsWith("session state does not match its content hash (stored"))
+    ).toBe(true)
   })
 
   it("the audit tables refuse UPDATE, DELETE and TRUNCATE through the service's connection", async () => {

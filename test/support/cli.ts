@@ -73,6 +73,7 @@ export const readExport = async (dir: string) => {
     sessions: await read("sessions.jsonl"),
     profile: await read("profile_fields.jsonl"),
     records: await read("turn_records.jsonl"),
+    history: await read("session_history.jsonl"),
     dlq: await read("dlq.jsonl").catch(() => [])
   }
 }

@@ -1,13 +1,13 @@
 /**
- * Writes the export files of DESIGN 9 (sessions, profile fields, turn records) from the
- * configured stores. `process` and `export` both end here, so a Kafka run can be diffed
+ * Writes the export files of DESIGN 9 (sessions, profile fields, turn records) and the sessions'
+ * history ledgers from the configured stores. `process` and `export` both end here, so a Kafka run can be diffed
  * against a `process` run.
  */
 import { Data, Effect } from "effect"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { sortKeys } from "../../domain/hash"
-import type { ProfileField } from "../../domain/model"
+import type { ProfileField, SessionHistoryEntry } from "../../domain/model"
 import { AuditStore } from "../../ports/AuditStore"
 import { ProfileStore } from "../../ports/ProfileStore"
 import { SessionStore } from "../../ports/SessionStore"
@@ -29,6 +29,22 @@ export class ExportWriteError extends Data.TaggedError("ExportWriteError")<{
   readonly path: string
   readonly cause: unknown
 }> {}
+
+/** A ledger entry as exported and printed by `turnvault history`: every field, in a fixed order. */
+export const historyRow = (entry: SessionHistoryEntry) => ({
+  tenant_id: entry.tenant_id,
+  session_id: entry.session_id,
+  seq: entry.seq,
+  event_key: entry.event_key,
+  turn_id: entry.turn_id,
+  reason: entry.reason,
+  from_status: entry.from_status,
+  to_status: entry.to_status,
+  actor: entry.actor,
+  occurred_at: entry.occurred_at,
+  prev_content_hash: entry.prev_content_hash,
+  new_content_hash: entry.new_content_hash
+})
 
 export const writeFile_ = (dir: string, name: string, text: string) =>
   Effect.tryPromise({
@@ -91,10 +107,17 @@ export const exportStores = (dir: string) =>
         ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
       }))
     }))
+    const historyRows = (yield* audit.listHistory({})).map(historyRow)
     yield* writeFile_(dir, "sessions.jsonl", jsonl(sessionRows))
     yield* writeFile_(dir, "profile_fields.jsonl", jsonl(fieldRows))
     yield* writeFile_(dir, "turn_records.jsonl", jsonl(recordRows))
-    return { sessions: sessionRows.length, profileFields: fieldRows.length, turnRecords: recordRows.length }
+    yield* writeFile_(dir, "session_history.jsonl", jsonl(historyRows))
+    return {
+      sessions: sessionRows.length,
+      profileFields: fieldRows.length,
+      turnRecords: recordRows.length,
+      historyEntries: historyRows.length
+    }
   })
 
 export { jsonl }
