@@ -83,7 +83,8 @@ const field = (customer: number, name: number, version: number): ProfileField =>
   expires_at: null,
   validation_error: null,
   confirmed_at: null,
-  confirmed_by: null
+  confirmed_by: null,
+  definition_version: 1
 })
 
 type Op = { readonly kind: "read" | "write"; readonly customer: number; readonly version: number }

@@ -227,7 +227,8 @@ export const updateCustomerData = (
       expires_at: expiresAt(def, turn.occurred_at),
       validation_error: warning ?? null,
       confirmed_at: null,
-      confirmed_by: null
+      confirmed_by: null,
+      definition_version: def.version
     })
     updates.push(applied(name, def, isUpdate, "persisted", warning))
   }

@@ -95,6 +95,8 @@ export interface ProfileField extends ValueVersion {
   /** The latest turn that confirmed the same value (see DataEntry.confirmed_at); null when none. */
   readonly confirmed_at: string | null
   readonly confirmed_by: string | null
+  /** Version of the field definition that validated the value; null when none did (an import). */
+  readonly definition_version: number | null
 }
 
 /**

@@ -97,6 +97,15 @@ export interface ProfileStoreService {
     tenantId: string,
     id: string
   ) => Effect.Effect<void, ProfileStoreError | ProfileItemRefused>
+  /**
+   * Every stored row of one field of one customer, whatever its status, newest first (by
+   * `updated_at`, then `source_item_id`): the field's whole history, each row with its lineage.
+   */
+  readonly fieldHistory: (
+    tenantId: string,
+    customerId: string,
+    name: string
+  ) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
   /** Every row matching the filter (active only unless `includeHistory`), in a stable order. */
   readonly list: (filter: ProfileFilter) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
 

@@ -43,6 +43,8 @@ export interface FieldSpec {
   readonly expiresAt?: string
   readonly derivedFrom?: string
   readonly id?: string
+  /** Null: a row no definition validated (an import). */
+  readonly definitionVersion?: number | null
 }
 
 export const profileField = (spec: FieldSpec): ProfileField => {
@@ -67,7 +69,8 @@ export const profileField = (spec: FieldSpec): ProfileField => {
     expires_at: spec.expiresAt ?? null,
     validation_error: null,
     confirmed_at: null,
-    confirmed_by: null
+    confirmed_by: null,
+    definition_version: spec.definitionVersion === undefined ? 1 : spec.definitionVersion
   }
 }
 

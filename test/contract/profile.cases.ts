@@ -42,6 +42,39 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
+  it.effect("profile: fieldHistory is one field's every row, newest first, with its definition version", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("field-history")
+      const row = (turn: string, at: string, extra: Partial<Parameters<typeof profileField>[0]> = {}) =>
+        profileField({ tenant: t, name: "plan", value: turn, at, turn, ...extra })
+      const v1 = row("t1", "2024-05-01T10:00:00Z", { definitionVersion: 1 })
+      const v2 = row("t2", "2024-05-01T11:00:00Z", { definitionVersion: 2 })
+      const imported = row("t0", "2024-05-01T09:00:00Z", { definitionVersion: null })
+      // an older row arriving last is stored superseded, and sorts by its time, not its arrival
+      const late = row("t1b", "2024-05-01T10:30:00Z", { definitionVersion: 2 })
+      const otherField = profileField({
+        tenant: t,
+        name: "email",
+        value: "x",
+        at: "2024-05-01T12:00:00Z",
+        turn: "t3"
+      })
+      const otherCustomer = row("t4", "2024-05-01T12:00:00Z", { customer: "cust-2" })
+      yield* store.writeFields([imported, v1, v2, otherField, otherCustomer])
+      yield* store.writeFields([late])
+      const history = yield* store.fieldHistory(t, "cust-1", "plan")
+      expect(history.map((r) => [r.source_item_id, r.status, r.definition_version])).toEqual([
+        ["t2", "active", 2],
+        ["t1b", "superseded", 2],
+        ["t1", "superseded", 1],
+        ["t0", "superseded", null]
+      ])
+      expect(history[0]).toEqual(v2)
+      expect(yield* store.fieldHistory(t, "cust-1", "no-such-field")).toEqual([])
+    })
+  )
+
   it.effect("profile: loadCustomers answers what loadCustomer answers, one per customer in order", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore

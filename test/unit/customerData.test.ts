@@ -310,7 +310,7 @@ describe("apply", () => {
   it("a changed value is persisted as a row with full provenance", () => {
     const result = run({
       candidates: { plan: { value: "gold" } },
-      definitions: defs(def("plan", "string", { scope: "IDENTITY" }))
+      definitions: defs(def("plan", "string", { scope: "IDENTITY", version: 4 }))
     })
     expect(newRows(result.profileWrites)).toStrictEqual([
       {
@@ -332,7 +332,9 @@ describe("apply", () => {
         expires_at: null,
         validation_error: null,
         confirmed_at: null,
-        confirmed_by: null
+        confirmed_by: null,
+        // the version of the definition that validated it
+        definition_version: 4
       }
     ])
     expect(result.profileChanges.get("plan")).toStrictEqual({

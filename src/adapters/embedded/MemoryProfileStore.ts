@@ -184,6 +184,12 @@ export const make = (): ProfileStoreService => {
       }),
     derivationChain: (tenantId, id) => Effect.sync(() => derivationChain(tenantId, id)),
     deleteItem: (tenantId, id) => Effect.suspend(() => deleteItem(tenantId, id)),
+    fieldHistory: (tenantId, customerId, name) =>
+      Effect.sync(() =>
+        customerRows(tenantId, customerId)
+          .filter((row) => row.name === name)
+          .sort((a, b) => compareRecency(b, a) || compareText(a.id, b.id))
+      ),
     list: (filter) => Effect.sync(() => list(filter)),
     upsertDefinitions: (defs) => Effect.sync(() => definitions.upsert(defs)),
     loadDefinitions: (tenantId, agentId) => Effect.sync(() => definitions.load(tenantId, agentId))

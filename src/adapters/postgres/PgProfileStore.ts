@@ -245,6 +245,15 @@ export const make = Effect.gen(function* () {
     return result.rows.map(Sql.fromRow)
   })
 
+  const fieldHistory = Effect.fn("PgProfileStore.fieldHistory")(function* (
+    tenantId: string,
+    customerId: string,
+    name: string
+  ) {
+    const result = yield* sql("fieldHistory")<Sql.FieldRow>(Sql.FIELD_HISTORY, [tenantId, customerId, name])
+    return result.rows.map(Sql.fromRow)
+  })
+
   const upsertDefinitions = Effect.fn("PgProfileStore.upsertDefinitions")(function* (
     defs: ReadonlyArray<FieldDefinition>
   ) {
@@ -274,6 +283,7 @@ export const make = Effect.gen(function* () {
     markOrphans,
     derivationChain,
     deleteItem,
+    fieldHistory,
     list,
     upsertDefinitions,
     loadDefinitions

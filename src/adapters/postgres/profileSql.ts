@@ -7,12 +7,12 @@ import type { ProfileField } from "../../domain/model"
 
 export const COLUMNS = `tenant_id, id, customer_id, name, value, scope, status, source, confidence, updated_at,
   source_item_id, source_item_type, source_metadata, superseded_by_id, case_id, expires_at, validation_error,
-  confirmed_at, confirmed_by`
+  confirmed_at, confirmed_by, definition_version`
 
 const RECORD_TYPE = `tenant_id text, id text, customer_id text, name text, value jsonb, scope text, status text,
   source text, confidence double precision, updated_at text, source_item_id text, source_item_type text,
   source_metadata jsonb, superseded_by_id text, case_id text, expires_at text, validation_error text,
-  confirmed_at text, confirmed_by text`
+  confirmed_at text, confirmed_by text, definition_version integer`
 
 export const RECENCY = `updated_at::timestamptz, source_item_id COLLATE "C"`
 
@@ -109,6 +109,12 @@ SELECT ${COLUMNS} FROM profile_fields
 WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR customer_id = $2)
   AND ($3::boolean OR status = 'active')
 ORDER BY ${LIST_ORDER}`
+
+/** $1 tenant, $2 customer, $3 name: every row of one field, newest first. */
+export const FIELD_HISTORY = `
+SELECT ${COLUMNS} FROM profile_fields
+WHERE tenant_id = $1 AND customer_id = $2 AND name = $3
+ORDER BY updated_at::timestamptz DESC, source_item_id COLLATE "C" DESC, id COLLATE "C"`
 
 export const EXPIRE_CASE = `
 UPDATE profile_fields SET status = 'expired'
