@@ -14,9 +14,14 @@ export const recordEffects = (metrics: MetricsService, effects: EventEffects, ga
   const data = effects.customerData
   if (data === null) return
   for (const update of data.updates) {
-    metrics.customerDataUpdates.inc({ scope: update.scope ?? "NONE", status: update.status })
+    metrics.customerDataUpdates.inc({
+      scope: update.scope ?? "NONE",
+      status: update.status,
+      is_update: update.is_update === undefined ? "none" : update.is_update ? "true" : "false"
+    })
   }
   for (const write of data.profileWrites)
     if (!isConfirmation(write)) metrics.markedForPersistence.inc({ scope: write.scope })
-  for (const error of data.validationErrors) metrics.validationErrors.inc({ type: error.type })
+  for (const error of data.validationErrors)
+    metrics.validationErrors.inc({ type: error.type, value_type: error.value_type })
 }

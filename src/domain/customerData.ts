@@ -48,7 +48,11 @@ export interface CustomerDataResult {
   readonly profileChanges: ReadonlyMap<string, DataEntry>
   /** The session's variables after the turn (a new object only when something changed). */
   readonly sessionVariables: Readonly<Record<string, DataEntry>>
-  readonly validationErrors: ReadonlyArray<{ readonly field: string; readonly type: ValidationErrorType }>
+  readonly validationErrors: ReadonlyArray<{
+    readonly field: string
+    readonly type: ValidationErrorType
+    readonly value_type: FieldDefinition["value_type"]
+  }>
 }
 
 const keepsInSession = (def: FieldDefinition, options: CustomerDataOptions) =>
@@ -115,7 +119,7 @@ export const updateCustomerData = (
   const updates: Array<CustomerDataUpdate> = []
   const profileWrites: Array<FieldWrite> = []
   const profileChanges = new Map<string, DataEntry>()
-  const validationErrors: Array<{ field: string; type: ValidationErrorType }> = []
+  const validationErrors: Array<CustomerDataResult["validationErrors"][number]> = []
   let variables: Record<string, DataEntry> | undefined
 
   for (const name of Object.keys(candidates)) {
@@ -127,7 +131,7 @@ export const updateCustomerData = (
     }
     const checked = checkValue(def, candidate.value, def.validation_mode ?? options.defaultMode)
     if (checked.kind === "rejected") {
-      validationErrors.push({ field: name, type: checked.errorType })
+      validationErrors.push({ field: name, type: checked.errorType, value_type: def.value_type })
       updates.push({
         field_name: name,
         status: "rejected",
@@ -137,7 +141,8 @@ export const updateCustomerData = (
       continue
     }
     const warning = checked.kind === "warned" ? checked.error : undefined
-    if (checked.kind === "warned") validationErrors.push({ field: name, type: checked.errorType })
+    if (checked.kind === "warned")
+      validationErrors.push({ field: name, type: checked.errorType, value_type: def.value_type })
 
     const sessionOnly = keepsInSession(def, options)
     const vars = variables ?? sessionVariables

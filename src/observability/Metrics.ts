@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as Prom from "prom-client"
-import { DlqReason, OutcomeCategory, Resolution, Scope, UpdateStatus } from "../../schemas"
+import { DlqReason, OutcomeCategory, Resolution, Scope, UpdateStatus, ValueType } from "../../schemas"
 import type { ValidationErrorType } from "../domain/coercion"
 import type { ParkReason } from "../ports/QuarantineStore"
 
@@ -26,6 +26,7 @@ export const labelValues = {
   /** `NONE`: an unknown field has no definition and so no scope. */
   updateScopes: [...Scope.literals, "NONE"],
   persistentScopes: Scope.literals.filter((scope) => scope !== "SESSION"),
+  isUpdate: ["true", "false", "none"],
   validationErrorTypes: [
     "type",
     "regex",
@@ -114,8 +115,8 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
     }),
     customerDataUpdates: new Prom.Counter({
       name: "turnvault_customer_data_updates_total",
-      help: "Candidate variables by scope and update status",
-      labelNames: ["scope", "status"] as const,
+      help: "Candidate variables by scope, update status and whether the field had a value (is_update: true, false, none when unknown or rejected)",
+      labelNames: ["scope", "status", "is_update"] as const,
       registers
     }),
     markedForPersistence: new Prom.Counter({
@@ -126,8 +127,8 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
     }),
     validationErrors: new Prom.Counter({
       name: "turnvault_validation_errors_total",
-      help: "Validation errors by type",
-      labelNames: ["type"] as const,
+      help: "Validation errors by error type and the field's value type",
+      labelNames: ["type", "value_type"] as const,
       registers
     }),
     dlqMessages: new Prom.Counter({
@@ -213,9 +214,9 @@ const initialiseSeries = (m: {
   readonly outcomeCategories: Prom.Counter<"category">
   readonly persistenceDuration: Prom.Histogram<"operation">
   readonly persistenceOperations: Prom.Counter<"operation" | "status">
-  readonly customerDataUpdates: Prom.Counter<"scope" | "status">
+  readonly customerDataUpdates: Prom.Counter<"scope" | "status" | "is_update">
   readonly markedForPersistence: Prom.Counter<"scope">
-  readonly validationErrors: Prom.Counter<"type">
+  readonly validationErrors: Prom.Counter<"type" | "value_type">
   readonly dlqMessages: Prom.Counter<"reason">
   readonly cacheRequests: Prom.Counter<"cache" | "result">
   readonly parkedEvents: Prom.Counter<"reason">
@@ -231,9 +232,11 @@ const initialiseSeries = (m: {
     for (const status of v.operationStatuses) m.persistenceOperations.inc({ operation, status }, 0)
   }
   for (const scope of v.updateScopes)
-    for (const status of UpdateStatus.literals) m.customerDataUpdates.inc({ scope, status }, 0)
+    for (const status of UpdateStatus.literals)
+      for (const is_update of v.isUpdate) m.customerDataUpdates.inc({ scope, status, is_update }, 0)
   for (const scope of v.persistentScopes) m.markedForPersistence.inc({ scope }, 0)
-  for (const type of v.validationErrorTypes) m.validationErrors.inc({ type }, 0)
+  for (const type of v.validationErrorTypes)
+    for (const value_type of ValueType.literals) m.validationErrors.inc({ type, value_type }, 0)
   for (const reason of DlqReason.literals) m.dlqMessages.inc({ reason }, 0)
   for (const cache of v.caches) for (const result of v.cacheResults) m.cacheRequests.inc({ cache, result }, 0)
   for (const reason of v.parkReasons) m.parkedEvents.inc({ reason }, 0)

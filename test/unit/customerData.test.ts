@@ -112,7 +112,7 @@ describe("validation modes", () => {
     expect(result.updates[0]?.validation_error).toEqual(expect.any(String))
     expect(newRows(result.profileWrites)).toStrictEqual([])
     expect(result.profileChanges.size).toBe(0)
-    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type" }])
+    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type", value_type: "integer" }])
     expect(profile.get("age")?.value).toBe(41)
   })
 
@@ -122,7 +122,7 @@ describe("validation modes", () => {
       definitions: defs(def("age", "integer", { validation: { max: 150 } }))
     })
     expect(result.updates[0]?.status).toBe("rejected")
-    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "max" }])
+    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "max", value_type: "integer" }])
   })
 
   it("strict rejection of a session-only field leaves the session variables untouched", () => {
@@ -163,7 +163,7 @@ describe("validation modes", () => {
       value: "forty-two",
       validation_error: update?.validation_error
     })
-    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type" }])
+    expect(result.validationErrors).toStrictEqual([{ field: "age", type: "type", value_type: "integer" }])
   })
 
   it("warn applies a valid value in its coerced form, without an error", () => {

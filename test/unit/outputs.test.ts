@@ -1,12 +1,13 @@
 /** Outputs: one memory task and one turn record per applied turn; a redelivered turn re-publishes them. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { TurnEvent } from "../../schemas"
+import { FieldDefinition, TurnEvent } from "../../schemas"
+import { ProfileStore } from "../../src/ports/ProfileStore"
 import { topicNames } from "../../streams/topics"
 import { ActorRegistry } from "../../src/sessions/ActorRegistry"
 import { InProcessLog } from "../../src/adapters/embedded/InProcessLog"
 import { Metrics } from "../../src/observability/Metrics"
-import { turn } from "../support/events"
+import { def, turn } from "../support/events"
 import { embeddedPipeline, processEvents, streamEvents } from "../support/pipeline"
 import { publishedRecord } from "../../src/batch/outputs"
 
@@ -54,6 +55,42 @@ describe("outputs", () => {
       const gaps = yield* Effect.promise(() => metrics.turnGaps.get())
       expect(gaps.values[0]?.value).toBe(1)
     }).pipe(Effect.provide(embeddedPipeline()))
+  )
+
+  it.effect(
+    "updates are counted by scope, status and is_update; validation errors by error and value type",
+    () =>
+      Effect.gen(function* () {
+        const defs = [
+          def("seats", "integer", "BUSINESS", { validation: { max: 10 } }),
+          def("mood", "string", "SESSION")
+        ]
+        yield* (yield* ProfileStore).upsertDefinitions(
+          defs.map((d) => Schema.decodeUnknownSync(FieldDefinition)(d))
+        )
+        yield* processEvents([
+          decode(turn({ turn: 1, vars: { seats: 2, mood: "calm", zzz: 1 } })),
+          decode(turn({ turn: 2, vars: { seats: 3, mood: "calm" } })),
+          decode(turn({ turn: 3, vars: { seats: 99 } }))
+        ])
+        const metrics = yield* Metrics
+        const counted = async (metric: {
+          get: () => Promise<{ values: ReadonlyArray<{ labels: object; value: number }> }>
+        }) =>
+          (await metric.get()).values
+            .filter((v) => v.value > 0)
+            .map((v) => `${Object.values(v.labels).join("/")}=${v.value}`)
+            .sort()
+        expect(yield* Effect.promise(() => counted(metrics.customerDataUpdates))).toEqual([
+          "BUSINESS/persisted/false=1",
+          "BUSINESS/persisted/true=1",
+          "BUSINESS/rejected/none=1",
+          "NONE/unknown_field/none=1",
+          "SESSION/session_only/false=1",
+          "SESSION/unchanged/true=1"
+        ])
+        expect(yield* Effect.promise(() => counted(metrics.validationErrors))).toEqual(["max/integer=1"])
+      }).pipe(Effect.provide(embeddedPipeline()))
   )
 
   it.effect("a turn redelivered after a restart (already applied) re-publishes the same outputs", () =>
