@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { Scope } from "./FieldDefinition"
+import { FallbackAction } from "./ScenarioRequirement"
 import { MatchedRule, ScenarioState, ToolExecution } from "./TurnEvent"
 
 export const Resolution = Schema.Literal("RESOLVED", "PARTIAL", "UNRESOLVED")
@@ -53,6 +54,20 @@ export const CustomerDataUpdate = Schema.Struct({
 })
 export type CustomerDataUpdate = typeof CustomerDataUpdate.Type
 
+/** A required field of the session's scenario step that the customer has not given yet. */
+export const MissingField = Schema.Struct({
+  field_name: Schema.String,
+  fallback_action: FallbackAction
+}).annotations({ identifier: "MissingField" })
+export type MissingField = typeof MissingField.Type
+
+const missingFields = Schema.optional(
+  Schema.Array(MissingField).annotations({
+    description:
+      "required fields of the active scenario step that are neither active profile fields nor session variables after the turn, by field_name"
+  })
+)
+
 /** The append-only audit record of one turn; `hash` chains to the session's previous record. */
 export const TurnRecord = Schema.Struct({
   tenant_id: Schema.String,
@@ -97,6 +112,7 @@ export const TurnRecord = Schema.Struct({
       description: "the enforcement result; its violations are policy_violations"
     })
   ),
+  missing_fields: missingFields,
   prev_hash: Schema.NullOr(Schema.String),
   hash: Schema.String,
   /**
@@ -110,7 +126,8 @@ export const TurnRecord = Schema.Struct({
       matched_rule_ids: Schema.Number,
       policy_violations: Schema.Number,
       matched_rules: Schema.optional(Schema.Number),
-      tool_executions: Schema.optional(Schema.Number)
+      tool_executions: Schema.optional(Schema.Number),
+      missing_fields: Schema.optional(Schema.Number)
     }).annotations({
       description:
         "Published record only: entries left off each list to fit the topic; the stored record is whole and hash is its hash"
@@ -128,7 +145,8 @@ export const MemoryIngestionTask = Schema.Struct({
   turn_number: Schema.Number,
   occurred_at: Schema.String,
   user_message: Schema.String,
-  agent_response: Schema.String
+  agent_response: Schema.String,
+  missing_fields: missingFields
 }).annotations({ identifier: "MemoryIngestionTask", title: "turnvault memory-ingestion task" })
 export type MemoryIngestionTask = typeof MemoryIngestionTask.Type
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import { JSONSchema, type Schema } from "effect"
 import { FieldDefinition, FieldDefinitions } from "./FieldDefinition"
 import { MemoryIngestionTask, TelemetryEntry, TurnRecord } from "./Outputs"
+import { ScenarioFieldRequirement, ScenarioFieldRequirements } from "./ScenarioRequirement"
 import { TurnEvent } from "./TurnEvent"
 
 /** One generated file: which schema it renders and how unknown properties are treated. */
@@ -26,6 +27,8 @@ export const contracts: ReadonlyArray<Contract> = [
   { name: "turn-event", schema: TurnEvent, allowUnknownProperties: true },
   { name: "field-definitions", schema: FieldDefinitions, allowUnknownProperties: false },
   { name: "field-definition", schema: FieldDefinition, allowUnknownProperties: false },
+  { name: "scenario-requirements", schema: ScenarioFieldRequirements, allowUnknownProperties: false },
+  { name: "scenario-requirement", schema: ScenarioFieldRequirement, allowUnknownProperties: false },
   { name: "turn-record", schema: TurnRecord, allowUnknownProperties: false },
   { name: "memory-ingestion-task", schema: MemoryIngestionTask, allowUnknownProperties: false },
   { name: "telemetry-entry", schema: TelemetryEntry, allowUnknownProperties: false }

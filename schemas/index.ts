@@ -1,3 +1,4 @@
 export * from "./FieldDefinition"
 export * from "./Outputs"
+export * from "./ScenarioRequirement"
 export * from "./TurnEvent"

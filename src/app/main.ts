@@ -25,7 +25,7 @@ import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
 import { AuditStore } from "../ports/AuditStore"
 import { exportStores, historyRow } from "./commands/exportStores"
-import { CliInputError, importDefinitions, processFile } from "./commands/process"
+import { CliInputError, importDefinitions, importRequirements, processFile } from "./commands/process"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
@@ -33,9 +33,10 @@ import { verifyStores } from "./commands/verify"
 const USAGE = `usage: turnvault <command>
   start                                   run the service (Kafka when KAFKA_BROKERS is set,
                                           else embedded defaults with synthetic traffic)
-  process --definitions F --input F --export DIR
+  process --definitions F [--requirements F] --input F --export DIR
                                           run a file of events and export the stores
   definitions import DEFS.json            upsert field definitions into the configured store
+  requirements import REQS.json           upsert scenario field requirements
   export --export DIR                     export sessions, profile fields, turn records and ledgers
   verify [--tenant T] [--session S]       recompute hash chains and content hashes
   history --tenant T --session S          print a session's history ledger (a JSON line per entry)
@@ -54,6 +55,7 @@ const { positionals, values } = parseArgs({
   strict: false,
   options: {
     definitions: { type: "string" },
+    requirements: { type: "string" },
     input: { type: "string" },
     export: { type: "string" },
     tenant: { type: "string" },
@@ -152,6 +154,7 @@ const runCommand = (config: AppConfig) =>
       case "process": {
         const options = {
           definitions: yield* required("definitions"),
+          requirements: flag("requirements"),
           input: yield* required("input"),
           exportDir: yield* required("export"),
           batchSize: config.batchSize
@@ -164,6 +167,11 @@ const runCommand = (config: AppConfig) =>
         const path = positionals[2]
         if (sub !== "import" || path === undefined) return yield* new CliInputError({ message: USAGE })
         return yield* print(yield* importDefinitions(path).pipe(Effect.provide(stores)))
+      }
+      case "requirements": {
+        const path = positionals[2]
+        if (sub !== "import" || path === undefined) return yield* new CliInputError({ message: USAGE })
+        return yield* print(yield* importRequirements(path).pipe(Effect.provide(stores)))
       }
       case "export":
         return yield* print(yield* exportStores(yield* required("export")).pipe(Effect.provide(stores)))

@@ -17,7 +17,8 @@ const TRUNCATED_LISTS = [
   "matched_rule_ids",
   "policy_violations",
   "matched_rules",
-  "tool_executions"
+  "tool_executions",
+  "missing_fields"
 ] as const
 type TruncatedList = (typeof TRUNCATED_LISTS)[number]
 
@@ -109,7 +110,8 @@ export const republish = (
         const record = byTurn.get(event.turn_id)
         if (record === undefined) continue
         messages.push(turnRecordMessage(topics, record, options.maxOutputBytes))
-        if (options.memoryIngestion) messages.push(memoryTaskMessage(topics, memoryTaskFor(event)))
+        if (options.memoryIngestion)
+          messages.push(memoryTaskMessage(topics, memoryTaskFor(event, record.missing_fields)))
       }
     }
     return messages

@@ -1,5 +1,8 @@
-/** Field definitions of the synthetic workload: every value type and scope, one PII field. */
-import type { FieldDefinitionEncoded } from "../../schemas"
+/**
+ * Field definitions of the synthetic workload (every value type and scope, one PII field) and the
+ * requirements of its one scenario, `onboarding`, whose steps are `step-<turn number>`.
+ */
+import type { FieldDefinitionEncoded, ScenarioFieldRequirement } from "../../schemas"
 
 type Def = Omit<FieldDefinitionEncoded, "tenant_id" | "agent_id">
 
@@ -41,4 +44,38 @@ export const syntheticDefinitions = (tenants: ReadonlyArray<string>, agents: Rea
     agents.flatMap((agent_id) =>
       catalogue.map((def): FieldDefinitionEncoded => ({ ...def, tenant_id, agent_id }))
     )
+  )
+
+type Requirement = Omit<ScenarioFieldRequirement, "tenant_id" | "agent_id" | "version">
+
+const onboarding: ReadonlyArray<Requirement> = [
+  { scenario_id: "onboarding", field_name: "full_name", required_level: "required", fallback_action: "ask" },
+  { scenario_id: "onboarding", field_name: "email", required_level: "required", fallback_action: "ask" },
+  { scenario_id: "onboarding", field_name: "phone", required_level: "optional", fallback_action: "skip" },
+  {
+    scenario_id: "onboarding",
+    step_id: "step-2",
+    field_name: "plan",
+    required_level: "required",
+    fallback_action: "ask"
+  },
+  {
+    scenario_id: "onboarding",
+    step_id: "step-3",
+    field_name: "mood",
+    required_level: "required",
+    fallback_action: "skip"
+  },
+  {
+    scenario_id: "onboarding",
+    step_id: "step-4",
+    field_name: "order_id",
+    required_level: "required",
+    fallback_action: "escalate"
+  }
+]
+
+export const syntheticRequirements = (tenants: ReadonlyArray<string>, agents: ReadonlyArray<string>) =>
+  tenants.flatMap((tenant_id) =>
+    agents.flatMap((agent_id) => onboarding.map((r) => ({ ...r, tenant_id, agent_id, version: 1 })))
   )

@@ -1,5 +1,5 @@
 /** Builds the append-only turn record; its hash chains to the session's previous record. */
-import type { CustomerDataUpdate, TurnCompleted, TurnOutcome, TurnRecord } from "../../schemas"
+import type { CustomerDataUpdate, MissingField, TurnCompleted, TurnOutcome, TurnRecord } from "../../schemas"
 import { hashCanonical } from "./hash"
 
 export const buildTurnRecord = (
@@ -7,6 +7,7 @@ export const buildTurnRecord = (
   occurredAt: string,
   outcome: TurnOutcome,
   updates: ReadonlyArray<CustomerDataUpdate>,
+  missing: ReadonlyArray<MissingField>,
   prevHash: string | null
 ): TurnRecord => {
   const body: Omit<TurnRecord, "hash"> = {
@@ -34,6 +35,7 @@ export const buildTurnRecord = (
             blocked: event.enforcement.blocked,
             regeneration_attempts: event.enforcement.regeneration_attempts
           },
+    missing_fields: missing,
     prev_hash: prevHash
   }
   return { ...body, hash: recordHash(body) }

@@ -3,7 +3,7 @@
  * Adapters: embedded/MemoryProfileStore, postgres/PgProfileStore.
  */
 import { Context, Data, type Effect } from "effect"
-import type { FieldDefinition } from "../../schemas"
+import type { FieldDefinition, ScenarioFieldRequirement } from "../../schemas"
 import type { FieldWrite, ProfileField, ProfileOp } from "../domain/model"
 
 export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
@@ -117,6 +117,19 @@ export interface ProfileStoreService {
     tenantId: string,
     agentId: string
   ) => Effect.Effect<ReadonlyArray<FieldDefinition>, ProfileStoreError>
+
+  /**
+   * Upserts scenario requirements, keyed by (tenant, agent, scenario, step or every step, field);
+   * a changed one gets `version` + 1. Returns how many changed.
+   */
+  readonly upsertRequirements: (
+    requirements: ReadonlyArray<ScenarioFieldRequirement>
+  ) => Effect.Effect<number, ProfileStoreError>
+  /** The agent's requirements, by scenario, step (every-step ones first) and field name. */
+  readonly loadRequirements: (
+    tenantId: string,
+    agentId: string
+  ) => Effect.Effect<ReadonlyArray<ScenarioFieldRequirement>, ProfileStoreError>
 }
 
 export class ProfileStore extends Context.Tag("turnvault/ProfileStore")<

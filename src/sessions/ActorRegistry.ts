@@ -8,6 +8,7 @@ import { Context, Effect, Layer } from "effect"
 import type { FieldDefinition } from "../../schemas"
 import type { DataEntry, ProfileField, SessionRecord, ValueVersion } from "../domain/model"
 import { customerKey, definitionKey, sessionKey } from "../domain/model"
+import { byScenario, type Requirements } from "../domain/requirements"
 import {
   type CustomerId,
   type CustomerProfile,
@@ -36,8 +37,10 @@ export interface SessionRef {
   readonly agent_id: string
 }
 
+/** An agent's field definitions and scenario requirements, loaded and refreshed together. */
 interface CachedDefinitions {
   readonly defs: Map<string, FieldDefinition>
+  readonly requirements: Requirements
   readonly loadedAt: number
 }
 
@@ -96,17 +99,29 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       }
     }
 
-    /** Makes sure the (tenant, agent) definitions are loaded and fresh; returns them. */
+    /** Makes sure the (tenant, agent) definitions and requirements are loaded and fresh; returns them. */
     const definitionsFor = (tenantId: string, agentId: string, now: number) => {
       const key = definitionKey(tenantId, agentId)
       const cached = definitions.get(key)
       if (cached !== undefined && now - cached.loadedAt < config.definitionsTtlMs)
-        return Effect.succeed(cached.defs)
-      return Effect.map(profiles.loadDefinitions(tenantId, agentId), (list) => {
-        const defs = new Map(list.map((def) => [def.name, def]))
-        definitions.set(key, { defs, loadedAt: now })
-        return defs
-      })
+        return Effect.succeed(cached)
+      return Effect.map(
+        Effect.all(
+          [profiles.loadDefinitions(tenantId, agentId), profiles.loadRequirements(tenantId, agentId)],
+          {
+            concurrency: 2
+          }
+        ),
+        ([list, requirements]) => {
+          const loaded: CachedDefinitions = {
+            defs: new Map(list.map((def) => [def.name, def])),
+            requirements: byScenario(requirements),
+            loadedAt: now
+          }
+          definitions.set(key, loaded)
+          return loaded
+        }
+      )
     }
 
     /**
@@ -120,7 +135,7 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       fresh: ReadonlyMap<string, CustomerSnapshot>,
       now: number
     ) =>
-      Effect.map(definitionsFor(ref.tenant_id, ref.agent_id, now), (defs) => {
+      Effect.map(definitionsFor(ref.tenant_id, ref.agent_id, now), (agent) => {
         const key = sessionKey(ref.tenant_id, ref.session_id)
         if (actors.has(key)) return true
         const cKey = customerKey(ref.tenant_id, record?.state.customer_id ?? ref.customer_id)
@@ -128,7 +143,8 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
         if (customer === undefined) return false
         customers.set(cKey, customer)
         customer.refs += 1
-        const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, defs)
+        const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, agent.defs)
+        actor.requirements = agent.requirements
         actor.lastUsed = now
         actors.set(key, actor)
         return true
@@ -182,7 +198,9 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
           yield* activateOne(ref, now)
           actor = actors.get(key)!
         }
-        actor.definitions = yield* definitionsFor(ref.tenant_id, ref.agent_id, now)
+        const agent = yield* definitionsFor(ref.tenant_id, ref.agent_id, now)
+        actor.definitions = agent.defs
+        actor.requirements = agent.requirements
         actor.lastUsed = now
         actors.delete(key)
         actors.set(key, actor)
@@ -200,6 +218,7 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
       if (actor === undefined || defs === undefined || now - defs.loadedAt >= config.definitionsTtlMs)
         return undefined
       actor.definitions = defs.defs
+      actor.requirements = defs.requirements
       actor.lastUsed = now
       actors.delete(key)
       actors.set(key, actor)

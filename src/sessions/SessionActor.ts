@@ -7,6 +7,7 @@
 import type {
   CaseClosed,
   MemoryIngestionTask,
+  MissingField,
   SessionEnded,
   TurnCompleted,
   TurnRecord,
@@ -15,6 +16,7 @@ import type {
 import { type CustomerDataResult, updateCustomerData } from "../domain/customerData"
 import type { DataEntry, Definitions, FieldWrite, SessionHistoryEntry, SessionRecord } from "../domain/model"
 import { computeOutcome } from "../domain/outcome"
+import { missingFields, noRequirements, type Requirements } from "../domain/requirements"
 import { applyTurn, closeCase, endSession } from "../domain/session"
 import { buildTurnRecord } from "../domain/turnRecord"
 
@@ -65,8 +67,14 @@ const RECENT_TURN_IDS = 64
 /** UTC ISO with milliseconds: the form every stored timestamp and LWW comparison uses. */
 export const normaliseInstant = (iso: string): string => new Date(iso).toISOString()
 
-/** The memory-ingestion task of a turn; rebuilt identically when a redelivered turn is re-published. */
-export const memoryTaskFor = (event: TurnCompleted): MemoryIngestionTask => ({
+/**
+ * The memory-ingestion task of a turn; rebuilt identically, from the event and its stored record's
+ * missing fields, when a redelivered turn is re-published.
+ */
+export const memoryTaskFor = (
+  event: TurnCompleted,
+  missing: ReadonlyArray<MissingField> | undefined
+): MemoryIngestionTask => ({
   turn_id: event.turn_id,
   tenant_id: event.tenant_id,
   agent_id: event.agent_id,
@@ -75,7 +83,8 @@ export const memoryTaskFor = (event: TurnCompleted): MemoryIngestionTask => ({
   turn_number: event.turn_number,
   occurred_at: normaliseInstant(event.occurred_at),
   user_message: event.user_message,
-  agent_response: event.agent_response
+  agent_response: event.agent_response,
+  ...(missing === undefined ? {} : { missing_fields: missing })
 })
 
 const noEffects = {
@@ -93,6 +102,8 @@ export class SessionActor {
   /** The log partition this session's events arrive on (for dropping actors on revocation). */
   partition = -1
   private readonly recentTurnIds: Array<string> = []
+  /** The agent's scenario requirements (set with the definitions by the registry). */
+  requirements: Requirements = noRequirements
 
   constructor(
     readonly tenantId: string,
@@ -130,11 +141,21 @@ export class SessionActor {
       settings
     )
     const outcome = computeOutcome(event)
+    const variables = customerData.sessionVariables
+    const profile = this.customer.profile
+    const changes = customerData.profileChanges
+    const missing = missingFields(
+      this.requirements,
+      event.scenario?.active_scenario_id,
+      event.scenario?.current_step_id,
+      (name) => Object.hasOwn(variables, name) || changes.has(name) || profile.has(name)
+    )
     const record = buildTurnRecord(
       event,
       occurredAt,
       outcome,
       customerData.updates,
+      missing,
       state?.last_record_hash ?? null
     )
     const { record: session, history } = applyTurn(this.record, event, {
@@ -161,7 +182,7 @@ export class SessionActor {
         record,
         profileWrites: customerData.profileWrites,
         customerData,
-        memoryTask: memoryTaskFor(event)
+        memoryTask: memoryTaskFor(event, missing)
       }
     }
   }

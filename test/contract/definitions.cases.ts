@@ -1,7 +1,7 @@
 /** ProfileStore contract: field definitions upsert with a version that moves only on change. */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
-import type { FieldDefinition } from "../../schemas"
+import type { FieldDefinition, ScenarioFieldRequirement } from "../../schemas"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import type { StoreIt } from "./stores.contract"
 
@@ -44,6 +44,44 @@ export const definitionCases = (it: StoreIt, tenant: (label: string) => string) 
       expect(yield* store.upsertDefinitions([email, changed])).toBe(1)
       expect(yield* store.loadDefinitions(t, "agent-1")).toEqual([email, { ...changed, version: 2 }])
       expect(yield* store.loadDefinitions(t, "agent-2")).toEqual([])
+    })
+  )
+
+  it.effect("requirements: keyed by scenario, step and field; version moves on change only", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("requirements")
+      const requirement = (
+        scenario_id: string,
+        field_name: string,
+        extra: Partial<ScenarioFieldRequirement> = {}
+      ): ScenarioFieldRequirement => ({
+        tenant_id: t,
+        agent_id: "agent-1",
+        scenario_id,
+        field_name,
+        required_level: "required",
+        fallback_action: "ask",
+        version: 1,
+        ...extra
+      })
+      const everyStep = requirement("refund", "email", { description: "to find the order" })
+      const oneStep = requirement("refund", "email", { step_id: "confirm", fallback_action: "block" })
+      const optional = requirement("refund", "phone", { required_level: "optional", fallback_action: "skip" })
+      const other = requirement("onboarding", "name")
+      expect(yield* store.upsertRequirements([oneStep, everyStep, optional, other])).toBe(4)
+      // by scenario, then step (every step first), then field; an absent step stays absent
+      const loaded = yield* store.loadRequirements(t, "agent-1")
+      expect(loaded).toEqual([other, everyStep, optional, oneStep])
+      expect(Object.hasOwn(loaded[1]!, "step_id")).toBe(false)
+
+      expect(yield* store.upsertRequirements([everyStep, oneStep])).toBe(0)
+      const changed = { ...oneStep, fallback_action: "escalate" as const }
+      // within one import the last requirement of a key wins
+      expect(yield* store.upsertRequirements([oneStep, changed])).toBe(1)
+      expect((yield* store.loadRequirements(t, "agent-1")).at(-1)).toEqual({ ...changed, version: 2 })
+      expect(yield* store.loadRequirements(t, "agent-2")).toEqual([])
+      expect(yield* store.loadRequirements(tenant("requirements-other"), "agent-1")).toEqual([])
     })
   )
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { waitFor } from "../support/child"
 import { ensureKafka } from "../support/kafka"
 import { type KcatMessage, kcatConsume, kcatPartitions, kcatProduce, requireKcat } from "../support/kcat"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import { freshDatabase, queryRows, type TestDatabase } from "../support/postgres"
 import {
   compareExports,
   databaseExport,
@@ -67,17 +67,25 @@ const phaseDecisions = (source: Record<string, any> | undefined) => ({
 
 describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
   let db: TestDatabase | undefined
+  let referenceDb: TestDatabase | undefined
   let service: TurnvaultProcess | undefined
 
   beforeAll(() => requireKcat())
   afterAll(async () => {
     await service?.kill()
     await db?.drop()
+    await referenceDb?.drop()
   })
 
   it("processes every event once, dead-letters exactly the bad ones and equals `process`", async () => {
-    const [brokers, database, dir] = await Promise.all([ensureKafka(), freshDatabase(), workDir("kafka-e2e")])
+    const [brokers, database, dir, reference_] = await Promise.all([
+      ensureKafka(),
+      freshDatabase(),
+      workDir("kafka-e2e"),
+      freshDatabase()
+    ])
     db = database
+    referenceDb = reference_
     const workload = makeWorkload({ seed: 1_001, count: 4_000 })
     const files = await writeWorkload(dir, workload)
     const prefix = `${uniqueName("main")}.`
@@ -91,8 +99,13 @@ describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
       extra: { TURNVAULT_PARTITIONS: "8" }
     })
 
-    const referencePromise = referenceExport(dir, files)
+    // the reference runs on a database of its own, so its whole records can be compared below
+    const referencePromise = referenceExport(dir, files, {
+      env: { DATABASE_URL: reference_.url },
+      requirements: true
+    })
     await turnvault(["definitions", "import", files.definitions], { DATABASE_URL: database.url })
+    await turnvault(["requirements", "import", files.requirements], { DATABASE_URL: database.url })
 
     service = await spawnTurnvault({ name: "main", dir, env })
     await service.waitHealthy()
@@ -164,10 +177,12 @@ describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
 
     // --- memory-ingestion: one task per applied turn (turn_id header and body agree)
     const storedTurnIds = new Set(actual.records.map((r) => `${r.tenant_id}/${r.turn_id}`))
+    const taskMissing = new Map<string, unknown>()
     const taskIds = memory.map((m) => {
       const task = JSON.parse(m.payload ?? "{}") as Record<string, any>
       expect(m.headers.turn_id).toBe(task.turn_id)
       expect(m.key).toBe(task.session_id)
+      taskMissing.set(`${task.tenant_id}/${task.turn_id}`, task.missing_fields)
       return `${task.tenant_id}/${task.turn_id}`
     })
     expect(new Set(taskIds).size).toBe(storedTurnIds.size)
@@ -213,6 +228,27 @@ describe("kafka e2e: kcat in, turnvault, PostgreSQL and kcat out", () => {
     }
     expect(withScenario).toBeGreaterThan(0)
     expect(withFailedTool).toBeGreaterThan(0)
+
+    // --- missing fields: the published records and memory tasks carry what `process` stored
+    const missingOf = async (url: string) => {
+      const rows = await queryRows<{ id: string; missing: unknown }>(
+        url,
+        "SELECT tenant_id || '/' || turn_id AS id, record -> 'missing_fields' AS missing FROM turn_records"
+      )
+      return new Map(rows.map((r) => [r.id, r.missing]))
+    }
+    const expectedMissing = await missingOf(reference_.url)
+    expect(expectedMissing.size).toBe(published.size)
+    const publishedMissing = new Map(
+      turnRecords.map((m) => {
+        const record = JSON.parse(m.payload ?? "{}") as Record<string, any>
+        return [`${record.tenant_id}/${record.turn_id}`, record.missing_fields] as const
+      })
+    )
+    expect(Object.fromEntries(publishedMissing)).toEqual(Object.fromEntries(expectedMissing))
+    expect(Object.fromEntries(taskMissing)).toEqual(Object.fromEntries(expectedMissing))
+    const nonEmpty = [...expectedMissing.values()].filter((m) => Array.isArray(m) && m.length > 0)
+    expect(nonEmpty.length).toBeGreaterThan(50)
     expect(turnRecords.length).toBe(deliveries)
     expect(diffRows(actual.records, [...published.values()])).toEqual({
       missing: [],

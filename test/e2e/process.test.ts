@@ -77,6 +77,63 @@ describe("process", () => {
       })
   )
 
+  it.effect("each turn record lists the required fields of the scenario step still missing after it", () =>
+    Effect.gen(function* () {
+      const requirement = (scenario_id: string, field_name: string, more: object = {}) => ({
+        tenant_id: "t1",
+        agent_id: "a1",
+        scenario_id,
+        field_name,
+        ...more
+      })
+      const requirements = [
+        requirement("refund", "email"),
+        requirement("refund", "order", { step_id: "ask-order" }),
+        requirement("refund", "plan", { step_id: "ask-order", required_level: "optional" }),
+        requirement("refund", "mood", { step_id: "confirm", fallback_action: "skip" }),
+        // required for every step, and by the step itself with another fallback: the step's wins
+        requirement("refund", "seats", { fallback_action: "escalate" }),
+        requirement("refund", "seats", { step_id: "confirm", fallback_action: "block" }),
+        requirement("other", "plan")
+      ]
+      const at = (scenario: string | null, step: string | null) => ({
+        scenario:
+          scenario === null
+            ? null
+            : { active_scenario_id: scenario, current_step_id: step, awaiting_user_input: true }
+      })
+      const out = yield* runProcess(
+        defs,
+        [
+          turn({ turn: 1, extra: at("refund", "ask-order") }),
+          turn({ turn: 2, vars: { email: "a@b.io" }, extra: at("refund", "ask-order") }),
+          turn({ turn: 3, vars: { seats: 2 }, extra: at("refund", "confirm") }),
+          turn({ turn: 4, vars: { mood: "calm" }, extra: at("refund", "confirm") }),
+          turn({ turn: 5, extra: at(null, null) }),
+          // another session of the customer: the profile's email counts, the first session's mood does not
+          turn({ session: "s2", turn: 1, extra: at("refund", "confirm") })
+        ],
+        {},
+        undefined,
+        requirements
+      )
+      const missing = Object.fromEntries(
+        out.stored.map((r) => [
+          r.turn_id,
+          (r.missing_fields ?? []).map((m) => `${m.field_name}:${m.fallback_action}`)
+        ])
+      )
+      expect(missing).toEqual({
+        "t1-s1-1": ["email:ask", "order:ask", "seats:escalate"],
+        "t1-s1-2": ["order:ask", "seats:escalate"],
+        "t1-s1-3": ["mood:skip"],
+        "t1-s1-4": [],
+        "t1-s1-5": [],
+        "t1-s2-1": ["mood:skip"]
+      })
+    })
+  )
+
   it.effect("variables named like Object.prototype members are fields like any other", () =>
     Effect.gen(function* () {
       const out = yield* runProcess(

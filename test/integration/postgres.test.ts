@@ -15,6 +15,7 @@ const TABLES = [
   "field_definitions",
   "profile_fields",
   "quarantined_events",
+  "scenario_requirements",
   "session_history",
   "sessions",
   "turn_records"

@@ -343,6 +343,32 @@ describe("redis cache", () => {
         yield* on(a)(Effect.flatMap(ProfileStore, (s) => s.upsertDefinitions([def("second")])))
         yield* Deferred.await(notified).pipe(Effect.timeout("5 seconds"))
         expect(yield* description).toBe("second")
+
+        // scenario requirements travel the same way, through the same cache entry
+        const required = Effect.map(registry.get(ref, 0), (actor) =>
+          (actor.requirements.get("refund") ?? []).map((r) => `${r.field_name}:${r.fallback_action}`)
+        )
+        expect(yield* required).toEqual([])
+        const reloaded = yield* Deferred.make<void>()
+        yield* on(b)(
+          Effect.flatMap(DefinitionsChanges, (c) => c.onChange(() => Deferred.succeed(reloaded, undefined)))
+        )
+        const requirement = {
+          tenant_id: t,
+          agent_id: "agent-1",
+          scenario_id: "refund",
+          field_name: "plan",
+          required_level: "required" as const,
+          fallback_action: "block" as const,
+          version: 1
+        }
+        yield* on(a)(Effect.flatMap(ProfileStore, (s) => s.upsertRequirements([requirement])))
+        yield* Deferred.await(reloaded).pipe(Effect.timeout("5 seconds"))
+        expect(yield* required).toEqual(["plan:block"])
+        // and the cache serves the new list to a third reader
+        expect(yield* on(b)(Effect.flatMap(ProfileStore, (s) => s.loadRequirements(t, "agent-1")))).toEqual([
+          requirement
+        ])
       })
     )
   )

@@ -3,7 +3,8 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { TurnEvent } from "../../schemas"
+import type { TurnEvent, TurnRecord } from "../../schemas"
+import { AuditStore } from "../../src/ports/AuditStore"
 import { TurnStream } from "../../streams/TurnStream"
 import { embeddedLogLayer, fileLogLayer, pipelineLayer } from "../../src/app/layers"
 import { TurnBatch } from "../../src/batch/TurnBatch"
@@ -79,6 +80,8 @@ export interface ProcessExport {
   readonly records: Array<Record<string, any>>
   readonly dlq: Array<Record<string, any>>
   readonly dir: string
+  /** The stored turn records, whole (the export file holds DESIGN 9's fields only). */
+  readonly stored: ReadonlyArray<TurnRecord>
 }
 
 /** Runs `process` on the given definitions and event lines; returns the four export files. */
@@ -86,27 +89,36 @@ export const runProcess = (
   definitions: ReadonlyArray<object>,
   lines: ReadonlyArray<string | object>,
   overrides: Record<string, string> = {},
-  stores = MemoryStoresLive
+  stores = MemoryStoresLive,
+  requirements?: ReadonlyArray<object>
 ) =>
   Effect.gen(function* () {
     const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "turnvault-process-")))
     const defsPath = join(dir, "defs.json")
+    const reqsPath = join(dir, "reqs.json")
     const inputPath = join(dir, "events.jsonl")
     yield* Effect.promise(() => writeFile(defsPath, JSON.stringify(definitions)))
+    if (requirements !== undefined)
+      yield* Effect.promise(() => writeFile(reqsPath, JSON.stringify(requirements)))
     const text = lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n"
     yield* Effect.promise(() => writeFile(inputPath, text))
     const out = join(dir, "out")
-    yield* processFile({
+    const stored = yield* processFile({
       definitions: defsPath,
+      requirements: requirements === undefined ? undefined : reqsPath,
       input: inputPath,
       exportDir: out,
       batchSize: Number(overrides.TURNVAULT_BATCH_SIZE ?? 1)
-    }).pipe(Effect.provide(pipelineOn(fileLogLayer, overrides, stores)))
+    }).pipe(
+      Effect.zipRight(Effect.flatMap(AuditStore, (audit) => audit.listRecords({}))),
+      Effect.provide(pipelineOn(fileLogLayer, overrides, stores))
+    )
     return {
       sessions: yield* readJsonl(join(out, "sessions.jsonl")),
       profile: yield* readJsonl(join(out, "profile_fields.jsonl")),
       records: yield* readJsonl(join(out, "turn_records.jsonl")),
       dlq: yield* readJsonl(join(out, "dlq.jsonl")),
-      dir: out
+      dir: out,
+      stored
     } satisfies ProcessExport
   })

@@ -58,3 +58,14 @@ export const freshDatabase = async (options: { readonly migrate?: boolean } = {}
   }
   return { name, url, drop }
 }
+
+/** The rows of one query on `url`, on a connection of its own. */
+export const queryRows = async <R extends pg.QueryResultRow>(url: string, sql: string): Promise<Array<R>> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<R>(sql)).rows
+  } finally {
+    await client.end()
+  }
+}

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Kafka, logLevel } from "kafkajs"
-import { syntheticDefinitions } from "../../src/dev/definitions"
+import { syntheticDefinitions, syntheticRequirements } from "../../src/dev/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../src/dev/SyntheticTraffic"
 import { topicNames } from "../../streams/topics"
 import { freePort, stopChild, waitFor } from "./child"
@@ -386,6 +386,7 @@ export const partitionOf = (key: string, partitions: number) => (murmur2(key) & 
 
 export interface Workload {
   readonly definitions: ReadonlyArray<object>
+  readonly requirements: ReadonlyArray<object>
   readonly lines: ReadonlyArray<KeyedLine>
   readonly injected: { readonly outOfOrder: number; readonly schemaViolations: number }
 }
@@ -485,6 +486,7 @@ export const makeWorkload = (options: {
         })
   return {
     definitions: syntheticDefinitions(traffic.tenants, traffic.agents),
+    requirements: syntheticRequirements(traffic.tenants, traffic.agents),
     lines: placed,
     injected: { outOfOrder, schemaViolations }
   }
@@ -520,15 +522,18 @@ export const interleaveByKey = <L extends { readonly key: string }>(
 
 export interface WorkloadFiles {
   readonly definitions: string
+  readonly requirements: string
   readonly events: string
 }
 
 export const writeWorkload = async (dir: string, workload: Workload): Promise<WorkloadFiles> => {
   const definitions = path.join(dir, "defs.json")
+  const requirements = path.join(dir, "reqs.json")
   const events = path.join(dir, "events.jsonl")
   await writeFile(definitions, JSON.stringify(workload.definitions))
+  await writeFile(requirements, JSON.stringify(workload.requirements))
   await writeFile(events, `${workload.lines.map((l) => l.value).join("\n")}\n`)
-  return { definitions, events }
+  return { definitions, requirements, events }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,14 +576,29 @@ export const readExport = async (dir: string): Promise<StoreExport> => ({
 })
 
 /** `process` on the embedded defaults (in memory): the reference a Kafka run must equal. */
-export const referenceExport = async (dir: string, files: WorkloadFiles): Promise<StoreExport> => {
+/**
+ * `process` of the workload, on the embedded stores unless `env` names a database; with
+ * `requirements`, the workload's scenario requirements are imported first.
+ */
+export const referenceExport = async (
+  dir: string,
+  files: WorkloadFiles,
+  options: { readonly env?: Record<string, string>; readonly requirements?: boolean } = {}
+): Promise<StoreExport> => {
   const out = path.join(dir, "reference")
   await turnvault(
-    ["process", "--definitions", files.definitions, "--input", files.events, "--export", out],
-    {},
-    {
-      timeoutMs: 180_000
-    }
+    [
+      "process",
+      "--definitions",
+      files.definitions,
+      ...(options.requirements === true ? ["--requirements", files.requirements] : []),
+      "--input",
+      files.events,
+      "--export",
+      out
+    ],
+    options.env ?? {},
+    { timeoutMs: 180_000 }
   )
   return readExport(out)
 }

@@ -9,11 +9,18 @@ import { describe, expect, it } from "vitest"
 const dir = join(import.meta.dirname, "..", "..", "src", "adapters", "postgres")
 const owners: Record<string, ReadonlyArray<string>> = {
   "PgSessionStore.ts": ["sessions"],
-  "PgProfileStore.ts": ["profile_fields", "field_definitions"],
+  "PgProfileStore.ts": ["profile_fields", "field_definitions", "scenario_requirements"],
   "profileSql.ts": ["profile_fields", "field_definitions"],
   "PgAuditStore.ts": ["turn_records", "session_history"]
 }
-const tables = ["sessions", "session_history", "field_definitions", "profile_fields", "turn_records"]
+const tables = [
+  "sessions",
+  "session_history",
+  "field_definitions",
+  "scenario_requirements",
+  "profile_fields",
+  "turn_records"
+]
 
 /** Tables a source file writes: targets of INSERT INTO, UPDATE, DELETE FROM, TRUNCATE. */
 const writtenTables = (source: string) =>

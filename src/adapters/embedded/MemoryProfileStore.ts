@@ -13,7 +13,7 @@ import {
   ProfileStore,
   type ProfileStoreService
 } from "../../ports/ProfileStore"
-import { makeDefinitionsTable } from "./definitionsTable"
+import { makeDefinitionsTable, makeRequirementsTable } from "./definitionsTable"
 import {
   compareRecency,
   derivedFrom,
@@ -39,6 +39,7 @@ export const make = (): ProfileStoreService => {
   const active = new Map<string, string>()
   const byCustomer = new Map<string, Set<string>>()
   const definitions = makeDefinitionsTable()
+  const requirements = makeRequirementsTable()
 
   const put = (row: ProfileField) => {
     const key = rowKey(row.tenant_id, row.id)
@@ -192,7 +193,9 @@ export const make = (): ProfileStoreService => {
       ),
     list: (filter) => Effect.sync(() => list(filter)),
     upsertDefinitions: (defs) => Effect.sync(() => definitions.upsert(defs)),
-    loadDefinitions: (tenantId, agentId) => Effect.sync(() => definitions.load(tenantId, agentId))
+    loadDefinitions: (tenantId, agentId) => Effect.sync(() => definitions.load(tenantId, agentId)),
+    upsertRequirements: (list) => Effect.sync(() => requirements.upsert(list)),
+    loadRequirements: (tenantId, agentId) => Effect.sync(() => requirements.load(tenantId, agentId))
   }
 }
 

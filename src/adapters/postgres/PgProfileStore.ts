@@ -6,7 +6,7 @@
  * writeFields does the same under the customers' advisory locks (writers outside the stream).
  */
 import { Effect, Layer } from "effect"
-import type { FieldDefinition } from "../../../schemas"
+import type { FieldDefinition, ScenarioFieldRequirement } from "../../../schemas"
 import { customerKey, type FieldWrite, type ProfileField, type ProfileOp } from "../../domain/model"
 import {
   fieldKey,
@@ -17,6 +17,7 @@ import {
   rowKey
 } from "../../domain/fieldWritePlan"
 import { lastPerKey } from "../../domain/definitions"
+import { lastRequirementPerKey } from "../../domain/requirements"
 import {
   type CustomerId,
   type CustomerProfile,
@@ -36,6 +37,22 @@ ON CONFLICT (tenant_id, agent_id, name) DO UPDATE
   SET definition = excluded.definition, version = f.version + 1, updated_at = now()
   WHERE f.definition IS DISTINCT FROM excluded.definition
 RETURNING 1`
+
+/** `step_id` '' stands for every step (a key column cannot be NULL); the stored JSON keeps it absent. */
+const UPSERT_REQUIREMENTS = `
+INSERT INTO scenario_requirements AS r (tenant_id, agent_id, scenario_id, step_id, field_name, requirement, version)
+SELECT d ->> 'tenant_id', d ->> 'agent_id', d ->> 'scenario_id', coalesce(d ->> 'step_id', ''), d ->> 'field_name',
+  d - 'version', coalesce((d ->> 'version')::int, 1)
+FROM jsonb_array_elements($1::jsonb) AS input(d)
+ON CONFLICT (tenant_id, agent_id, scenario_id, step_id, field_name) DO UPDATE
+  SET requirement = excluded.requirement, version = r.version + 1, updated_at = now()
+  WHERE r.requirement IS DISTINCT FROM excluded.requirement
+RETURNING 1`
+
+const LOAD_REQUIREMENTS = `
+SELECT requirement || jsonb_build_object('version', version) AS requirement FROM scenario_requirements
+WHERE tenant_id = $1 AND agent_id = $2
+ORDER BY scenario_id COLLATE "C", step_id COLLATE "C", field_name COLLATE "C"`
 
 const LOAD_DEFINITIONS = `
 SELECT definition || jsonb_build_object('version', version) AS definition FROM field_definitions
@@ -273,6 +290,27 @@ export const make = Effect.gen(function* () {
     return result.rows.map((row) => row.definition)
   })
 
+  const upsertRequirements = Effect.fn("PgProfileStore.upsertRequirements")(function* (
+    requirements: ReadonlyArray<ScenarioFieldRequirement>
+  ) {
+    if (requirements.length === 0) return 0
+    const result = yield* sql("upsertRequirements")(UPSERT_REQUIREMENTS, [
+      JSON.stringify(lastRequirementPerKey(requirements))
+    ])
+    return result.rowCount ?? 0
+  })
+
+  const loadRequirements = Effect.fn("PgProfileStore.loadRequirements")(function* (
+    tenantId: string,
+    agentId: string
+  ) {
+    const result = yield* sql("loadRequirements")<{ requirement: ScenarioFieldRequirement }>(
+      LOAD_REQUIREMENTS,
+      [tenantId, agentId]
+    )
+    return result.rows.map((row) => row.requirement)
+  })
+
   return ProfileStore.of({
     loadCustomer,
     loadCustomers,
@@ -286,7 +324,9 @@ export const make = Effect.gen(function* () {
     fieldHistory,
     list,
     upsertDefinitions,
-    loadDefinitions
+    loadDefinitions,
+    upsertRequirements,
+    loadRequirements
   })
 })
 

@@ -1,16 +1,18 @@
 /**
  * ProfileStore decorator: read-through caching of a customer's profile (`profile:{tenant}:{customer}`,
- * one hash field per history limit) and of the field definitions of (tenant, agent)
- * (`field_defs:{tenant}:{agent}`). Every write invalidates before and after its commit; jobs that
+ * one hash field per history limit) and of the field definitions and scenario requirements of
+ * (tenant, agent) (`field_defs:{tenant}:{agent}`, fields `d` and `r`). Every write invalidates before and after its commit; jobs that
  * touch unknown customers invalidate the whole profile namespace. A definitions change is also
- * published so running instances drop their in-process copies (DefinitionsChanges).
+ * published so running instances drop their in-process copies (DefinitionsChanges); so is a
+ * requirements change, which invalidates the same entry.
  */
 import { Effect } from "effect"
-import type { FieldDefinition } from "../../../schemas"
+import type { FieldDefinition, ScenarioFieldRequirement } from "../../../schemas"
 import {
   type CustomerProfile,
   opCustomers,
   ProfileStore,
+  type ProfileStoreError,
   type ProfileStoreService
 } from "../../ports/ProfileStore"
 import { DefinitionsChanges, type DefinitionsKey } from "../../ports/DefinitionsChanges"
@@ -46,6 +48,22 @@ const decodeDefinitions =
     const defs = value as ReadonlyArray<FieldDefinition>
     return defs.every((d) => d.tenant_id === tenantId && d.agent_id === agentId) ? defs : undefined
   }
+
+const decodeRequirements =
+  (tenantId: string, agentId: string) =>
+  (text: string): ReadonlyArray<ScenarioFieldRequirement> | undefined => {
+    const value = parse(text)
+    if (!Array.isArray(value)) return undefined
+    const list = value as ReadonlyArray<ScenarioFieldRequirement>
+    return list.every((r) => r.tenant_id === tenantId && r.agent_id === agentId) ? list : undefined
+  }
+
+/** The distinct (tenant, agent) pairs of a list of definitions or requirements. */
+const agentsOf = (items: ReadonlyArray<DefinitionsKey>): Array<DefinitionsKey> => [
+  ...new Map(
+    items.map((d) => [`${d.tenant_id}\u0000${d.agent_id}`, { tenant_id: d.tenant_id, agent_id: d.agent_id }])
+  ).values()
+]
 
 export const make = Effect.gen(function* () {
   const store = yield* ProfileStore
@@ -90,20 +108,28 @@ export const make = Effect.gen(function* () {
       load: store.loadDefinitions(tenantId, agentId)
     })
 
-  const upsertDefinitions: ProfileStoreService["upsertDefinitions"] = (defs) => {
-    const changed = [
-      ...new Map(
-        defs.map((d) => [
-          `${d.tenant_id}\u0000${d.agent_id}`,
-          { tenant_id: d.tenant_id, agent_id: d.agent_id }
-        ])
-      ).values()
-    ]
-    const targets = changed.map(definitionKeys)
-    return cache.guardedWrite(targets, store.upsertDefinitions(defs), (count, began) =>
-      cache.end(targets, began).pipe(Effect.zipRight(count > 0 ? changes.publish(changed) : Effect.void))
+  const loadRequirements: ProfileStoreService["loadRequirements"] = (tenantId, agentId) =>
+    cache.readThrough({
+      keys: definitionKeys({ tenant_id: tenantId, agent_id: agentId }),
+      field: "r",
+      decode: decodeRequirements(tenantId, agentId),
+      encode: (list) => [["r", JSON.stringify(list)]],
+      load: store.loadRequirements(tenantId, agentId)
+    })
+
+  /** A write of an agent's definitions or requirements: invalidate, then announce a real change. */
+  const agentWrite = (agents: Array<DefinitionsKey>, write: Effect.Effect<number, ProfileStoreError>) => {
+    const targets = agents.map(definitionKeys)
+    return cache.guardedWrite(targets, write, (count, began) =>
+      cache.end(targets, began).pipe(Effect.zipRight(count > 0 ? changes.publish(agents) : Effect.void))
     )
   }
+
+  const upsertDefinitions: ProfileStoreService["upsertDefinitions"] = (defs) =>
+    agentWrite(agentsOf(defs), store.upsertDefinitions(defs))
+
+  const upsertRequirements: ProfileStoreService["upsertRequirements"] = (requirements) =>
+    agentWrite(agentsOf(requirements), store.upsertRequirements(requirements))
 
   return ProfileStore.of({
     ...store,
@@ -111,6 +137,8 @@ export const make = Effect.gen(function* () {
     loadCustomers,
     loadDefinitions,
     upsertDefinitions,
+    loadRequirements,
+    upsertRequirements,
     writeFields: (rows) =>
       cache.guardedWrite(
         rows.map((row) => customerKeys(row.tenant_id, row.customer_id)),

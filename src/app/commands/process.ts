@@ -1,12 +1,13 @@
 /**
- * `turnvault process --definitions DEFS.json --input EVENTS.jsonl --export DIR` (DESIGN 9):
+ * `turnvault process --definitions DEFS.json [--requirements REQS.json] --input EVENTS.jsonl
+ * --export DIR` (DESIGN 9):
  * runs a file of events, in file order, through the same TurnStream as the service, then exports
  * the stores and the DLQ lines.
  */
 import { Effect, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import type * as Prom from "prom-client"
-import { FieldDefinitions } from "../../../schemas"
+import { FieldDefinitions, ScenarioFieldRequirements } from "../../../schemas"
 import { TurnStream } from "../../../streams/TurnStream"
 import { FileDeadLetters } from "../../adapters/file/FileDeadLetters"
 import { FileSourceLive } from "../../adapters/file/FileSource"
@@ -18,8 +19,8 @@ export class CliInputError extends Schema.TaggedError<CliInputError>()("CliInput
   message: Schema.String
 }) {}
 
-/** Reads and decodes a DEFS.json file. */
-export const readDefinitions = (path: string) =>
+/** Reads and decodes a JSON file of the given schema; every problem is a CliInputError naming the file. */
+const readJsonFile = <A, I>(path: string, schema: Schema.Schema<A, I>) =>
   Effect.gen(function* () {
     const text = yield* Effect.tryPromise({
       try: () => readFile(path, "utf8"),
@@ -29,9 +30,22 @@ export const readDefinitions = (path: string) =>
       try: () => JSON.parse(text) as unknown,
       catch: (e) => new CliInputError({ message: `${path} is not JSON: ${String(e)}` })
     })
-    return yield* Schema.decodeUnknown(FieldDefinitions)(json).pipe(
+    return yield* Schema.decodeUnknown(schema)(json).pipe(
       Effect.mapError((e) => new CliInputError({ message: `${path}: ${e.message}` }))
     )
+  })
+
+/** Reads and decodes a DEFS.json file. */
+export const readDefinitions = (path: string) => readJsonFile(path, FieldDefinitions)
+
+/** Reads and decodes a REQS.json file (scenario field requirements). */
+export const readRequirements = (path: string) => readJsonFile(path, ScenarioFieldRequirements)
+
+export const importRequirements = (path: string) =>
+  Effect.gen(function* () {
+    const requirements = yield* readRequirements(path)
+    const changed = yield* (yield* ProfileStore).upsertRequirements(requirements)
+    return { requirements: requirements.length, changed }
   })
 
 export const importDefinitions = (path: string) =>
@@ -59,12 +73,15 @@ const total = (counter: Prom.Counter<string>, where: Record<string, string> = {}
  */
 export const processFile = (options: {
   definitions: string
+  /** REQS.json: scenario field requirements, imported before the run (optional). */
+  requirements?: string | undefined
   input: string
   exportDir: string
   batchSize: number
 }) =>
   Effect.gen(function* () {
     yield* importDefinitions(options.definitions)
+    if (options.requirements !== undefined) yield* importRequirements(options.requirements)
     const stream = yield* TurnStream
     yield* stream.run({ repartition: false, fence: false }).pipe(
       Effect.provide(FileSourceLive({ path: options.input, batchSize: options.batchSize })),
