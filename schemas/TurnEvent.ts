@@ -50,8 +50,17 @@ export type VariableSource = typeof VariableSource.Type
 /** The longest candidate variable name (a field name) in UTF-16 code units. */
 export const MAX_VARIABLE_NAME = 128
 
+/** The most items one value may name as its sources. */
+export const MAX_DERIVED_FROM = 64
+
 export const CandidateVariable = Schema.Struct({
   value: Schema.Unknown.annotations({ description: "the extracted value, any JSON value" }),
+  derived_from: Schema.optional(
+    Schema.Array(Id(256)).pipe(Schema.maxItems(MAX_DERIVED_FROM)).annotations({
+      description:
+        "ids of the profile items (fields, assets) the value was derived from; its row names them in source_metadata.derived_from"
+    })
+  ),
   confidence: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   source: Schema.optional(
     VariableSource.annotations({ description: "who produced the value; USER when absent" })

@@ -29,6 +29,8 @@ import { CliInputError, importDefinitions, importRequirements, processFile } fro
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
+import { deleteItem, derivedItems, fieldHistory, itemChain, shownRow, tombstones } from "./commands/items"
+import type { ProfileField } from "../domain/model"
 
 const USAGE = `usage: turnvault <command>
   start                                   run the service (Kafka when KAFKA_BROKERS is set,
@@ -48,7 +50,14 @@ const USAGE = `usage: turnvault <command>
   quarantine release|drop --tenant T --session S
                                           replay its parked events in order, or send them to
                                           the DLQ (KAFKA_BROKERS: the partition's owner does it)
-  generate --lines N --output DIR         write a synthetic DEFS.json and events.jsonl`
+  items chain|derived --tenant T --item ID [--values]
+                                          what an item derives from, or what derives from it
+  items history --tenant T --customer C --field NAME [--values]
+                                          every stored row of one field, newest first
+  items delete --tenant T --item ID --by WHO --reason WHY [--cascade]
+                                          tombstone an item (refused while others derive from it)
+  items tombstones --tenant T             who deleted what, when and why
+  generate --lines N --output DIR         write a synthetic defs.json, reqs.json and events.jsonl`
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -60,6 +69,12 @@ const { positionals, values } = parseArgs({
     export: { type: "string" },
     tenant: { type: "string" },
     session: { type: "string" },
+    item: { type: "string" },
+    customer: { type: "string" },
+    field: { type: "string" },
+    by: { type: "string" },
+    reason: { type: "string" },
+    cascade: { type: "boolean" },
     all: { type: "boolean" },
     values: { type: "boolean" },
     lines: { type: "string" },
@@ -234,6 +249,41 @@ const runCommand = (config: AppConfig) =>
             Effect.provide(Layer.merge(stores, kafkaLogLayer(config.kafkaBrokers.value)))
           )
         )
+      }
+      case "items": {
+        const tenant = yield* required("tenant")
+        const withValues = values.values === true
+        const rows = (list: ReadonlyArray<ProfileField>) =>
+          Effect.forEach(list, (row) => print(shownRow(row, withValues)), { discard: true })
+        switch (sub) {
+          case "chain":
+            return yield* rows(yield* itemChain(tenant, yield* required("item")).pipe(Effect.provide(stores)))
+          case "derived":
+            return yield* rows(
+              yield* derivedItems(tenant, yield* required("item")).pipe(Effect.provide(stores))
+            )
+          case "history": {
+            const list = fieldHistory(tenant, yield* required("customer"), yield* required("field"))
+            return yield* rows(yield* list.pipe(Effect.provide(stores)))
+          }
+          case "delete": {
+            const request = {
+              by: yield* required("by"),
+              reason: yield* required("reason"),
+              cascade: values.cascade === true
+            }
+            const deleted = yield* deleteItem(tenant, yield* required("item"), request).pipe(
+              Effect.provide(stores)
+            )
+            return yield* Effect.forEach(deleted, print, { discard: true })
+          }
+          case "tombstones":
+            return yield* Effect.forEach(yield* tombstones(tenant).pipe(Effect.provide(stores)), print, {
+              discard: true
+            })
+          default:
+            return yield* new CliInputError({ message: USAGE })
+        }
       }
       case "generate": {
         const lines = Number(flag("lines") ?? "10000")

@@ -226,7 +226,10 @@ export const updateCustomerData = (
       scope: def.scope,
       status: "active",
       source_item_type: "turn",
-      source_metadata: { session_id: turn.session_id, agent_id: turn.agent_id },
+      source_metadata:
+        candidate.derived_from === undefined || candidate.derived_from.length === 0
+          ? { session_id: turn.session_id, agent_id: turn.agent_id }
+          : { session_id: turn.session_id, agent_id: turn.agent_id, derived_from: candidate.derived_from },
       superseded_by_id: null,
       case_id: def.scope === "CASE" ? (turn.case_id ?? null) : null,
       expires_at: expiresAt(def, turn.occurred_at),

@@ -74,7 +74,8 @@ export interface SessionRecord {
   readonly content_hash: string
 }
 
-export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned"
+/** `deleted`: a tombstone (ProfileStore.deleteItem); the row stays, with who, when and why. */
+export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned" | "deleted"
 export type SourceItemType = "turn" | "tool" | "import" | "field" | "asset"
 
 /** One stored profile row (customer context vault, DESIGN 3.6). */

@@ -11,11 +11,31 @@ export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
   readonly cause: unknown
 }> {}
 
-/** Refused: the item has derived items (DESIGN 3.6), or does not exist. */
+/** Refused: the item has derived items (DESIGN 3.6), named in `dependents`, or does not exist. */
 export class ProfileItemRefused extends Data.TaggedError("ProfileItemRefused")<{
   readonly id: string
   readonly reason: "has_derived_items" | "not_found"
+  readonly dependents?: ReadonlyArray<string>
 }> {}
+
+/** Who deletes an item, why and when; `cascade` also deletes every item derived from it. */
+export interface DeleteRequest {
+  readonly by: string
+  readonly reason: string
+  readonly at: Date
+  readonly cascade: boolean
+}
+
+/** The record of one deleted item: its row stays, with status `deleted`. Append-only. */
+export interface Tombstone {
+  readonly tenant_id: string
+  readonly item_id: string
+  readonly deleted_at: string
+  readonly deleted_by: string
+  readonly reason: string
+  /** The item whose deletion cascaded to this one; null for the item the request named. */
+  readonly cascade_of: string | null
+}
 
 export interface CustomerProfile {
   /** The active rows, one per field name. */
@@ -92,11 +112,23 @@ export interface ProfileStoreService {
     tenantId: string,
     id: string
   ) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
-  /** Deletes an item unless others derive from it. */
-  readonly deleteItem: (
+  /** The items that name `id` in their `derived_from` (deleted ones left out), by id. */
+  readonly derivedItems: (
     tenantId: string,
     id: string
-  ) => Effect.Effect<void, ProfileStoreError | ProfileItemRefused>
+  ) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
+  /**
+   * Deletes an item as a tombstone: the row becomes `deleted` and a tombstone records who, when
+   * and why; nothing is removed. Refused while other items derive from it (directly or not),
+   * unless `cascade`, which deletes them too. An item already deleted gives no new tombstone.
+   */
+  readonly deleteItem: (
+    tenantId: string,
+    id: string,
+    request: DeleteRequest
+  ) => Effect.Effect<ReadonlyArray<Tombstone>, ProfileStoreError | ProfileItemRefused>
+  /** The tenant's tombstones, oldest first. */
+  readonly tombstones: (tenantId: string) => Effect.Effect<ReadonlyArray<Tombstone>, ProfileStoreError>
   /**
    * Every stored row of one field of one customer, whatever its status, newest first (by
    * `updated_at`, then `source_item_id`): the field's whole history, each row with its lineage.

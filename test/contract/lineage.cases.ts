@@ -35,19 +35,85 @@ export const lineageCases = (it: StoreIt, tenant: (label: string) => string) => 
       expect(chain.map((row) => row.id)).toEqual([leaf.id, mid.id, root.id])
       expect(yield* store.derivationChain(t, "nope")).toEqual([])
 
-      const refused = yield* Effect.flip(store.deleteItem(t, root.id))
+      expect((yield* store.derivedItems(t, root.id)).map((row) => row.id)).toEqual([mid.id])
+      expect((yield* store.derivedItems(t, leaf.id)).map((row) => row.id)).toEqual([])
+
+      const request = (cascade: boolean, by = "ops@example.com") => ({
+        by,
+        reason: "customer asked",
+        at: new Date("2024-05-02T09:00:00Z"),
+        cascade
+      })
+      // refused while anything derives from it, naming every dependent, however indirect
+      const refused = yield* Effect.flip(store.deleteItem(t, root.id, request(false)))
       expect(refused).toMatchObject({
         _tag: "ProfileItemRefused",
         id: root.id,
-        reason: "has_derived_items"
+        reason: "has_derived_items",
+        dependents: [mid.id, leaf.id].sort()
       })
-      const missing = yield* Effect.flip(store.deleteItem(t, "nope"))
+      const missing = yield* Effect.flip(store.deleteItem(t, "nope", request(false)))
       expect(missing).toMatchObject({ _tag: "ProfileItemRefused", reason: "not_found" })
 
-      yield* store.deleteItem(t, leaf.id)
-      yield* store.deleteItem(t, mid.id)
+      // a leaf goes alone; then the mid item has no live dependent left
+      const leafGone = yield* store.deleteItem(t, leaf.id, request(false))
+      expect(leafGone).toEqual([
+        {
+          tenant_id: t,
+          item_id: leaf.id,
+          deleted_at: "2024-05-02T09:00:00.000Z",
+          deleted_by: "ops@example.com",
+          reason: "customer asked",
+          cascade_of: null
+        }
+      ])
+      expect(yield* store.derivedItems(t, mid.id)).toEqual([])
+      // cascade: the root and what is still derived from it
+      const cascaded = yield* store.deleteItem(t, root.id, request(true, "dpo"))
+      expect(cascaded.map((x) => [x.item_id, x.cascade_of, x.deleted_by])).toEqual([
+        [root.id, null, "dpo"],
+        [mid.id, root.id, "dpo"]
+      ])
+      // deleting again changes nothing; nothing is removed, every row is a tombstone now
+      expect(yield* store.deleteItem(t, root.id, request(true))).toEqual([])
       const rows = yield* store.list({ tenantId: t, includeHistory: true })
-      expect(rows.map((row) => row.id)).toEqual([root.id])
+      expect(rows.map((row) => [row.id, row.status]).sort()).toEqual(
+        [root.id, mid.id, leaf.id].sort().map((id) => [id, "deleted"])
+      )
+      expect(yield* store.list({ tenantId: t })).toEqual([])
+      expect((yield* store.tombstones(t)).map((x) => x.item_id).sort()).toEqual(
+        [root.id, mid.id, leaf.id].sort()
+      )
+      expect(yield* store.tombstones(tenant("lineage-nobody"))).toEqual([])
+      // the chain still explains a deleted item
+      expect((yield* store.derivationChain(t, leaf.id)).map((row) => row.id)).toEqual([
+        leaf.id,
+        mid.id,
+        root.id
+      ])
+    })
+  )
+
+  it.effect("lineage: a deleted row is not brought back by a later write of its field", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("tombstone-write")
+      const first = profileField({ tenant: t, name: "email", value: "a@x.io", at, turn: "t1" })
+      yield* store.writeFields([first])
+      yield* store.deleteItem(t, first.id, { by: "ops", reason: "wrong", at: new Date(), cascade: false })
+      const next = profileField({
+        tenant: t,
+        name: "email",
+        value: "b@x.io",
+        at: "2024-05-01T11:00:00Z",
+        turn: "t2"
+      })
+      yield* store.writeFields([next])
+      const rows = yield* store.list({ tenantId: t, includeHistory: true })
+      expect(rows.map((row) => [row.source_item_id, row.status])).toEqual([
+        ["t1", "deleted"],
+        ["t2", "active"]
+      ])
     })
   )
 

@@ -41,7 +41,16 @@ export const tenancyCases = (it: StoreIt, tenant: (label: string) => string) => 
       expect((yield* profiles.loadCustomer(b, "cust-1", 5)).active).toEqual([fieldB])
       expect(yield* profiles.list({ tenantId: a, includeHistory: true })).toEqual([fieldA])
       expect(yield* profiles.expireCase(b, "cust-1", "none")).toEqual([])
-      expect(yield* Effect.flip(profiles.deleteItem(b, "cust-1:other:t1"))).toMatchObject({
+      expect(
+        yield* Effect.flip(
+          profiles.deleteItem(b, "cust-1:other:t1", {
+            by: "ops",
+            reason: "test",
+            at: new Date(),
+            cascade: true
+          })
+        )
+      ).toMatchObject({
         reason: "not_found"
       })
 

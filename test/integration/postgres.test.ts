@@ -14,6 +14,7 @@ import { freshDatabase } from "../support/postgres"
 const TABLES = [
   "field_definitions",
   "profile_fields",
+  "profile_tombstones",
   "quarantined_events",
   "scenario_requirements",
   "session_history",

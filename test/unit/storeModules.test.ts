@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest"
 const dir = join(import.meta.dirname, "..", "..", "src", "adapters", "postgres")
 const owners: Record<string, ReadonlyArray<string>> = {
   "PgSessionStore.ts": ["sessions"],
-  "PgProfileStore.ts": ["profile_fields", "field_definitions", "scenario_requirements"],
-  "profileSql.ts": ["profile_fields", "field_definitions"],
+  "PgProfileStore.ts": ["profile_fields", "field_definitions", "scenario_requirements", "profile_tombstones"],
+  "profileSql.ts": ["profile_fields", "field_definitions", "profile_tombstones"],
   "PgAuditStore.ts": ["turn_records", "session_history"]
 }
 const tables = [
@@ -18,6 +18,7 @@ const tables = [
   "session_history",
   "field_definitions",
   "scenario_requirements",
+  "profile_tombstones",
   "profile_fields",
   "turn_records"
 ]

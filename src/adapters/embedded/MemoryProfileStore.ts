@@ -8,10 +8,12 @@ import {
   type ProfileStatus
 } from "../../domain/model"
 import {
+  type DeleteRequest,
   ProfileItemRefused,
   type ProfileFilter,
   ProfileStore,
-  type ProfileStoreService
+  type ProfileStoreService,
+  type Tombstone
 } from "../../ports/ProfileStore"
 import { makeDefinitionsTable, makeRequirementsTable } from "./definitionsTable"
 import {
@@ -128,20 +130,52 @@ export const make = (): ProfileStoreService => {
     return chain
   }
 
-  const deleteItem = (tenantId: string, id: string) => {
-    const key = rowKey(tenantId, id)
-    const row = rows.get(key)
+  const tombstones: Array<Tombstone> = []
+
+  /** The live (not deleted) items that name `id` in their derived_from, by id. */
+  const derivedItems = (tenantId: string, id: string) =>
+    [...rows.values()]
+      .filter(
+        (row) => row.tenant_id === tenantId && row.status !== "deleted" && derivedFrom(row).includes(id)
+      )
+      .sort((a, b) => compareText(a.id, b.id))
+
+  const deleteItem = (tenantId: string, id: string, request: DeleteRequest) => {
+    const row = rows.get(rowKey(tenantId, id))
     if (row === undefined) return Effect.fail(new ProfileItemRefused({ id, reason: "not_found" }))
-    for (const other of rows.values()) {
-      if (other.tenant_id === tenantId && derivedFrom(other).includes(id)) {
-        return Effect.fail(new ProfileItemRefused({ id, reason: "has_derived_items" }))
-      }
+    if (row.status === "deleted") return Effect.succeed([])
+    // every live item derived from it, however indirectly
+    const dependents: Array<string> = []
+    const seen = new Set([id])
+    for (let level = [id]; level.length > 0; ) {
+      const next = level.flatMap((source) => derivedItems(tenantId, source).map((d) => d.id))
+      level = [...new Set(next)].filter((d) => !seen.has(d)).sort(compareText)
+      for (const d of level) seen.add(d)
+      dependents.push(...level)
     }
-    rows.delete(key)
-    byCustomer.get(customerKey(tenantId, row.customer_id))?.delete(key)
-    const field = fieldKey(tenantId, row.customer_id, row.name)
-    if (active.get(field) === key) active.delete(field)
-    return Effect.void
+    if (dependents.length > 0 && !request.cascade)
+      return Effect.fail(
+        new ProfileItemRefused({
+          id,
+          reason: "has_derived_items",
+          dependents: [...dependents].sort(compareText)
+        })
+      )
+    const deleted = [id, ...dependents].map(
+      (itemId): Tombstone => ({
+        tenant_id: tenantId,
+        item_id: itemId,
+        deleted_at: request.at.toISOString(),
+        deleted_by: request.by,
+        reason: request.reason,
+        cascade_of: itemId === id ? null : id
+      })
+    )
+    for (const tombstone of deleted) {
+      setStatus(rows.get(rowKey(tenantId, tombstone.item_id))!, "deleted")
+      tombstones.push(tombstone)
+    }
+    return Effect.succeed(deleted)
   }
 
   const list = (filter: ProfileFilter) => {
@@ -184,7 +218,9 @@ export const make = (): ProfileStoreService => {
         return hits.length
       }),
     derivationChain: (tenantId, id) => Effect.sync(() => derivationChain(tenantId, id)),
-    deleteItem: (tenantId, id) => Effect.suspend(() => deleteItem(tenantId, id)),
+    derivedItems: (tenantId, id) => Effect.sync(() => derivedItems(tenantId, id)),
+    deleteItem: (tenantId, id, request) => Effect.suspend(() => deleteItem(tenantId, id, request)),
+    tombstones: (tenantId) => Effect.sync(() => tombstones.filter((t) => t.tenant_id === tenantId)),
     fieldHistory: (tenantId, customerId, name) =>
       Effect.sync(() =>
         customerRows(tenantId, customerId)

@@ -21,11 +21,17 @@ import { lastRequirementPerKey } from "../../domain/requirements"
 import {
   type CustomerId,
   type CustomerProfile,
+  type DeleteRequest,
   ProfileItemRefused,
   type ProfileFilter,
   ProfileStore,
-  ProfileStoreError
+  ProfileStoreError,
+  type Tombstone
 } from "../../ports/ProfileStore"
+
+interface TombstoneRow extends Omit<Tombstone, "deleted_at"> {
+  readonly deleted_at: Date
+}
 import { PgClient, storeQuery } from "./PgClient"
 import * as Sql from "./profileSql"
 
@@ -243,14 +249,59 @@ export const make = Effect.gen(function* () {
     return result.rows.map(Sql.fromRow)
   })
 
-  const deleteItem = Effect.fn("PgProfileStore.deleteItem")(function* (tenantId: string, id: string) {
-    const result = yield* sql("deleteItem")<{ found: boolean; has_derived: boolean }>(Sql.DELETE_ITEM, [
-      tenantId,
-      id
-    ])
-    const outcome = result.rows[0]
-    if (outcome?.found !== true) return yield* new ProfileItemRefused({ id, reason: "not_found" })
-    if (outcome.has_derived) return yield* new ProfileItemRefused({ id, reason: "has_derived_items" })
+  const derivedItems = Effect.fn("PgProfileStore.derivedItems")(function* (tenantId: string, id: string) {
+    const result = yield* sql("derivedItems")<Sql.FieldRow>(Sql.DERIVED_ITEMS, [tenantId, id])
+    return result.rows.map(Sql.fromRow)
+  })
+
+  const tombstoneOf = (row: TombstoneRow): Tombstone => ({ ...row, deleted_at: row.deleted_at.toISOString() })
+
+  /** One transaction: lock the item, find what derives from it, mark them all (or refuse). */
+  const deleteItem = Effect.fn("PgProfileStore.deleteItem")(function* (
+    tenantId: string,
+    id: string,
+    request: DeleteRequest
+  ) {
+    const outcome = yield* inTransaction(
+      "deleteItem",
+      Effect.gen(function* () {
+        const found = yield* sql("deleteItem.item")<{ status: string }>(Sql.ITEM_STATUS, [tenantId, id])
+        const status = found.rows[0]?.status
+        if (status === undefined) return { kind: "not_found" } as const
+        if (status === "deleted") return { kind: "deleted", tombstones: [] } as const
+        const dependents = (yield* sql("deleteItem.dependents")<{ id: string }>(Sql.DEPENDENTS, [
+          tenantId,
+          id
+        ])).rows.map((row) => row.id)
+        if (dependents.length > 0 && !request.cascade)
+          return { kind: "has_derived_items", dependents } as const
+        const marked = yield* sql("deleteItem.tombstone")<TombstoneRow>(Sql.TOMBSTONE, [
+          tenantId,
+          [id, ...dependents],
+          request.at.toISOString(),
+          request.by,
+          request.reason,
+          id
+        ])
+        return { kind: "deleted", tombstones: marked.rows.map(tombstoneOf) } as const
+      })
+    )
+    if (outcome.kind === "not_found") return yield* new ProfileItemRefused({ id, reason: "not_found" })
+    if (outcome.kind === "has_derived_items")
+      return yield* new ProfileItemRefused({
+        id,
+        reason: "has_derived_items",
+        dependents: outcome.dependents
+      })
+    // the requested item first, then what its deletion cascaded to
+    return [...outcome.tombstones].sort(
+      (a, b) =>
+        Number(a.cascade_of !== null) - Number(b.cascade_of !== null) || compareText(a.item_id, b.item_id)
+    )
+  })
+
+  const tombstones = Effect.fn("PgProfileStore.tombstones")(function* (tenantId: string) {
+    return (yield* sql("tombstones")<TombstoneRow>(Sql.TOMBSTONES, [tenantId])).rows.map(tombstoneOf)
   })
 
   const list = Effect.fn("PgProfileStore.list")(function* (filter: ProfileFilter) {
@@ -320,7 +371,9 @@ export const make = Effect.gen(function* () {
     expireStale,
     markOrphans,
     derivationChain,
+    derivedItems,
     deleteItem,
+    tombstones,
     fieldHistory,
     list,
     upsertDefinitions,

@@ -59,12 +59,12 @@ WHERE status = 'expired' AND scope = 'CASE'
 export const EXPIRE_ROWS = `
 UPDATE profile_fields AS p SET status = 'expired'
 FROM unnest($1::text[], $2::text[]) AS u(tenant_id, id)
-WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
+WHERE p.tenant_id = u.tenant_id AND p.id = u.id AND p.status <> 'deleted'`
 
 export const SUPERSEDE = `
 UPDATE profile_fields AS p SET status = 'superseded', superseded_by_id = u.by_id
 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(tenant_id, id, by_id)
-WHERE p.tenant_id = u.tenant_id AND p.id = u.id`
+WHERE p.tenant_id = u.tenant_id AND p.id = u.id AND p.status <> 'deleted'`
 
 /** $1,$2 (tenant, id) of active rows a newer turn confirmed; $3,$4 that turn's (occurred_at, turn_id). */
 export const CONFIRM = `
@@ -151,20 +151,47 @@ JOIN profile_fields AS p USING (id)
 WHERE p.tenant_id = $1
 ORDER BY c.depth, id COLLATE "C"`
 
-/** $1 tenant, $2 id: deletes unless something derives from it; reports which case applied. */
-export const DELETE_ITEM = `
-WITH derived AS (
-  SELECT 1 FROM profile_fields AS p
-  WHERE p.tenant_id = $1
-    AND (p.source_metadata ->> 'derived_from' = $2
-         OR p.source_metadata -> 'derived_from' @> jsonb_build_array($2::text))
-  LIMIT 1
-), deleted AS (
-  DELETE FROM profile_fields WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM derived)
+/** Rows of alias `p` that name the id `src` (a SQL expression) in their derived_from. */
+const namesSource = (p: string, src: string) =>
+  `(${p}.source_metadata ->> 'derived_from' = ${src} OR ${p}.source_metadata -> 'derived_from' @> jsonb_build_array(${src}::text))`
+
+/** $1 tenant, $2 id: the live items derived from it, directly. */
+export const DERIVED_ITEMS = `
+SELECT ${COLUMNS} FROM profile_fields AS p
+WHERE p.tenant_id = $1 AND p.status <> 'deleted' AND ${namesSource("p", "$2")}
+ORDER BY p.id COLLATE "C"`
+
+/** $1 tenant, $2 id: every live item derived from it, however indirectly (cycles cut). */
+export const DEPENDENTS = `
+WITH RECURSIVE dependents(id, path) AS (
+  SELECT p.id, ARRAY[$2::text, p.id] FROM profile_fields AS p
+  WHERE p.tenant_id = $1 AND p.status <> 'deleted' AND ${namesSource("p", "$2")}
+  UNION ALL
+  SELECT p.id, d.path || p.id
+  FROM dependents AS d
+  JOIN profile_fields AS p ON p.tenant_id = $1 AND p.status <> 'deleted' AND ${namesSource("p", "d.id")}
+  WHERE NOT p.id = ANY(d.path)
+)
+SELECT id FROM (SELECT DISTINCT id FROM dependents) AS d ORDER BY id COLLATE "C"`
+
+/** $1 tenant, $2 id: the row, locked for the deletion. */
+export const ITEM_STATUS = `
+SELECT status FROM profile_fields WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+
+/** $1 tenant, $2 ids, $3 at, $4 by, $5 reason, $6 the requested id: rows become tombstones. */
+export const TOMBSTONE = `
+WITH marked AS (
+  UPDATE profile_fields SET status = 'deleted'
+  WHERE tenant_id = $1 AND id = ANY($2::text[]) AND status <> 'deleted'
   RETURNING id
 )
-SELECT EXISTS (SELECT 1 FROM profile_fields WHERE tenant_id = $1 AND id = $2) AS found,
-       EXISTS (SELECT 1 FROM derived) AS has_derived`
+INSERT INTO profile_tombstones (tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of)
+SELECT $1, id, $3::timestamptz, $4, $5, CASE WHEN id = $6 THEN NULL ELSE $6 END FROM marked
+RETURNING tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of`
+
+export const TOMBSTONES = `
+SELECT tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of FROM profile_tombstones
+WHERE tenant_id = $1 ORDER BY deleted_at, item_id COLLATE "C"`
 
 export interface FieldRow extends Omit<ProfileField, "value"> {
   readonly value: unknown

@@ -156,6 +156,7 @@ export const make = Effect.gen(function* () {
       ),
     expireStale: (now) => cache.guardedWrite([everyProfile], store.expireStale(now)),
     markOrphans: () => cache.guardedWrite([everyProfile], store.markOrphans()),
-    deleteItem: (tenantId, id) => cache.guardedWrite([everyProfile], store.deleteItem(tenantId, id))
+    deleteItem: (tenantId, id, request) =>
+      cache.guardedWrite([everyProfile], store.deleteItem(tenantId, id, request))
   })
 })
