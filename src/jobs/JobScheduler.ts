@@ -1,0 +1,98 @@
+/**
+ * Runs the background jobs on their schedule inside `turnvault start` (DESIGN 3.6). Time is cut
+ * into ticks of each job's interval, the same on every instance (tick = floor(now / interval));
+ * at each tick boundary every instance asks JobLeases for the tick and only the winner runs the
+ * job, so it runs once per tick across the cluster. A failed run (or claim) is logged and counted
+ * and the loop waits for the next tick: the schedule never fails and never stops the stream.
+ *
+ * Resident snapshots: on every expiry tick, won or not, each instance drops from its own actors'
+ * snapshots the values past their `expires_at` (`ActorRegistry.expireResident`): the customer may
+ * be owned by an instance that did not win the tick. The orphan job's rows leave the snapshots of
+ * the instance that ran it (`forgetItems`); see DESIGN 3.6 for what that leaves out.
+ */
+import { Cause, Clock, Duration, Effect } from "effect"
+import { Metrics } from "../observability/Metrics"
+import { JobLeases } from "../ports/JobLeases"
+import { ActorRegistry } from "../sessions/ActorRegistry"
+import { JOB_NAMES, type JobName, runJob } from "./BackgroundJobs"
+
+export interface JobSchedulerConfig {
+  /** Names this instance in `job_runs` (host and process). */
+  readonly instance: string
+  /** Each job's interval, in milliseconds. */
+  readonly intervalsMs: Readonly<Record<JobName, number>>
+}
+
+/** One tick of one job: sweep (expire), claim, and run it if the claim won. */
+const runTick = (config: JobSchedulerConfig, job: JobName, tick: number, now: number) =>
+  Effect.gen(function* () {
+    const leases = yield* JobLeases
+    const registry = yield* ActorRegistry
+    const metrics = yield* Metrics
+    if (job === "expire") yield* registry.expireResident(now)
+    const claim = { job, tick, instance: config.instance, startedAt: new Date(now) }
+    if (!(yield* leases.claim(claim))) {
+      metrics.jobRuns.inc({ job, status: "skipped" })
+      return
+    }
+    const ran = yield* Effect.either(runJob(job))
+    const finishedAt = new Date(yield* Clock.currentTimeMillis)
+    // the run happened (or failed) either way: a record that cannot be written is only logged
+    const record = (outcome: { status: "ok" | "failed"; itemsChanged: number | null }) =>
+      leases
+        .finish(claim, { ...outcome, finishedAt })
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("background job run not recorded in job_runs", { tick, error: error.operation })
+          )
+        )
+    if (ran._tag === "Left") {
+      yield* Effect.logWarning("background job failed; it runs again at the next tick", {
+        job,
+        tick,
+        error: ran.left.operation
+      })
+      yield* record({ status: "failed", itemsChanged: null })
+      return
+    }
+    if (job === "orphans") yield* registry.forgetItems(ran.right.changed)
+    yield* record({ status: "ok", itemsChanged: ran.right.summary.items_changed })
+    if (ran.right.summary.items_changed > 0) yield* Effect.logInfo("background job ran", ran.right.summary)
+  })
+
+/**
+ * Whatever else went wrong in a tick (a claim the database refused, a defect) is logged and counted
+ * as failed; only an interruption (shutdown) goes through.
+ */
+const survive = (job: JobName) =>
+  Effect.catchAllCause((cause: Cause.Cause<unknown>) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.interrupt
+      : Effect.flatMap(Metrics, (metrics) => {
+          metrics.jobRuns.inc({ job, status: "failed" })
+          return Effect.logWarning("background job tick failed; it runs again at the next tick", {
+            job,
+            cause: Cause.pretty(cause)
+          })
+        })
+  )
+
+/** One job for ever: its current tick now, then each next tick at its boundary. */
+const schedule = (config: JobSchedulerConfig, job: JobName) => {
+  const interval = config.intervalsMs[job]
+  return Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const tick = Math.floor(now / interval)
+    yield* runTick(config, job, tick, now).pipe(survive(job))
+    // a run longer than the interval goes straight on to the tick it reached
+    const next = (tick + 1) * interval
+    yield* Effect.sleep(Duration.millis(Math.max(0, next - (yield* Clock.currentTimeMillis))))
+  }).pipe(Effect.forever, Effect.annotateLogs({ job }))
+}
+
+/** Every job on its schedule, until interrupted. Never fails. */
+export const runSchedules = (config: JobSchedulerConfig) =>
+  Effect.all(
+    JOB_NAMES.map((job) => schedule(config, job)),
+    { concurrency: "unbounded", discard: true }
+  )
