@@ -77,22 +77,36 @@ const survive = (job: JobName) =>
         })
   )
 
-/** One job for ever: its current tick now, then each next tick at its boundary. */
-const schedule = (config: JobSchedulerConfig, job: JobName) => {
-  const interval = config.intervalsMs[job]
-  return Effect.gen(function* () {
+/** `work` for ever: at once for the current tick, then at each next tick's boundary. */
+const everyTick = <R>(
+  interval: number,
+  job: JobName,
+  work: (tick: number, now: number) => Effect.Effect<void, unknown, R>
+) =>
+  Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const tick = Math.floor(now / interval)
-    yield* runTick(config, job, tick, now).pipe(survive(job))
+    yield* work(tick, now).pipe(survive(job))
     // a run longer than the interval goes straight on to the tick it reached
     const next = (tick + 1) * interval
     yield* Effect.sleep(Duration.millis(Math.max(0, next - (yield* Clock.currentTimeMillis))))
   }).pipe(Effect.forever, Effect.annotateLogs({ job }))
-}
 
 /** Every job on its schedule, until interrupted. Never fails. */
 export const runSchedules = (config: JobSchedulerConfig) =>
   Effect.all(
-    JOB_NAMES.map((job) => schedule(config, job)),
+    JOB_NAMES.map((job) =>
+      everyTick(config.intervalsMs[job], job, (tick, now) => runTick(config, job, tick, now))
+    ),
     { concurrency: "unbounded", discard: true }
+  )
+
+/**
+ * With the jobs switched off on this instance (TURNVAULT_JOBS=false) another instance, or an
+ * operator's `turnvault jobs run expire`, still expires rows this instance's actors may hold: it
+ * keeps sweeping its own snapshots on the expiry schedule, with no claim and no store I/O.
+ */
+export const runSnapshotSweeps = (config: JobSchedulerConfig) =>
+  everyTick(config.intervalsMs.expire, "expire", (_tick, now) =>
+    Effect.asVoid(Effect.flatMap(ActorRegistry, (registry) => registry.expireResident(now)))
   )

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schema, TestClock } from "effect"
 import { FieldDefinitions, TurnEvent } from "../../schemas"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
-import { type JobSchedulerConfig, runSchedules } from "../../src/jobs/JobScheduler"
+import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../src/jobs/JobScheduler"
 import { Metrics } from "../../src/observability/Metrics"
 import { JobLeaseError, JobLeases } from "../../src/ports/JobLeases"
 import { ProfileStore, ProfileStoreError } from "../../src/ports/ProfileStore"
@@ -125,6 +125,34 @@ describe("JobScheduler", () => {
       // an actor activated now does not bring it back
       yield* b.activate([session("s2")], 10 * MINUTE)
       expect([...(yield* b.get(session("s2"), 10 * MINUTE)).customer.profile.keys()]).toEqual(["name"])
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.scoped("with jobs off, an instance claims nothing but still sweeps its snapshots", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const leases = yield* JobLeases
+      yield* store.writeFields([
+        profileField({
+          tenant: "t1",
+          name: "otp",
+          value: "1",
+          at: "1970-01-01T00:00:00Z",
+          turn: "t1",
+          expiresAt: "1970-01-01T00:02:00Z"
+        })
+      ])
+      const registry = yield* makeActorRegistry(registryConfig)
+      yield* registry.activate([session("s1")], 0)
+      const snapshot = (yield* registry.get(session("s1"), 0)).customer
+      yield* Effect.forkScoped(
+        runSnapshotSweeps(schedule("off")).pipe(Effect.provideService(ActorRegistry, registry))
+      )
+      yield* advance(5 * MINUTE)
+      expect([...snapshot.profile.keys()]).toEqual([])
+      expect(yield* leases.list("expire")).toEqual([])
+      // the store's row is another instance's (or an operator's) to expire
+      expect((yield* store.list({ tenantId: "t1" })).map((row) => row.name)).toEqual(["otp"])
     }).pipe(Effect.provide(stores))
   )
 

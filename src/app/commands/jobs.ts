@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { hostname } from "node:os"
 import type { AppConfig } from "../../config/AppConfig"
 import { type JobName, runJob } from "../../jobs/BackgroundJobs"
-import { type JobSchedulerConfig, runSchedules } from "../../jobs/JobScheduler"
+import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../jobs/JobScheduler"
 
 /** The schedule of `start`: this process's name in `job_runs`, and the configured intervals. */
 export const jobSchedulerConfig = (config: AppConfig): JobSchedulerConfig => ({
@@ -16,11 +16,17 @@ export const jobSchedulerConfig = (config: AppConfig): JobSchedulerConfig => ({
   intervalsMs: { expire: config.jobExpireIntervalMs, orphans: config.jobOrphansIntervalMs }
 })
 
-/** The jobs on their schedule in `start`, unless TURNVAULT_JOBS switched them off here. */
+/**
+ * The jobs on their schedule in `start`. TURNVAULT_JOBS=false switches them off here; the
+ * instance then only sweeps its own actors' snapshots of values other instances expire.
+ */
 export const scheduledJobs = (config: AppConfig) =>
   config.jobsEnabled
     ? runSchedules(jobSchedulerConfig(config))
-    : Effect.logInfo("background jobs are off on this instance (TURNVAULT_JOBS=false)")
+    : Effect.zipRight(
+        Effect.logInfo("background jobs are off on this instance (TURNVAULT_JOBS=false)"),
+        runSnapshotSweeps(jobSchedulerConfig(config))
+      )
 
 /** `turnvault jobs run <job>`: runs it once now; answers its summary. */
 export const runJobNow = (job: JobName) => Effect.map(runJob(job), (ran) => ran.summary)
