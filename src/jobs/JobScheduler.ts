@@ -12,7 +12,7 @@
  */
 import { Cause, Clock, Duration, Effect } from "effect"
 import { Metrics } from "../observability/Metrics"
-import { JobLeases } from "../ports/JobLeases"
+import { type JobClaim, JobLeases } from "../ports/JobLeases"
 import { ActorRegistry } from "../sessions/ActorRegistry"
 import { JOB_NAMES, type JobName, runJob } from "./BackgroundJobs"
 
@@ -27,37 +27,41 @@ export interface JobSchedulerConfig {
 const runTick = (config: JobSchedulerConfig, job: JobName, tick: number, now: number) =>
   Effect.gen(function* () {
     const leases = yield* JobLeases
-    const registry = yield* ActorRegistry
     const metrics = yield* Metrics
-    if (job === "expire") yield* registry.expireResident(now)
+    if (job === "expire") yield* Effect.flatMap(ActorRegistry, (registry) => registry.expireResident(now))
     const claim = { job, tick, instance: config.instance, startedAt: new Date(now) }
-    if (!(yield* leases.claim(claim))) {
-      metrics.jobRuns.inc({ job, status: "skipped" })
-      return
-    }
+    if (yield* leases.claim(claim)) yield* runClaimed(claim, job)
+    else metrics.jobRuns.inc({ job, status: "skipped" })
+  })
+
+/** Runs the job of a won claim and records how it went in the claim's row. */
+const runClaimed = (claim: JobClaim, job: JobName) =>
+  Effect.gen(function* () {
+    const leases = yield* JobLeases
     const ran = yield* Effect.either(runJob(job))
     const finishedAt = new Date(yield* Clock.currentTimeMillis)
     // the run happened (or failed) either way: a record that cannot be written is only logged
     const record = (outcome: { status: "ok" | "failed"; itemsChanged: number | null }) =>
-      leases
-        .finish(claim, { ...outcome, finishedAt })
-        .pipe(
-          Effect.catchAll((error) =>
-            Effect.logWarning("background job run not recorded in job_runs", { tick, error: error.operation })
-          )
+      leases.finish(claim, { ...outcome, finishedAt }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("background job run not recorded in job_runs", {
+            tick: claim.tick,
+            error: error.operation
+          })
         )
+      )
     if (ran._tag === "Left") {
+      // the operation only: a database error may quote a stored value
       yield* Effect.logWarning("background job failed; it runs again at the next tick", {
-        job,
-        tick,
+        tick: claim.tick,
         error: ran.left.operation
       })
-      yield* record({ status: "failed", itemsChanged: null })
-      return
+      return yield* record({ status: "failed", itemsChanged: null })
     }
-    if (job === "orphans") yield* registry.forgetItems(ran.right.changed)
-    yield* record({ status: "ok", itemsChanged: ran.right.summary.items_changed })
-    if (ran.right.summary.items_changed > 0) yield* Effect.logInfo("background job ran", ran.right.summary)
+    const { summary, changed } = ran.right
+    if (job === "orphans") yield* Effect.flatMap(ActorRegistry, (registry) => registry.forgetItems(changed))
+    yield* record({ status: "ok", itemsChanged: summary.items_changed })
+    if (summary.items_changed > 0) yield* Effect.logInfo("background job ran", summary)
   })
 
 /**
