@@ -87,14 +87,21 @@ const everyTick = <R>(
   job: JobName,
   work: (tick: number, now: number) => Effect.Effect<void, unknown, R>
 ) =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const tick = Math.floor(now / interval)
-    yield* work(tick, now).pipe(survive(job))
-    // a run longer than the interval goes straight on to the tick it reached
-    const next = (tick + 1) * interval
-    yield* Effect.sleep(Duration.millis(Math.max(0, next - (yield* Clock.currentTimeMillis))))
-  }).pipe(Effect.forever, Effect.annotateLogs({ job }))
+  Effect.suspend(() => {
+    let nextTick = Number.NEGATIVE_INFINITY
+    return Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const tick = Math.floor(now / interval)
+      // a timer may fire a millisecond before the boundary: the tick it woke for is not here yet
+      if (tick < nextTick) return yield* Effect.sleep(Duration.millis(nextTick * interval - now))
+      yield* work(tick, now).pipe(survive(job))
+      // a run longer than the interval goes straight on to the tick it reached
+      nextTick = tick + 1
+      yield* Effect.sleep(
+        Duration.millis(Math.max(0, nextTick * interval - (yield* Clock.currentTimeMillis)))
+      )
+    }).pipe(Effect.forever)
+  }).pipe(Effect.annotateLogs({ job }))
 
 /** Every job on its schedule, until interrupted. Never fails. */
 export const runSchedules = (config: JobSchedulerConfig) =>
