@@ -3,6 +3,7 @@
  * name says the rule; a violation prints the rule's name and the offending import.
  *
  *   schemas ← domain ← ports ← sessions ← batch ← streams ← app
+ *                                   ↑ jobs ─────────────────────┘
  *                        ↑ observability ↑                    ↑
  *                        └──── adapters/{embedded,file,kafka,postgres,redis} ┘
  *
@@ -75,25 +76,40 @@ module.exports = {
       "no-folder-cycles-ports",
       "src/ports are interfaces the core depends on: they must not import sessions, batch, streams, adapters, observability, dev or the app.",
       "src/ports",
-      ["src/sessions", "src/batch", "streams", "src/adapters", "src/observability", "src/dev", "src/app"]
+      [
+        "src/jobs",
+        "src/sessions",
+        "src/batch",
+        "streams",
+        "src/adapters",
+        "src/observability",
+        "src/dev",
+        "src/app"
+      ]
     ),
     mustNotImport(
       "no-folder-cycles-observability",
       "src/observability (metrics, telemetry, HTTP health) sits below the flow: it must not import sessions, batch, streams, adapters, dev or the app (adapters supply their health checks).",
       "src/observability",
-      ["src/sessions", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
+      ["src/jobs", "src/sessions", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
     ),
     mustNotImport(
       "no-folder-cycles-sessions",
       "src/sessions (resident session state) must not import batch, streams, adapters, dev or the app.",
       "src/sessions",
+      ["src/jobs", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
+    ),
+    mustNotImport(
+      "no-folder-cycles-jobs",
+      "src/jobs (background jobs and their schedule) runs on ports, sessions and observability: it must not import batch, streams, adapters, dev or the app.",
+      "src/jobs",
       ["src/batch", "streams", "src/adapters", "src/dev", "src/app"]
     ),
     mustNotImport(
       "no-folder-cycles-batch",
       "src/batch (one batch, no transport) must not import streams, adapters, dev or the app.",
       "src/batch",
-      ["streams", "src/adapters", "src/dev", "src/app"]
+      ["src/jobs", "streams", "src/adapters", "src/dev", "src/app"]
     ),
     mustNotImport(
       "no-folder-cycles-config",
@@ -114,7 +130,7 @@ module.exports = {
       "no-folder-cycles-dev",
       "src/dev (synthetic traffic) builds events from schemas and domain: it must not import the flow, adapters or the app.",
       "src/dev",
-      ["src/sessions", "src/batch", "streams", "src/adapters", "src/app"]
+      ["src/jobs", "src/sessions", "src/batch", "streams", "src/adapters", "src/app"]
     ),
     {
       name: "no-circular",

@@ -25,6 +25,8 @@ import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
 import { AuditStore } from "../ports/AuditStore"
 import { exportStores, historyRow } from "./commands/exportStores"
+import { isJobName } from "../jobs/BackgroundJobs"
+import { runJobNow } from "./commands/jobs"
 import { CliInputError, importDefinitions, importRequirements, processFile } from "./commands/process"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
@@ -43,6 +45,9 @@ const USAGE = `usage: turnvault <command>
   verify [--tenant T] [--session S]       recompute hash chains and content hashes
   history --tenant T --session S          print a session's history ledger (a JSON line per entry)
   migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
+  jobs run expire|orphans                 run one background job now on the configured stores
+                                          (expire stale fields, mark orphaned items); prints a
+                                          JSON summary (start runs them on a schedule)
   topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
   quarantine list [--tenant T]            sessions set aside, their events parked (DATABASE_URL)
   quarantine show --tenant T --session S [--values]
@@ -217,6 +222,12 @@ const runCommand = (config: AppConfig) =>
         if (sub === "down")
           return yield* print({ ran: yield* runMigrations(url, "down", values.all ? undefined : 1) })
         return yield* new CliInputError({ message: USAGE })
+      }
+      case "jobs": {
+        const job = positionals[2]
+        if (sub !== "run" || !isJobName(job))
+          return yield* new CliInputError({ message: `usage: turnvault jobs run expire|orphans\n${USAGE}` })
+        return yield* print(yield* runJobNow(job).pipe(Effect.provide(stores)))
       }
       case "topics": {
         if (sub !== "ensure" || Option.isNone(config.kafkaBrokers)) {

@@ -7,6 +7,15 @@ import { Config, Option } from "effect"
 const int = (name: string, fallback: number, description: string) =>
   Config.integer(name).pipe(Config.withDefault(fallback), Config.withDescription(description))
 
+/** An interval: a positive number of milliseconds (0 would make a schedule spin). */
+const intervalMs = (name: string, fallback: number, description: string) =>
+  int(name, fallback, description).pipe(
+    Config.validate({
+      message: `${name} must be a positive number of milliseconds`,
+      validation: (n) => n > 0
+    })
+  )
+
 export const AppConfig = Config.all({
   kafkaBrokers: Config.option(Config.string("KAFKA_BROKERS")).pipe(
     Config.map(
@@ -119,6 +128,22 @@ export const AppConfig = Config.all({
     "TURNVAULT_SHUTDOWN_TIMEOUT_MS",
     30_000,
     "After SIGTERM, how long in-flight batches may take before the process exits non-zero"
+  ),
+  jobsEnabled: Config.boolean("TURNVAULT_JOBS").pipe(
+    Config.withDefault(true),
+    Config.withDescription(
+      "Run the background jobs (field expiry, orphan marking) on their schedule in `start`; false on this instance only"
+    )
+  ),
+  jobExpireIntervalMs: intervalMs(
+    "TURNVAULT_JOB_EXPIRE_INTERVAL_MS",
+    300_000,
+    "Schedule tick of the expiry job: active fields past expires_at become expired"
+  ),
+  jobOrphansIntervalMs: intervalMs(
+    "TURNVAULT_JOB_ORPHANS_INTERVAL_MS",
+    900_000,
+    "Schedule tick of the orphan job: active items whose source is gone become orphaned"
   ),
   logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(
     Config.withDefault("info"),

@@ -40,8 +40,14 @@ export const labelValues = {
   caches: ["session", "profile", "definitions"],
   cacheResults: ["hit", "miss", "error", "fallback"],
   parkReasons: ["store_refused", "apply_failed", "session_quarantined"] satisfies ReadonlyArray<ParkReason>,
-  resolutionStatuses: ["released", "dropped"]
+  resolutionStatuses: ["released", "dropped"],
+  /** The background jobs (DESIGN 3.6) and how a tick of one ended (`skipped`: another instance had it). */
+  jobs: ["expire", "orphans"],
+  jobStatuses: ["ok", "failed", "skipped"]
 } as const
+
+/** Background jobs take from milliseconds (nothing to do) to minutes (a large backlog). */
+const jobSeconds = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
 
 export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
   const registry = new Prom.Registry()
@@ -196,6 +202,31 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       help: "Telemetry entries dropped because the buffer was full",
       registers
     }),
+    jobRuns: new Prom.Counter({
+      name: "turnvault_job_runs_total",
+      help: "Background job ticks on this instance, by job and status (ok, failed, skipped: another instance ran it)",
+      labelNames: ["job", "status"] as const,
+      registers
+    }),
+    jobItemsChanged: new Prom.Counter({
+      name: "turnvault_job_items_changed_total",
+      help: "Profile items a background job changed (expired or orphaned), by job",
+      labelNames: ["job"] as const,
+      registers
+    }),
+    jobDuration: new Prom.Histogram({
+      name: "turnvault_job_duration_seconds",
+      help: "Duration of one run of a background job on this instance, by job",
+      labelNames: ["job"] as const,
+      buckets: jobSeconds,
+      registers
+    }),
+    jobLastSuccess: new Prom.Gauge({
+      name: "turnvault_job_last_success_timestamp_seconds",
+      help: "When this instance last ran the job successfully (Unix seconds; 0: not since it started)",
+      labelNames: ["job"] as const,
+      registers
+    }),
     outputsPublished: new Prom.Counter({
       name: "turnvault_outputs_published_total",
       help: "Messages published to output topics",
@@ -221,6 +252,10 @@ const initialiseSeries = (m: {
   readonly cacheRequests: Prom.Counter<"cache" | "result">
   readonly parkedEvents: Prom.Counter<"reason">
   readonly quarantineResolutions: Prom.Counter<"status">
+  readonly jobRuns: Prom.Counter<"job" | "status">
+  readonly jobItemsChanged: Prom.Counter<"job">
+  readonly jobDuration: Prom.Histogram<"job">
+  readonly jobLastSuccess: Prom.Gauge<"job">
 }) => {
   const v = labelValues
   for (const event_type of v.eventTypes)
@@ -241,6 +276,12 @@ const initialiseSeries = (m: {
   for (const cache of v.caches) for (const result of v.cacheResults) m.cacheRequests.inc({ cache, result }, 0)
   for (const reason of v.parkReasons) m.parkedEvents.inc({ reason }, 0)
   for (const status of v.resolutionStatuses) m.quarantineResolutions.inc({ status }, 0)
+  for (const job of v.jobs) {
+    for (const status of v.jobStatuses) m.jobRuns.inc({ job, status }, 0)
+    m.jobItemsChanged.inc({ job }, 0)
+    m.jobDuration.zero({ job })
+    m.jobLastSuccess.set({ job }, 0)
+  }
 }
 
 export type MetricsService = ReturnType<typeof makeMetrics>

@@ -54,6 +54,26 @@ export interface CustomerId {
   readonly customer_id: string
 }
 
+/**
+ * One row a background job changed (expired or orphaned): enough to invalidate its customer's cache
+ * entry and to drop the value from a resident snapshot only while it is still that row.
+ */
+export interface ChangedItem {
+  readonly tenant_id: string
+  readonly customer_id: string
+  readonly id: string
+  readonly name: string
+  readonly source_item_id: string
+}
+
+/** The stable order of a job's answer: tenant, customer, id. */
+export const compareChangedItems = (a: ChangedItem, b: ChangedItem) =>
+  compareText(a.tenant_id, b.tenant_id) ||
+  compareText(a.customer_id, b.customer_id) ||
+  compareText(a.id, b.id)
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
 export interface ProfileFilter {
   readonly tenantId?: string
   readonly customerId?: string
@@ -103,10 +123,16 @@ export interface ProfileStoreService {
     customerId: string,
     caseId: string
   ) => Effect.Effect<ReadonlyArray<string>, ProfileStoreError>
-  /** Background job: active fields whose `expires_at` is before `now` become expired. Idempotent. */
-  readonly expireStale: (now: Date) => Effect.Effect<number, ProfileStoreError>
-  /** Background job: active items whose `source_metadata.derived_from` is gone become orphaned. */
-  readonly markOrphans: () => Effect.Effect<number, ProfileStoreError>
+  /**
+   * Background job: active fields whose `expires_at` is before `now` become expired. Idempotent.
+   * Returns the rows it expired (in `compareChangedItems` order; none on a second run).
+   */
+  readonly expireStale: (now: Date) => Effect.Effect<ReadonlyArray<ChangedItem>, ProfileStoreError>
+  /**
+   * Background job: active items whose `source_metadata.derived_from` is gone become orphaned.
+   * Idempotent. Returns the rows it orphaned (in `compareChangedItems` order).
+   */
+  readonly markOrphans: () => Effect.Effect<ReadonlyArray<ChangedItem>, ProfileStoreError>
   /** The item and every item it derives from (via `source_metadata.derived_from`), nearest first. */
   readonly derivationChain: (
     tenantId: string,

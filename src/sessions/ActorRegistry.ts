@@ -10,6 +10,7 @@ import type { DataEntry, ProfileField, SessionRecord, ValueVersion } from "../do
 import { customerKey, definitionKey, sessionKey } from "../domain/model"
 import { byScenario, type Requirements } from "../domain/requirements"
 import {
+  type ChangedItem,
   type CustomerId,
   type CustomerProfile,
   ProfileStore,
@@ -72,6 +73,12 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
     const actors = new Map<string, SessionActor>()
     const customers = new Map<string, CustomerSnapshot>()
     const definitions = new Map<string, CachedDefinitions>()
+    /**
+     * When the expiry job last swept the resident snapshots (epoch ms), or null (jobs off, or
+     * `process`: nothing is expired by the wall clock then). A snapshot installed later is swept
+     * to it too: its load may have read a row before the store expired it.
+     */
+    let sweptAt: number | null = null
 
     const snapshotOf = (profile: CustomerProfile) => {
       const snapshot = new CustomerSnapshot()
@@ -82,7 +89,11 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
         history.set(row.name, list)
       }
       for (const row of profile.active)
-        snapshot.profile.set(row.name, toEntry(row, history.get(row.name) ?? []))
+        snapshot.setCurrent(
+          row.name,
+          toEntry(row, history.get(row.name) ?? []),
+          row.expires_at === null ? null : Date.parse(row.expires_at)
+        )
       for (const row of profile.expired) snapshot.expired.set(row.name, toEntry(row, []))
       return snapshot
     }
@@ -141,6 +152,7 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
         const cKey = customerKey(ref.tenant_id, record?.state.customer_id ?? ref.customer_id)
         const customer = customers.get(cKey) ?? fresh.get(cKey)
         if (customer === undefined) return false
+        if (sweptAt !== null) customer.expireBefore(sweptAt)
         customers.set(cKey, customer)
         customer.refs += 1
         const actor = new SessionActor(ref.tenant_id, ref.session_id, record, customer, agent.defs)
@@ -261,6 +273,32 @@ export const makeActorRegistry = (config: ActorRegistryConfig) =>
           for (const actor of actors.values()) if (predicate(actor)) tainted.add(actor.customer)
           for (const [key, actor] of actors) if (tainted.has(actor.customer)) release(key)
           for (const [key, snapshot] of customers) if (tainted.has(snapshot)) customers.delete(key)
+        }),
+      /**
+       * The expiry job's tick, on every instance (whichever ran the store's expiry): the resident
+       * snapshots drop their values whose `expires_at` is before `now`. Synchronous, so a batch in
+       * flight sees each value either before or after, never half; a newer value it wrote has a
+       * later `expires_at` and stays. Returns how many values left.
+       */
+      expireResident: (now: number) =>
+        Effect.sync(() => {
+          sweptAt = Math.max(sweptAt ?? now, now)
+          let dropped = 0
+          for (const snapshot of customers.values()) dropped += snapshot.expireBefore(now)
+          return dropped
+        }),
+      /**
+       * The orphan job's rows (on the instance that ran it): each leaves the resident snapshot of
+       * its customer if it is still the field's current value there. Returns how many left.
+       */
+      forgetItems: (items: ReadonlyArray<ChangedItem>) =>
+        Effect.sync(() => {
+          let dropped = 0
+          for (const item of items) {
+            const snapshot = customers.get(customerKey(item.tenant_id, item.customer_id))
+            if (snapshot?.forget(item.name, item.source_item_id)) dropped += 1
+          }
+          return dropped
         }),
       /** Forgets cached definitions so the next event reads them from the store. */
       invalidateDefinitions: () => Effect.sync(() => definitions.clear()),

@@ -14,7 +14,14 @@ import type {
   ValidationMode
 } from "../../schemas"
 import { type CustomerDataResult, updateCustomerData } from "../domain/customerData"
-import type { DataEntry, Definitions, FieldWrite, SessionHistoryEntry, SessionRecord } from "../domain/model"
+import {
+  type DataEntry,
+  type Definitions,
+  type FieldWrite,
+  isConfirmation,
+  type SessionHistoryEntry,
+  type SessionRecord
+} from "../domain/model"
 import { computeOutcome } from "../domain/outcome"
 import { missingFields, noRequirements, type Requirements } from "../domain/requirements"
 import { applyTurn, closeCase, endSession } from "../domain/session"
@@ -33,7 +40,58 @@ export class CustomerSnapshot {
   readonly profile = new Map<string, DataEntry>()
   /** Per field without a current value: its latest expired CASE value (last-writer-wins, DESIGN 8). */
   readonly expired = new Map<string, DataEntry>()
+  /**
+   * Per field of `profile` whose current row has an `expires_at`: that instant (epoch ms). The
+   * expiry job removes such values from resident snapshots as it expires their rows (DESIGN 3.6).
+   */
+  readonly expiresAt = new Map<string, number>()
   refs = 0
+
+  /** Makes `entry` the field's current value; `expiresAt` (epoch ms) null when it never expires. */
+  setCurrent(name: string, entry: DataEntry, expiresAt: number | null) {
+    this.profile.set(name, entry)
+    if (expiresAt === null) this.expiresAt.delete(name)
+    else this.expiresAt.set(name, expiresAt)
+  }
+
+  /** The field has no current value any more; a CASE value stays its latest expired one. */
+  private drop(name: string) {
+    const entry = this.profile.get(name)
+    this.profile.delete(name)
+    this.expiresAt.delete(name)
+    if (entry?.scope === "CASE") this.expired.set(name, entry)
+  }
+
+  /** Drops every current value whose `expires_at` is before `now`, as the store's expiry does. */
+  expireBefore(now: number): number {
+    let dropped = 0
+    for (const [name, at] of this.expiresAt) {
+      if (at >= now) continue
+      this.drop(name)
+      dropped += 1
+    }
+    return dropped
+  }
+
+  /** Drops the field's current value if it is still the row of `sourceItemId` (a newer one stays). */
+  forget(name: string, sourceItemId: string): boolean {
+    if (this.profile.get(name)?.source_item_id !== sourceItemId) return false
+    this.drop(name)
+    return true
+  }
+}
+
+const noExpiries: ReadonlyMap<string, number> = new Map()
+
+/** The `expires_at` of a turn's new rows that have one, by field name and source item. */
+const expiriesOf = (writes: ReadonlyArray<FieldWrite>): ReadonlyMap<string, number> => {
+  let expiries: Map<string, number> | undefined
+  for (const write of writes) {
+    if (isConfirmation(write) || write.expires_at === null) continue
+    expiries ??= new Map()
+    expiries.set(`${write.name}\u0000${write.source_item_id}`, Date.parse(write.expires_at))
+  }
+  return expiries ?? noExpiries
 }
 
 /** What one applied event asks the stores and sinks to do. */
@@ -170,7 +228,9 @@ export class SessionActor {
         canonical_intent: event.canonical_intent ?? null
       }
     })
-    for (const [name, entry] of customerData.profileChanges) this.customer.profile.set(name, entry)
+    const expiries = expiriesOf(customerData.profileWrites)
+    for (const [name, entry] of customerData.profileChanges)
+      this.customer.setCurrent(name, entry, expiries.get(`${name}\u0000${entry.source_item_id}`) ?? null)
     this.record = session
     this.rememberTurn(event.turn_id)
     return {
@@ -210,6 +270,7 @@ export class SessionActor {
     for (const [name, entry] of this.customer.profile) {
       if (entry.scope === "CASE" && entry.case_id === event.case_id) {
         this.customer.profile.delete(name)
+        this.customer.expiresAt.delete(name)
         this.customer.expired.set(name, entry)
       }
     }

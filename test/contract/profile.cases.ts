@@ -2,7 +2,7 @@
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
 import type { ProfileField } from "../../src/domain/model"
-import { ProfileStore } from "../../src/ports/ProfileStore"
+import { type ChangedItem, ProfileStore } from "../../src/ports/ProfileStore"
 import { profileField } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
 
@@ -502,7 +502,7 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
     })
   )
 
-  it.effect("profile: expireStale expires active rows past expires_at, once", () =>
+  it.effect("profile: expireStale expires active rows past expires_at, once, and names them", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore
       const t = tenant("expire-stale")
@@ -525,13 +525,35 @@ export const profileCases = (it: StoreIt, tenant: (label: string) => string) => 
       })
       const forever = profileField({ tenant: t, name: "name", value: "Ada", at, turn: "t1" })
       yield* store.writeFields([stale, fresh, forever])
-      expect(yield* store.expireStale(new Date("2024-06-01T00:00:00Z"))).toBeGreaterThanOrEqual(1)
-      expect(yield* store.expireStale(new Date("2024-06-01T00:00:00Z"))).toBe(0)
+      const other = profileField({
+        tenant: t,
+        customer: "cust-2",
+        name: "otp",
+        value: "2",
+        at,
+        turn: "t2",
+        expiresAt: "2024-05-01T11:00:00Z"
+      })
+      yield* store.writeFields([other])
+      // loaded (and, behind a cache, cached) before the job: the job must not leave it stale
+      const before = yield* store.loadCustomer(t, stale.customer_id, 10)
+      expect(before.active.map((row) => row.name).sort()).toEqual(["mood", "name", "otp"])
+      // the store is shared by every case: only this case's tenant is looked at
+      const ofCase = (items: ReadonlyArray<ChangedItem>) => items.filter((item) => item.tenant_id === t)
+      const now = new Date("2024-06-01T00:00:00Z")
+      expect(ofCase(yield* store.expireStale(now))).toEqual([
+        { tenant_id: t, customer_id: stale.customer_id, id: stale.id, name: "otp", source_item_id: "t1" },
+        { tenant_id: t, customer_id: "cust-2", id: other.id, name: "otp", source_item_id: "t2" }
+      ])
+      expect(ofCase(yield* store.expireStale(now))).toEqual([])
+      const after = yield* store.loadCustomer(t, stale.customer_id, 10)
+      expect(after.active.map((row) => row.name).sort()).toEqual(["mood", "name"])
       const rows = yield* store.list({ tenantId: t, includeHistory: true })
-      expect(rows.map((row) => [row.name, row.status])).toEqual([
-        ["mood", "active"],
-        ["name", "active"],
-        ["otp", "expired"]
+      expect(rows.map((row) => [row.customer_id, row.name, row.status])).toEqual([
+        [stale.customer_id, "mood", "active"],
+        [stale.customer_id, "name", "active"],
+        [stale.customer_id, "otp", "expired"],
+        ["cust-2", "otp", "expired"]
       ])
     })
   )

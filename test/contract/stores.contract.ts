@@ -1,11 +1,12 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork, PartitionOwnership and QuarantineStore must pass unchanged. The layer is built once
+ * UnitOfWork, PartitionOwnership, QuarantineStore and JobLeases must pass unchanged. The layer is built once
  * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { AuditStore } from "../../src/ports/AuditStore"
+import type { JobLeases } from "../../src/ports/JobLeases"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
 import type { ProfileStore } from "../../src/ports/ProfileStore"
 import type { QuarantineStore } from "../../src/ports/QuarantineStore"
@@ -13,6 +14,7 @@ import type { SessionStore } from "../../src/ports/SessionStore"
 import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { auditCases } from "./audit.cases"
 import { definitionCases } from "./definitions.cases"
+import { jobLeaseCases } from "./jobLeases.cases"
 import { lineageCases } from "./lineage.cases"
 import { ownershipCases } from "./ownership.cases"
 import { profileCases } from "./profile.cases"
@@ -27,6 +29,7 @@ export type Stores =
   | UnitOfWork
   | PartitionOwnership
   | QuarantineStore
+  | JobLeases
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -47,5 +50,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     tenancyCases(it, tenant)
     ownershipCases(it, tenant)
     quarantineCases(it, tenant)
+    jobLeaseCases(it, tenant)
   })
 }

@@ -22,6 +22,9 @@ const TABLES = [
   "turn_records"
 ]
 
+/** Tables without tenant data (no tenant_id), still under forced row-level security. */
+const CLUSTER_TABLES = ["job_runs"]
+
 const database = (migrate: boolean) =>
   Effect.acquireRelease(
     Effect.promise(() => freshDatabase({ migrate })),
@@ -101,6 +104,33 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
         [TABLES]
       )
       expect(rls.rows.map((row) => row.relname).sort()).toEqual(TABLES)
+    })
+  )
+
+  it.effect("job_runs: keyed by (job, tick), forced row-level security, no grant to the tenant role", () =>
+    Effect.gen(function* () {
+      const pg = yield* PgClient
+      const key = yield* pg.query<{ column: string }>(
+        `SELECT a.attname AS column
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+         WHERE i.indrelid = 'job_runs'::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`
+      )
+      expect(key.rows.map((row) => row.column)).toEqual(["job", "tick"])
+      const rls = yield* pg.query<{ relname: string }>(
+        `SELECT relname FROM pg_class WHERE relname = ANY($1) AND relrowsecurity AND relforcerowsecurity`,
+        [CLUSTER_TABLES]
+      )
+      expect(rls.rows.map((row) => row.relname)).toEqual(CLUSTER_TABLES)
+      const grants = yield* pg.query<{ grantee: string; privilege_type: string }>(
+        `SELECT grantee, privilege_type FROM information_schema.role_table_grants
+         WHERE table_name = 'job_runs' AND grantee IN ('turnvault_processor', 'turnvault_tenant')
+         ORDER BY grantee, privilege_type`
+      )
+      expect(grants.rows.map((row) => `${row.grantee}:${row.privilege_type}`)).toEqual([
+        "turnvault_processor:INSERT",
+        "turnvault_processor:SELECT",
+        "turnvault_processor:UPDATE"
+      ])
     })
   )
 

@@ -7,6 +7,7 @@ import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema, TestClock } from "
 import { AuditStore } from "../../src/ports/AuditStore"
 import {
   MemoryAuditStore,
+  MemoryJobLeases,
   MemoryPartitionOwnership,
   MemoryQuarantineStore,
   MemoryProfileStore,
@@ -87,7 +88,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     Layer.provide(base),
     Layer.merge(UnitOfWork.passThrough),
     Layer.merge(MemoryPartitionOwnership.layer),
-    Layer.merge(MemoryQuarantineStore.layer)
+    Layer.merge(MemoryQuarantineStore.layer),
+    Layer.merge(MemoryJobLeases.layer)
   )
 }
 

@@ -9,6 +9,8 @@ import {
 } from "../../domain/model"
 import {
   type DeleteRequest,
+  type ChangedItem,
+  compareChangedItems,
   ProfileItemRefused,
   type ProfileFilter,
   ProfileStore,
@@ -55,6 +57,23 @@ export const make = (): ProfileStoreService => {
   }
 
   const setStatus = (row: ProfileField, status: ProfileStatus) => put({ ...row, status })
+
+  /** A job's change: every hit gets `status`; answers what changed, in the port's order. */
+  const changeAll = (
+    hits: ReadonlyArray<ProfileField>,
+    status: ProfileStatus
+  ): ReadonlyArray<ChangedItem> => {
+    for (const row of hits) setStatus(row, status)
+    return hits
+      .map(({ tenant_id, customer_id, id, name, source_item_id }) => ({
+        tenant_id,
+        customer_id,
+        id,
+        name,
+        source_item_id
+      }))
+      .sort(compareChangedItems)
+  }
 
   const customerRows = (tenantId: string, customerId: string): Array<ProfileField> =>
     [...(byCustomer.get(customerKey(tenantId, customerId)) ?? [])].flatMap((key) => rows.get(key) ?? [])
@@ -206,16 +225,17 @@ export const make = (): ProfileStoreService => {
         const hits = activeRows().filter(
           (row) => row.expires_at !== null && Date.parse(row.expires_at) < now.getTime()
         )
-        for (const row of hits) setStatus(row, "expired")
-        return hits.length
+        return changeAll(hits, "expired")
       }),
     markOrphans: () =>
       Effect.sync(() => {
         const hits = activeRows().filter((row) =>
-          derivedFrom(row).some((source) => !rows.has(rowKey(row.tenant_id, source)))
+          // a tombstoned source is gone too
+          derivedFrom(row).some(
+            (source) => (rows.get(rowKey(row.tenant_id, source))?.status ?? "deleted") === "deleted"
+          )
         )
-        for (const row of hits) setStatus(row, "orphaned")
-        return hits.length
+        return changeAll(hits, "orphaned")
       }),
     derivationChain: (tenantId, id) => Effect.sync(() => derivationChain(tenantId, id)),
     derivedItems: (tenantId, id) => Effect.sync(() => derivedItems(tenantId, id)),

@@ -2,6 +2,7 @@
 import { Layer } from "effect"
 import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryAuditStore from "./MemoryAuditStore"
+import * as MemoryJobLeases from "./MemoryJobLeases"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
 import * as MemoryProfileStore from "./MemoryProfileStore"
 import * as MemoryQuarantineStore from "./MemoryQuarantineStore"
@@ -9,6 +10,7 @@ import * as MemorySessionStore from "./MemorySessionStore"
 
 export {
   MemoryAuditStore,
+  MemoryJobLeases,
   MemoryPartitionOwnership,
   MemoryProfileStore,
   MemoryQuarantineStore,
@@ -21,5 +23,6 @@ export const MemoryStoresLive = Layer.mergeAll(
   MemoryAuditStore.layer,
   MemoryPartitionOwnership.layer,
   MemoryQuarantineStore.layer,
+  MemoryJobLeases.layer,
   UnitOfWork.passThrough
 )

@@ -19,6 +19,8 @@ import {
 import { lastPerKey } from "../../domain/definitions"
 import { lastRequirementPerKey } from "../../domain/requirements"
 import {
+  type ChangedItem,
+  compareChangedItems,
   type CustomerId,
   type CustomerProfile,
   type DeleteRequest,
@@ -234,11 +236,13 @@ export const make = Effect.gen(function* () {
     )
 
   const expireStale = Effect.fn("PgProfileStore.expireStale")(function* (now: Date) {
-    return (yield* sql("expireStale")(Sql.EXPIRE_STALE, [now.toISOString()])).rowCount ?? 0
+    const result = yield* sql("expireStale")<ChangedItem>(Sql.EXPIRE_STALE, [now.toISOString()])
+    return [...result.rows].sort(compareChangedItems)
   })
 
   const markOrphans = Effect.fn("PgProfileStore.markOrphans")(function* () {
-    return (yield* sql("markOrphans")(Sql.MARK_ORPHANS, [])).rowCount ?? 0
+    const result = yield* sql("markOrphans")<ChangedItem>(Sql.MARK_ORPHANS, [])
+    return [...result.rows].sort(compareChangedItems)
   })
 
   const derivationChain = Effect.fn("PgProfileStore.derivationChain")(function* (

@@ -2,6 +2,7 @@
 import { Layer } from "effect"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgClient from "./PgClient"
+import * as PgJobLeases from "./PgJobLeases"
 import * as PgPartitionOwnership from "./PgPartitionOwnership"
 import * as PgProfileStore from "./PgProfileStore"
 import * as PgQuarantineStore from "./PgQuarantineStore"
@@ -14,6 +15,7 @@ export { postgresHealthCheck } from "./PgHealthCheck"
 export {
   PgAuditStore,
   PgClient,
+  PgJobLeases,
   PgPartitionOwnership,
   PgProfileStore,
   PgQuarantineStore,
@@ -28,10 +30,11 @@ const stores = Layer.mergeAll(
   PgAuditStore.layer,
   PgUnitOfWork.layer,
   PgPartitionOwnership.layer,
-  PgQuarantineStore.layer
+  PgQuarantineStore.layer,
+  PgJobLeases.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership and QuarantineStore over one pool (released when the layer is). */
+/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership, QuarantineStore and JobLeases over one pool (released when the layer is). */
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 

@@ -121,9 +121,14 @@ UPDATE profile_fields SET status = 'expired'
 WHERE tenant_id = $1 AND customer_id = $2 AND case_id = $3 AND scope = 'CASE' AND status = 'active'
 RETURNING id`
 
+/** The columns a job returns for each row it changed (the port's ChangedItem). */
+const CHANGED = "tenant_id, customer_id, id, name, source_item_id"
+
+/** $1 now: active rows past `expires_at` become expired; returns them. */
 export const EXPIRE_STALE = `
 UPDATE profile_fields SET status = 'expired'
-WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at::timestamptz < $1`
+WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at::timestamptz < $1
+RETURNING ${CHANGED}`
 
 export const MARK_ORPHANS = `
 UPDATE profile_fields AS p SET status = 'orphaned'
@@ -131,7 +136,9 @@ WHERE p.status = 'active'
   AND p.source_metadata ? 'derived_from'
   AND EXISTS (
     SELECT 1 FROM ${derivedFromIds("p")} AS src
-    WHERE NOT EXISTS (SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id))`
+    WHERE NOT EXISTS (
+      SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id AND s.status <> 'deleted'))
+RETURNING ${CHANGED}`
 
 /** $1 tenant, $2 id: the item, then what it derives from, by distance then id. */
 export const DERIVATION_CHAIN = `

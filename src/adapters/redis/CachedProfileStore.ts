@@ -1,14 +1,17 @@
 /**
  * ProfileStore decorator: read-through caching of a customer's profile (`profile:{tenant}:{customer}`,
  * one hash field per history limit) and of the field definitions and scenario requirements of
- * (tenant, agent) (`field_defs:{tenant}:{agent}`, fields `d` and `r`). Every write invalidates before and after its commit; jobs that
- * touch unknown customers invalidate the whole profile namespace. A definitions change is also
- * published so running instances drop their in-process copies (DefinitionsChanges); so is a
- * requirements change, which invalidates the same entry.
+ * (tenant, agent) (`field_defs:{tenant}:{agent}`, fields `d` and `r`). Every write invalidates
+ * before and after its commit. The background jobs (expireStale, markOrphans) do not know their
+ * customers before they run: they invalidate after their commit, only the customers whose rows
+ * they changed. A definitions change is also published so running instances drop their
+ * in-process copies (DefinitionsChanges); so is a requirements change, which invalidates the same
+ * entry.
  */
 import { Effect } from "effect"
 import type { FieldDefinition, ScenarioFieldRequirement } from "../../../schemas"
 import {
+  type ChangedItem,
   type CustomerProfile,
   opCustomers,
   ProfileStore,
@@ -65,6 +68,12 @@ const agentsOf = (items: ReadonlyArray<DefinitionsKey>): Array<DefinitionsKey> =
   ).values()
 ]
 
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
 export const make = Effect.gen(function* () {
   const store = yield* ProfileStore
   const cache = yield* RedisCache
@@ -73,6 +82,28 @@ export const make = Effect.gen(function* () {
   const customerKeys = (tenantId: string, customerId: string) => cache.keys("profile", tenantId, customerId)
   const definitionKeys = (key: DefinitionsKey) => cache.keys("definitions", key.tenant_id, key.agent_id)
   const everyProfile = cache.wholeNamespace("profile")
+
+  /**
+   * Runs a job, then invalidates the customers it changed. Their keys are known only from its
+   * answer, so there is no "before" mark: a reader that loaded the old row before the commit
+   * either fills before this invalidation (which then deletes the entry) or after it (refused: the
+   * entry's version moved on). Until the invalidation lands (one round trip after the commit) a
+   * cached entry may still show the row as active, as it showed it a moment before. A failed job
+   * changed nothing (one statement), so it invalidates nothing.
+   */
+  const afterJob = <E>(job: Effect.Effect<ReadonlyArray<ChangedItem>, E>) =>
+    Effect.tap(job, (changed) => {
+      const targets = [
+        ...new Map(
+          changed.map((c) => [
+            `${c.tenant_id}\u0000${c.customer_id}`,
+            customerKeys(c.tenant_id, c.customer_id)
+          ])
+        ).values()
+      ]
+      // a bulk run can change many customers: a bounded number of keys per script call
+      return Effect.forEach(chunks(targets, 500), (chunk) => cache.end(chunk, false), { discard: true })
+    })
 
   const loadCustomer: ProfileStoreService["loadCustomer"] = (tenantId, customerId, historyLimit) =>
     cache.readThrough({
@@ -154,8 +185,8 @@ export const make = Effect.gen(function* () {
         [customerKeys(tenantId, customerId)],
         store.expireCase(tenantId, customerId, caseId)
       ),
-    expireStale: (now) => cache.guardedWrite([everyProfile], store.expireStale(now)),
-    markOrphans: () => cache.guardedWrite([everyProfile], store.markOrphans()),
+    expireStale: (now) => afterJob(store.expireStale(now)),
+    markOrphans: () => afterJob(store.markOrphans()),
     deleteItem: (tenantId, id, request) =>
       cache.guardedWrite([everyProfile], store.deleteItem(tenantId, id, request))
   })

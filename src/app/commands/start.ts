@@ -1,7 +1,8 @@
 /**
  * `turnvault start`: the service. With KAFKA_BROKERS it consumes the turn-events topic; on
  * embedded defaults it feeds itself synthetic traffic through the in-process log. Either way it
- * prints a one-line progress summary every few seconds and passivates idle actors. Interrupting it
+ * prints a one-line progress summary every few seconds, passivates idle actors and runs the
+ * background jobs on their schedule (src/jobs, unless TURNVAULT_JOBS=false). Interrupting it
  * (SIGINT/SIGTERM) stops consuming first, lets in-flight batches finish, then flushes buffers and
  * closes stores (layer finalizers run in reverse order of acquisition).
  */
@@ -20,6 +21,7 @@ import { syntheticDefinitions } from "../../dev/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../dev/SyntheticTraffic"
 import { Metrics } from "../../observability/Metrics"
 import { kafkaSourceLayer } from "../layers"
+import { scheduledJobs } from "./jobs"
 import { progressLine } from "./progress"
 
 const feedSynthetic = (config: AppConfig) =>
@@ -91,7 +93,8 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
       [
         stream.run({ repartition: false, fence: false }).pipe(Effect.provide(source)),
         feedSynthetic(config),
-        housekeeping
+        housekeeping,
+        scheduledJobs(config)
       ],
       {
         concurrency: "unbounded",
@@ -131,7 +134,11 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
     const source = kafkaSourceLayer(config, progress)
     const stream = yield* TurnStream
     yield* Effect.all(
-      [stream.run({ repartition: true, fence: true }).pipe(Effect.provide(source)), housekeeping],
+      [
+        stream.run({ repartition: true, fence: true }).pipe(Effect.provide(source)),
+        housekeeping,
+        scheduledJobs(config)
+      ],
       {
         concurrency: "unbounded",
         discard: true

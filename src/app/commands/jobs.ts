@@ -1,0 +1,32 @@
+/**
+ * The background jobs from the command line: `turnvault jobs run expire|orphans` runs one now on
+ * the configured stores (the manual fallback when the schedule is off, or to catch up at once),
+ * and `start` runs them on their schedule. A manual run claims no tick: the jobs are idempotent,
+ * so it may overlap a scheduled run (each row changes once), and the schedule goes on unchanged.
+ */
+import { Effect } from "effect"
+import { hostname } from "node:os"
+import type { AppConfig } from "../../config/AppConfig"
+import { type JobName, runJob } from "../../jobs/BackgroundJobs"
+import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../jobs/JobScheduler"
+
+/** The schedule of `start`: this process's name in `job_runs`, and the configured intervals. */
+export const jobSchedulerConfig = (config: AppConfig): JobSchedulerConfig => ({
+  instance: `${hostname()}:${process.pid}`,
+  intervalsMs: { expire: config.jobExpireIntervalMs, orphans: config.jobOrphansIntervalMs }
+})
+
+/**
+ * The jobs on their schedule in `start`. TURNVAULT_JOBS=false switches them off here; the
+ * instance then only sweeps its own actors' snapshots of values other instances expire.
+ */
+export const scheduledJobs = (config: AppConfig) =>
+  config.jobsEnabled
+    ? runSchedules(jobSchedulerConfig(config))
+    : Effect.zipRight(
+        Effect.logInfo("background jobs are off on this instance (TURNVAULT_JOBS=false)"),
+        runSnapshotSweeps(jobSchedulerConfig(config))
+      )
+
+/** `turnvault jobs run <job>`: runs it once now; answers its summary. */
+export const runJobNow = (job: JobName) => Effect.map(runJob(job), (ran) => ran.summary)

@@ -1,0 +1,123 @@
+/**
+ * Runs the background jobs on their schedule inside `turnvault start` (DESIGN 3.6). Time is cut
+ * into ticks of each job's interval, the same on every instance (tick = floor(now / interval));
+ * at each tick boundary every instance asks JobLeases for the tick and only the winner runs the
+ * job, so it runs once per tick across the cluster. A failed run (or claim) is logged and counted
+ * and the loop waits for the next tick: the schedule never fails and never stops the stream.
+ *
+ * Resident snapshots: on every expiry tick, won or not, each instance drops from its own actors'
+ * snapshots the values past their `expires_at` (`ActorRegistry.expireResident`): the customer may
+ * be owned by an instance that did not win the tick. The orphan job's rows leave the snapshots of
+ * the instance that ran it (`forgetItems`); see DESIGN 3.6 for what that leaves out.
+ */
+import { Cause, Clock, Duration, Effect } from "effect"
+import { Metrics } from "../observability/Metrics"
+import { type JobClaim, JobLeases } from "../ports/JobLeases"
+import { ActorRegistry } from "../sessions/ActorRegistry"
+import { JOB_NAMES, type JobName, runJob } from "./BackgroundJobs"
+
+export interface JobSchedulerConfig {
+  /** Names this instance in `job_runs` (host and process). */
+  readonly instance: string
+  /** Each job's interval, in milliseconds. */
+  readonly intervalsMs: Readonly<Record<JobName, number>>
+}
+
+/** One tick of one job: sweep (expire), claim, and run it if the claim won. */
+const runTick = (config: JobSchedulerConfig, job: JobName, tick: number, now: number) =>
+  Effect.gen(function* () {
+    const leases = yield* JobLeases
+    const metrics = yield* Metrics
+    if (job === "expire") yield* Effect.flatMap(ActorRegistry, (registry) => registry.expireResident(now))
+    const claim = { job, tick, instance: config.instance, startedAt: new Date(now) }
+    if (yield* leases.claim(claim)) yield* runClaimed(claim, job)
+    else metrics.jobRuns.inc({ job, status: "skipped" })
+  })
+
+/** Runs the job of a won claim and records how it went in the claim's row. */
+const runClaimed = (claim: JobClaim, job: JobName) =>
+  Effect.gen(function* () {
+    const leases = yield* JobLeases
+    const ran = yield* Effect.either(runJob(job))
+    const finishedAt = new Date(yield* Clock.currentTimeMillis)
+    // the run happened (or failed) either way: a record that cannot be written is only logged
+    const record = (outcome: { status: "ok" | "failed"; itemsChanged: number | null }) =>
+      leases.finish(claim, { ...outcome, finishedAt }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("background job run not recorded in job_runs", {
+            tick: claim.tick,
+            error: error.operation
+          })
+        )
+      )
+    if (ran._tag === "Left") {
+      // the operation only: a database error may quote a stored value
+      yield* Effect.logWarning("background job failed; it runs again at the next tick", {
+        tick: claim.tick,
+        error: ran.left.operation
+      })
+      return yield* record({ status: "failed", itemsChanged: null })
+    }
+    const { summary, changed } = ran.right
+    if (job === "orphans") yield* Effect.flatMap(ActorRegistry, (registry) => registry.forgetItems(changed))
+    yield* record({ status: "ok", itemsChanged: summary.items_changed })
+    if (summary.items_changed > 0) yield* Effect.logInfo("background job ran", summary)
+  })
+
+/**
+ * Whatever else went wrong in a tick (a claim the database refused, a defect) is logged and counted
+ * as failed; only an interruption (shutdown) goes through.
+ */
+const survive = (job: JobName) =>
+  Effect.catchAllCause((cause: Cause.Cause<unknown>) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.interrupt
+      : Effect.flatMap(Metrics, (metrics) => {
+          metrics.jobRuns.inc({ job, status: "failed" })
+          return Effect.logWarning("background job tick failed; it runs again at the next tick", {
+            job,
+            cause: Cause.pretty(cause)
+          })
+        })
+  )
+
+/** `work` for ever: at once for the current tick, then at each next tick's boundary. */
+const everyTick = <R>(
+  interval: number,
+  job: JobName,
+  work: (tick: number, now: number) => Effect.Effect<void, unknown, R>
+) =>
+  Effect.suspend(() => {
+    let nextTick = Number.NEGATIVE_INFINITY
+    return Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const tick = Math.floor(now / interval)
+      // a timer may fire a millisecond before the boundary: the tick it woke for is not here yet
+      if (tick < nextTick) return yield* Effect.sleep(Duration.millis(nextTick * interval - now))
+      yield* work(tick, now).pipe(survive(job))
+      // a run longer than the interval goes straight on to the tick it reached
+      nextTick = tick + 1
+      yield* Effect.sleep(
+        Duration.millis(Math.max(0, nextTick * interval - (yield* Clock.currentTimeMillis)))
+      )
+    }).pipe(Effect.forever)
+  }).pipe(Effect.annotateLogs({ job }))
+
+/** Every job on its schedule, until interrupted. Never fails. */
+export const runSchedules = (config: JobSchedulerConfig) =>
+  Effect.all(
+    JOB_NAMES.map((job) =>
+      everyTick(config.intervalsMs[job], job, (tick, now) => runTick(config, job, tick, now))
+    ),
+    { concurrency: "unbounded", discard: true }
+  )
+
+/**
+ * With the jobs switched off on this instance (TURNVAULT_JOBS=false) another instance, or an
+ * operator's `turnvault jobs run expire`, still expires rows this instance's actors may hold: it
+ * keeps sweeping its own snapshots on the expiry schedule, with no claim and no store I/O.
+ */
+export const runSnapshotSweeps = (config: JobSchedulerConfig) =>
+  everyTick(config.intervalsMs.expire, "expire", (_tick, now) =>
+    Effect.asVoid(Effect.flatMap(ActorRegistry, (registry) => registry.expireResident(now)))
+  )
