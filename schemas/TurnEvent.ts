@@ -105,6 +105,30 @@ export const Enforcement = Schema.Struct({
 }).annotations({ identifier: "Enforcement" })
 export type Enforcement = typeof Enforcement.Type
 
+/** The most assets one turn may carry. */
+export const MAX_ASSETS = 32
+
+/**
+ * A file or other artefact the turn produced or received. The content stays where `uri` or
+ * `inline_ref` points; an asset should carry one of them (JSON Schema cannot say "one of" here
+ * without leaving the fast decode path, so neither is required).
+ */
+export const ProfileAssetInput = Schema.Struct({
+  asset_id: Id(256).annotations({ description: "unique per tenant; sending it again changes nothing" }),
+  kind: Id(64).annotations({ description: "what it is: document, image, audio, transcript, ..." }),
+  uri: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048))),
+  inline_ref: Schema.optional(
+    Id(256).annotations({ description: "a reference to content carried elsewhere" })
+  ),
+  mime_type: Id(255),
+  size_bytes: Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
+  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)).annotations({
+    description: "SHA-256 of the content, lower-case hex"
+  }),
+  derived_from_tool: Schema.optional(Id(128).annotations({ description: "the tool that produced it" }))
+}).annotations({ identifier: "ProfileAssetInput" })
+export type ProfileAssetInput = typeof ProfileAssetInput.Type
+
 const common = {
   schema_version: Schema.Literal(1).annotations({ description: "version of this wire contract" }),
   event_id: LongId,
@@ -142,7 +166,8 @@ export const TurnCompleted = Schema.Struct({
   matched_rules: Schema.Array(MatchedRule),
   scenario: Schema.NullOr(ScenarioState),
   tool_executions: Schema.Array(ToolExecution),
-  enforcement: Schema.NullOr(Enforcement)
+  enforcement: Schema.NullOr(Enforcement),
+  assets: Schema.optional(Schema.Array(ProfileAssetInput).pipe(Schema.maxItems(MAX_ASSETS)))
 }).annotations({ identifier: "TurnCompleted", title: "turn.completed" })
 export type TurnCompleted = typeof TurnCompleted.Type
 

@@ -39,6 +39,7 @@ const toWrites = (list: ReadonlyArray<EventEffects>): BatchWrites => {
   return {
     sessions: [...sessions.values()],
     profile: rows.length === 0 ? [] : [{ kind: "write", rows }],
+    assets: list.flatMap((e) => e.assets),
     records: list.flatMap((e) => (e.record === null ? [] : [e.record])),
     history: list.flatMap((e) => (e.history === null ? [] : [e.history])),
     parked: [],

@@ -7,7 +7,7 @@
  */
 import { Clock, Context, Data, type Duration, Effect, Either, Layer, Schedule } from "effect"
 import type { TurnRecord } from "../../schemas"
-import type { SessionHistoryEntry, SessionRecord } from "../domain/model"
+import type { ProfileAsset, SessionHistoryEntry, SessionRecord } from "../domain/model"
 import { AuditStore, type AuditStoreError } from "../ports/AuditStore"
 import { type ProfileOp, ProfileStore, type ProfileStoreError } from "../ports/ProfileStore"
 
@@ -34,6 +34,8 @@ export interface BatchWrites {
   readonly sessions: ReadonlyArray<SessionRecord>
   /** Profile operations in event order. */
   readonly profile: ReadonlyArray<ProfileOp>
+  /** Assets the batch's turns brought (insert-only: an asset id stored before is skipped). */
+  readonly assets: ReadonlyArray<ProfileAsset>
   readonly records: ReadonlyArray<TurnRecord>
   readonly history: ReadonlyArray<SessionHistoryEntry>
   /** Events set aside (quarantine), and operators' releases and drops carried out. */
@@ -44,6 +46,7 @@ export interface BatchWrites {
 export const noWrites: BatchWrites = {
   sessions: [],
   profile: [],
+  assets: [],
   records: [],
   history: [],
   parked: [],
@@ -94,6 +97,7 @@ export interface PersistenceConfig {
 const emptyBatch = (writes: BatchWrites) =>
   writes.sessions.length === 0 &&
   writes.profile.length === 0 &&
+  writes.assets.length === 0 &&
   writes.records.length === 0 &&
   writes.history.length === 0 &&
   writes.parked.length === 0 &&
@@ -152,7 +156,13 @@ export const makePersistence = (config: PersistenceConfig) =>
         const [session, customerData, turnRecord, parked] = yield* Effect.all(
           [
             measured("session", sessions.save(writes.sessions), elapsed),
-            measured("customer_data", profiles.applyOps(writes.profile), elapsed),
+            measured(
+              "customer_data",
+              writes.assets.length === 0
+                ? profiles.applyOps(writes.profile)
+                : Effect.zipRight(profiles.applyOps(writes.profile), profiles.writeAssets(writes.assets)),
+              elapsed
+            ),
             measured("turn_record", audit.append(writes.records, writes.history), elapsed),
             measured("quarantine", quarantined, elapsed)
           ],

@@ -10,7 +10,7 @@
  */
 import { Clock, Context, Effect, FiberRef, Layer, LogLevel } from "effect"
 import type { TelemetryEntry, TurnCompleted, TurnEvent, TurnRecord } from "../../schemas"
-import { type FieldWrite, type SessionRecord, sessionKey } from "../domain/model"
+import { type FieldWrite, type ProfileAsset, type SessionRecord, sessionKey } from "../domain/model"
 import { Metrics } from "../observability/Metrics"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { AuditStore } from "../ports/AuditStore"
@@ -191,6 +191,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
         const results: Array<EventResult> = []
         const sessions = new Map<string, SessionRecord>()
         const profile: Array<ProfileOp> = []
+        const assets: Array<ProfileAsset> = []
         const records: Array<TurnRecord> = []
         const history: BatchWrites["history"][number][] = []
         const outputs: Array<OutputMessage> = []
@@ -241,6 +242,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
           if (effects.history !== null) history.push(effects.history)
           if (effects.profileWrites.length > 0) appendWrites(profile, effects.profileWrites)
           if (effects.expireCase !== null) profile.push({ kind: "expire_case", ...effects.expireCase })
+          if (effects.assets.length > 0) assets.push(...effects.assets)
           if (effects.record !== null) {
             records.push(effects.record)
             outputs.push(turnRecordMessage(config.topics, effects.record, config.maxOutputBytes))
@@ -262,6 +264,7 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
         const writes: BatchWrites = {
           sessions: [...sessions.values()],
           profile,
+          assets,
           records,
           history,
           parked: [],

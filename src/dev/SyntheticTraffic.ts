@@ -3,6 +3,7 @@
  * variables with a share of invalid values, unknown fields, session ends, case closures,
  * duplicates and malformed lines. Used by `start`, by tests and by benchmarks.
  */
+import { createHash } from "node:crypto"
 import { customerMessageKey } from "../domain/model"
 
 export interface TrafficOptions {
@@ -180,7 +181,23 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
       enforcement:
         random() < 0.03
           ? { violations: ["pii_leak"], blocked: random() < 0.5, regeneration_attempts: 1 }
-          : null
+          : null,
+      // every fifth turn brings a document (no random draw: the rest of the traffic stays the same)
+      ...(s.turn % 5 === 0
+        ? {
+            assets: [
+              {
+                asset_id: `${s.session}-doc-${s.turn}`,
+                kind: "document",
+                uri: `s3://turnvault-synthetic/${s.session}/${s.turn}.pdf`,
+                mime_type: "application/pdf",
+                size_bytes: 1024 * s.turn,
+                sha256: createHash("sha256").update(`${s.session}/${s.turn}`).digest("hex"),
+                ...(s.turn % 10 === 0 ? { derived_from_tool: "crm.export" } : {})
+              }
+            ]
+          }
+        : {})
     }
   }
 

@@ -101,6 +101,30 @@ export interface ProfileField extends ValueVersion {
 }
 
 /**
+ * A stored asset of a customer (background 004 `ProfileAsset`): what the turn said of it, with
+ * lineage and status like a profile row. `id` is the producer's `asset_id` (unique per tenant).
+ */
+export interface ProfileAsset {
+  readonly tenant_id: string
+  readonly id: string
+  readonly customer_id: string
+  readonly kind: string
+  readonly uri: string | null
+  readonly inline_ref: string | null
+  readonly mime_type: string
+  readonly size_bytes: number
+  readonly sha256: string
+  readonly derived_from_tool: string | null
+  readonly status: ProfileStatus
+  /** The turn that brought it; `source_item_type` is `tool` when a tool produced it. */
+  readonly source_item_id: string
+  readonly source_item_type: SourceItemType
+  readonly source_metadata: Readonly<Record<string, unknown>>
+  /** The turn's `occurred_at`. */
+  readonly created_at: string
+}
+
+/**
  * A newer turn sent the active value `id` again: its recency, not a new row. Applied only while
  * `id` is still the field's active row, and only when newer than that row's recency.
  */

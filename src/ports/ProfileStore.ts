@@ -4,7 +4,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { FieldDefinition, ScenarioFieldRequirement } from "../../schemas"
-import type { FieldWrite, ProfileField, ProfileOp } from "../domain/model"
+import type { FieldWrite, ProfileAsset, ProfileField, ProfileOp } from "../domain/model"
 
 export class ProfileStoreError extends Data.TaggedError("ProfileStoreError")<{
   readonly operation: string
@@ -164,6 +164,16 @@ export interface ProfileStoreService {
     customerId: string,
     name: string
   ) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
+  /**
+   * Stores assets (DESIGN 3.6), insert-only: an asset id the tenant has stored before is skipped
+   * (an asset id names one content). Runs in the caller's unit of work like `applyOps`.
+   */
+  readonly writeAssets: (assets: ReadonlyArray<ProfileAsset>) => Effect.Effect<void, ProfileStoreError>
+  /** The assets matching the filter, by tenant, customer and id. */
+  readonly listAssets: (filter: {
+    readonly tenantId?: string
+    readonly customerId?: string
+  }) => Effect.Effect<ReadonlyArray<ProfileAsset>, ProfileStoreError>
   /** Every row matching the filter (active only unless `includeHistory`), in a stable order. */
   readonly list: (filter: ProfileFilter) => Effect.Effect<ReadonlyArray<ProfileField>, ProfileStoreError>
 

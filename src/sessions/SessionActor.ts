@@ -18,11 +18,13 @@ import {
   type DataEntry,
   type Definitions,
   type FieldWrite,
+  type ProfileAsset,
   isConfirmation,
   type SessionHistoryEntry,
   type SessionRecord
 } from "../domain/model"
 import { computeOutcome } from "../domain/outcome"
+import { assetRows } from "../domain/assets"
 import { missingFields, noRequirements, type Requirements } from "../domain/requirements"
 import { applyTurn, closeCase, endSession } from "../domain/session"
 import { buildTurnRecord } from "../domain/turnRecord"
@@ -107,6 +109,8 @@ export interface EventEffects {
   } | null
   readonly memoryTask: MemoryIngestionTask | null
   readonly customerData: CustomerDataResult | null
+  /** The turn's assets, stored with the customer's profile. */
+  readonly assets: ReadonlyArray<ProfileAsset>
 }
 
 export type TurnDecision =
@@ -152,7 +156,8 @@ const noEffects = {
   profileWrites: [],
   expireCase: null,
   memoryTask: null,
-  customerData: null
+  customerData: null,
+  assets: []
 } satisfies EventEffects
 
 export class SessionActor {
@@ -242,7 +247,11 @@ export class SessionActor {
         record,
         profileWrites: customerData.profileWrites,
         customerData,
-        memoryTask: memoryTaskFor(event, missing)
+        memoryTask: memoryTaskFor(event, missing),
+        assets:
+          event.assets === undefined || event.assets.length === 0
+            ? []
+            : assetRows({ ...event, occurred_at: occurredAt }, event.assets)
       }
     }
   }

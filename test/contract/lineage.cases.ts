@@ -1,6 +1,7 @@
 /** ProfileStore contract: lineage (derivation chain, refused deletes, orphans; DESIGN 3.6). */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
+import type { ProfileAsset } from "../../src/domain/model"
 import { type ChangedItem, ProfileStore } from "../../src/ports/ProfileStore"
 import { profileField } from "./fixtures"
 import type { StoreIt } from "./stores.contract"
@@ -169,6 +170,68 @@ export const lineageCases = (it: StoreIt, tenant: (label: string) => string) => 
       yield* store.deleteItem(t, source.id, { by: "ops", reason: "test", at: new Date(), cascade: false })
       yield* store.writeFields([late])
       expect(ofCase(yield* store.markOrphans()).map((item) => item.id)).toEqual([late.id])
+    })
+  )
+
+  it.effect("lineage: assets are stored once per id, listed per customer, and count as sources", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("assets")
+      const asset = (id: string, customer: string, extra: Partial<ProfileAsset> = {}): ProfileAsset => ({
+        tenant_id: t,
+        id,
+        customer_id: customer,
+        kind: "document",
+        uri: `s3://bucket/${id}.pdf`,
+        inline_ref: null,
+        mime_type: "application/pdf",
+        size_bytes: 2048,
+        sha256: "a".repeat(64),
+        derived_from_tool: null,
+        status: "active",
+        source_item_id: "t1",
+        source_item_type: "turn",
+        source_metadata: { session_id: "s1", agent_id: "a1" },
+        created_at: at,
+        ...extra
+      })
+      const invoice = asset("invoice-1", "cust-1", {
+        derived_from_tool: "crm.export",
+        source_item_type: "tool"
+      })
+      const photo = asset("photo-1", "cust-2", {
+        uri: null,
+        inline_ref: "msg-7/attachment-0",
+        mime_type: "image/png"
+      })
+      yield* store.writeAssets([invoice, photo])
+      // the same id again (another content, another turn) changes nothing: an asset id names one content
+      yield* store.writeAssets([{ ...invoice, sha256: "b".repeat(64), source_item_id: "t9" }])
+      expect(yield* store.listAssets({ tenantId: t })).toEqual([invoice, photo])
+      expect(yield* store.listAssets({ tenantId: t, customerId: "cust-2" })).toEqual([photo])
+      expect(yield* store.listAssets({ tenantId: tenant("assets-none") })).toEqual([])
+
+      // a field derived from an asset is not an orphan; one derived from an unknown id is
+      const total = profileField({
+        tenant: t,
+        name: "invoice_total",
+        value: 120,
+        at,
+        turn: "t2",
+        derivedFrom: invoice.id
+      })
+      const stray = profileField({
+        tenant: t,
+        name: "stray",
+        value: 1,
+        at,
+        turn: "t3",
+        derivedFrom: "photo-404"
+      })
+      yield* store.writeFields([total, stray])
+      const orphaned = (yield* store.markOrphans()).filter((item) => item.tenant_id === t)
+      expect(orphaned.map((item) => item.id)).toEqual([stray.id])
+      expect((yield* store.derivedItems(t, invoice.id)).map((row) => row.id)).toEqual([total.id])
     })
   )
 }

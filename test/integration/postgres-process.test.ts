@@ -50,6 +50,7 @@ describe("process on PostgreSQL", () => {
     const reference = await readExport(join(workload.dir, "embedded"))
     expect(reference.records.length).toBeGreaterThan(1000)
     expect(reference.history.length).toBeGreaterThan(reference.records.length)
+    expect(reference.assets.length).toBeGreaterThan(10)
     expect(await readExport(join(workload.dir, "pg1"))).toEqual(reference)
 
     const before = await rowCounts()

@@ -13,6 +13,7 @@ import { freshDatabase } from "../support/postgres"
 
 const TABLES = [
   "field_definitions",
+  "profile_assets",
   "profile_fields",
   "profile_tombstones",
   "quarantined_events",

@@ -74,6 +74,7 @@ export const readExport = async (dir: string) => {
     profile: await read("profile_fields.jsonl"),
     records: await read("turn_records.jsonl"),
     history: await read("session_history.jsonl"),
+    assets: await read("profile_assets.jsonl"),
     dlq: await read("dlq.jsonl").catch(() => [])
   }
 }

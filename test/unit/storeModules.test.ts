@@ -9,8 +9,14 @@ import { describe, expect, it } from "vitest"
 const dir = join(import.meta.dirname, "..", "..", "src", "adapters", "postgres")
 const owners: Record<string, ReadonlyArray<string>> = {
   "PgSessionStore.ts": ["sessions"],
-  "PgProfileStore.ts": ["profile_fields", "field_definitions", "scenario_requirements", "profile_tombstones"],
-  "profileSql.ts": ["profile_fields", "field_definitions", "profile_tombstones"],
+  "PgProfileStore.ts": [
+    "profile_fields",
+    "field_definitions",
+    "scenario_requirements",
+    "profile_tombstones",
+    "profile_assets"
+  ],
+  "profileSql.ts": ["profile_fields", "field_definitions", "profile_tombstones", "profile_assets"],
   "PgAuditStore.ts": ["turn_records", "session_history"]
 }
 const tables = [
@@ -19,6 +25,7 @@ const tables = [
   "field_definitions",
   "scenario_requirements",
   "profile_tombstones",
+  "profile_assets",
   "profile_fields",
   "turn_records"
 ]

@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import {
   customerKey,
   type FieldWrite,
+  type ProfileAsset,
   type ProfileField,
   type ProfileOp,
   type ProfileStatus
@@ -150,6 +151,7 @@ export const make = (): ProfileStoreService => {
   }
 
   const tombstones: Array<Tombstone> = []
+  const assets = new Map<string, ProfileAsset>()
 
   /** The live (not deleted) items that name `id` in their derived_from, by id. */
   const derivedItems = (tenantId: string, id: string) =>
@@ -230,10 +232,11 @@ export const make = (): ProfileStoreService => {
     markOrphans: () =>
       Effect.sync(() => {
         const hits = activeRows().filter((row) =>
-          // a tombstoned source is gone too
-          derivedFrom(row).some(
-            (source) => (rows.get(rowKey(row.tenant_id, source))?.status ?? "deleted") === "deleted"
-          )
+          // a tombstoned source is gone too; a live asset is a source like a row
+          derivedFrom(row).some((source) => {
+            const key = rowKey(row.tenant_id, source)
+            return (rows.get(key)?.status ?? assets.get(key)?.status ?? "deleted") === "deleted"
+          })
         )
         return changeAll(hits, "orphaned")
       }),
@@ -241,6 +244,28 @@ export const make = (): ProfileStoreService => {
     derivedItems: (tenantId, id) => Effect.sync(() => derivedItems(tenantId, id)),
     deleteItem: (tenantId, id, request) => Effect.suspend(() => deleteItem(tenantId, id, request)),
     tombstones: (tenantId) => Effect.sync(() => tombstones.filter((t) => t.tenant_id === tenantId)),
+    writeAssets: (list) =>
+      Effect.sync(() => {
+        for (const asset of list) {
+          const key = rowKey(asset.tenant_id, asset.id)
+          if (!assets.has(key)) assets.set(key, asset)
+        }
+      }),
+    listAssets: (filter) =>
+      Effect.sync(() =>
+        [...assets.values()]
+          .filter(
+            (a) =>
+              (filter.tenantId === undefined || a.tenant_id === filter.tenantId) &&
+              (filter.customerId === undefined || a.customer_id === filter.customerId)
+          )
+          .sort(
+            (a, b) =>
+              compareText(a.tenant_id, b.tenant_id) ||
+              compareText(a.customer_id, b.customer_id) ||
+              compareText(a.id, b.id)
+          )
+      ),
     fieldHistory: (tenantId, customerId, name) =>
       Effect.sync(() =>
         customerRows(tenantId, customerId)

@@ -7,7 +7,13 @@
  */
 import { Effect, Layer } from "effect"
 import type { FieldDefinition, ScenarioFieldRequirement } from "../../../schemas"
-import { customerKey, type FieldWrite, type ProfileField, type ProfileOp } from "../../domain/model"
+import {
+  customerKey,
+  type FieldWrite,
+  type ProfileAsset,
+  type ProfileField,
+  type ProfileOp
+} from "../../domain/model"
 import {
   fieldKey,
   latestSent,
@@ -304,6 +310,24 @@ export const make = Effect.gen(function* () {
     )
   })
 
+  const writeAssets = Effect.fn("PgProfileStore.writeAssets")(function* (
+    assets: ReadonlyArray<ProfileAsset>
+  ) {
+    if (assets.length === 0) return
+    yield* sql("writeAssets")(Sql.INSERT_ASSETS, [JSON.stringify(assets)])
+  })
+
+  const listAssets = Effect.fn("PgProfileStore.listAssets")(function* (filter: {
+    readonly tenantId?: string
+    readonly customerId?: string
+  }) {
+    const result = yield* sql("listAssets")<ProfileAsset>(Sql.LIST_ASSETS, [
+      filter.tenantId ?? null,
+      filter.customerId ?? null
+    ])
+    return result.rows
+  })
+
   const tombstones = Effect.fn("PgProfileStore.tombstones")(function* (tenantId: string) {
     return (yield* sql("tombstones")<TombstoneRow>(Sql.TOMBSTONES, [tenantId])).rows.map(tombstoneOf)
   })
@@ -378,6 +402,8 @@ export const make = Effect.gen(function* () {
     derivedItems,
     deleteItem,
     tombstones,
+    writeAssets,
+    listAssets,
     fieldHistory,
     list,
     upsertDefinitions,

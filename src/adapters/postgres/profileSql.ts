@@ -137,7 +137,9 @@ WHERE p.status = 'active'
   AND EXISTS (
     SELECT 1 FROM ${derivedFromIds("p")} AS src
     WHERE NOT EXISTS (
-      SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id AND s.status <> 'deleted'))
+      SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id AND s.status <> 'deleted')
+    AND NOT EXISTS (
+      SELECT 1 FROM profile_assets a WHERE a.tenant_id = p.tenant_id AND a.id = src.id AND a.status <> 'deleted'))
 RETURNING ${CHANGED}`
 
 /** $1 tenant, $2 id: the item, then what it derives from, by distance then id. */
@@ -210,3 +212,24 @@ export const fromRow = (row: FieldRow): ProfileField => ({ ...row, value: row.va
 /** Writers lock per customer: a batch locks all of its customers at once, in one global order. */
 export const lockKey = (row: { readonly tenant_id: string; readonly customer_id: string }) =>
   JSON.stringify([row.tenant_id, row.customer_id])
+
+const ASSET_COLUMNS = `tenant_id, id, customer_id, kind, uri, inline_ref, mime_type, size_bytes, sha256,
+  derived_from_tool, status, source_item_id, source_item_type, source_metadata, created_at`
+
+const ASSET_TYPE = `tenant_id text, id text, customer_id text, kind text, uri text, inline_ref text,
+  mime_type text, size_bytes bigint, sha256 text, derived_from_tool text, status text, source_item_id text,
+  source_item_type text, source_metadata jsonb, created_at text`
+
+/** $1 assets as JSON: inserted unless the tenant has the id already. */
+export const INSERT_ASSETS = `
+INSERT INTO profile_assets (${ASSET_COLUMNS})
+SELECT ${ASSET_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS input(${ASSET_TYPE})
+ON CONFLICT (tenant_id, id) DO NOTHING`
+
+/** $1 tenant or null, $2 customer or null. size_bytes as float8: it comes back a number, not text. */
+export const LIST_ASSETS = `
+SELECT tenant_id, id, customer_id, kind, uri, inline_ref, mime_type, size_bytes::float8 AS size_bytes, sha256,
+  derived_from_tool, status, source_item_id, source_item_type, source_metadata, created_at
+FROM profile_assets
+WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR customer_id = $2)
+ORDER BY tenant_id COLLATE "C", customer_id COLLATE "C", id COLLATE "C"`

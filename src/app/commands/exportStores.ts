@@ -108,15 +108,18 @@ export const exportStores = (dir: string) =>
       }))
     }))
     const historyRows = (yield* audit.listHistory({})).map(historyRow)
+    const assetRows = (yield* profiles.listAssets({})).map((asset) => sortKeys(asset))
     yield* writeFile_(dir, "sessions.jsonl", jsonl(sessionRows))
     yield* writeFile_(dir, "profile_fields.jsonl", jsonl(fieldRows))
     yield* writeFile_(dir, "turn_records.jsonl", jsonl(recordRows))
     yield* writeFile_(dir, "session_history.jsonl", jsonl(historyRows))
+    yield* writeFile_(dir, "profile_assets.jsonl", jsonl(assetRows))
     return {
       sessions: sessionRows.length,
       profileFields: fieldRows.length,
       turnRecords: recordRows.length,
-      historyEntries: historyRows.length
+      historyEntries: historyRows.length,
+      assets: assetRows.length
     }
   })
 
