@@ -43,22 +43,14 @@ const decodeProfile =
     return value.active.every(own) && value.history.every(own) && value.expired.every(own) ? value : undefined
   }
 
-const decodeDefinitions =
-  (tenantId: string, agentId: string) =>
-  (text: string): ReadonlyArray<FieldDefinition> | undefined => {
+/** A cached list of one agent's definitions or requirements (ids are checked: a corrupt entry is a miss). */
+const decodeAgentList =
+  <A extends DefinitionsKey>(tenantId: string, agentId: string) =>
+  (text: string): ReadonlyArray<A> | undefined => {
     const value = parse(text)
     if (!Array.isArray(value)) return undefined
-    const defs = value as ReadonlyArray<FieldDefinition>
-    return defs.every((d) => d.tenant_id === tenantId && d.agent_id === agentId) ? defs : undefined
-  }
-
-const decodeRequirements =
-  (tenantId: string, agentId: string) =>
-  (text: string): ReadonlyArray<ScenarioFieldRequirement> | undefined => {
-    const value = parse(text)
-    if (!Array.isArray(value)) return undefined
-    const list = value as ReadonlyArray<ScenarioFieldRequirement>
-    return list.every((r) => r.tenant_id === tenantId && r.agent_id === agentId) ? list : undefined
+    const list = value as ReadonlyArray<A>
+    return list.every((item) => item.tenant_id === tenantId && item.agent_id === agentId) ? list : undefined
   }
 
 /** The distinct (tenant, agent) pairs of a list of definitions or requirements. */
@@ -134,7 +126,7 @@ export const make = Effect.gen(function* () {
     cache.readThrough({
       keys: definitionKeys({ tenant_id: tenantId, agent_id: agentId }),
       field: "d",
-      decode: decodeDefinitions(tenantId, agentId),
+      decode: decodeAgentList<FieldDefinition>(tenantId, agentId),
       encode: (defs) => [["d", JSON.stringify(defs)]],
       load: store.loadDefinitions(tenantId, agentId)
     })
@@ -143,7 +135,7 @@ export const make = Effect.gen(function* () {
     cache.readThrough({
       keys: definitionKeys({ tenant_id: tenantId, agent_id: agentId }),
       field: "r",
-      decode: decodeRequirements(tenantId, agentId),
+      decode: decodeAgentList<ScenarioFieldRequirement>(tenantId, agentId),
       encode: (list) => [["r", JSON.stringify(list)]],
       load: store.loadRequirements(tenantId, agentId)
     })
