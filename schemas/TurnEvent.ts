@@ -56,9 +56,10 @@ export const MAX_DERIVED_FROM = 64
 export const CandidateVariable = Schema.Struct({
   value: Schema.Unknown.annotations({ description: "the extracted value, any JSON value" }),
   derived_from: Schema.optional(
-    Schema.Array(Id(256)).pipe(Schema.maxItems(MAX_DERIVED_FROM)).annotations({
+    // 261: a `turn:` prefix (5) on an id of up to 256
+    Schema.Array(Id(261)).pipe(Schema.maxItems(MAX_DERIVED_FROM)).annotations({
       description:
-        "ids of the profile items (fields, assets) the value was derived from; its row names them in source_metadata.derived_from"
+        "ids of the items the value was derived from: profile field ids, asset ids, or `turn:<turn_id>` for a turn; its row names them in source_metadata.derived_from. A field or asset that is deleted or never stored makes the value an orphan (the orphan job); a turn never goes"
     })
   ),
   confidence: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
@@ -110,8 +111,8 @@ export const MAX_ASSETS = 32
 
 /**
  * A file or other artefact the turn produced or received. The content stays where `uri` or
- * `inline_ref` points; an asset should carry one of them (JSON Schema cannot say "one of" here
- * without leaving the fast decode path, so neither is required).
+ * `inline_ref` points; an asset must carry at least one of them. The decoder checks that rule
+ * after the schema (streams/decode.ts): a "one of" here would leave the fast decode path.
  */
 export const ProfileAssetInput = Schema.Struct({
   asset_id: Id(256).annotations({ description: "unique per tenant; sending it again changes nothing" }),
@@ -126,7 +127,11 @@ export const ProfileAssetInput = Schema.Struct({
     description: "SHA-256 of the content, lower-case hex"
   }),
   derived_from_tool: Schema.optional(Id(128).annotations({ description: "the tool that produced it" }))
-}).annotations({ identifier: "ProfileAssetInput" })
+}).annotations({
+  identifier: "ProfileAssetInput",
+  description:
+    "an asset must carry a uri or an inline_ref (or both); an event with one that has neither goes to the DLQ"
+})
 export type ProfileAssetInput = typeof ProfileAssetInput.Type
 
 const common = {

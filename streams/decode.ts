@@ -216,12 +216,28 @@ const storable = (event: TurnEvent): Either.Either<TurnEvent, DecodeFailure> => 
   return problem === null ? Either.right(event) : Either.left({ reason: "schema_violation", detail: problem })
 }
 
+/**
+ * The rule the schema states but cannot check (a one-of would leave the JSON Schema and the fast
+ * path): every asset says where its content is, by `uri` or `inline_ref`.
+ */
+export const unlocatedAsset = (event: TurnEvent): string | null => {
+  if (event.event_type !== "turn.completed" || event.assets === undefined) return null
+  const index = event.assets.findIndex((asset) => asset.uri === undefined && asset.inline_ref === undefined)
+  return index < 0 ? null : `assets.${index}: needs a uri or an inline_ref`
+}
+
+const located = (event: TurnEvent): Either.Either<TurnEvent, DecodeFailure> => {
+  const problem = unlocatedAsset(event)
+  return problem === null ? Either.right(event) : Either.left({ reason: "schema_violation", detail: problem })
+}
+
 /** The Effect Schema decoder alone: the reference `decodeTurnEvent` must agree with. */
 export const decodeTurnEventWithSchema = (raw: string): Either.Either<TurnEvent, DecodeFailure> =>
   Either.flatMap(parse(raw), (parsed) =>
     decodeWithSchema(parsed).pipe(
       Either.flatMap((event) => restoreProto(parsed, event)),
-      Either.flatMap(storable)
+      Either.flatMap(storable),
+      Either.flatMap(located)
     )
   )
 
@@ -235,7 +251,8 @@ export const decodeTurnEvent = (raw: string): Either.Either<TurnEvent, DecodeFai
     const decoded = event === undefined ? decodeWithSchema(parsed) : Either.right(event)
     return decoded.pipe(
       Either.flatMap((e) => restoreProto(parsed, e)),
-      Either.flatMap(storable)
+      Either.flatMap(storable),
+      Either.flatMap(located)
     )
   })
 

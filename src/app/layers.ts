@@ -18,6 +18,7 @@ import { withFileDeadLetters } from "../adapters/file/FileDeadLetters"
 import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { withOptionalRedisCache } from "../adapters/redis"
 import { DefinitionsHotReload } from "../sessions/DefinitionsHotReload"
+import { ItemsForget } from "../sessions/ItemsForget"
 import { MemoryStoresLive } from "../adapters/embedded"
 import { outputValueBytes, topicNames } from "../../streams/topics"
 import { TurnStream } from "../../streams/TurnStream"
@@ -123,10 +124,11 @@ export const pipelineLayer = (config: AppConfig) => {
 export type PipelineRequirements = Metrics
 
 /**
- * The whole pipeline over the configured stores and the given log: also wires definition
- * changes (Redis pub/sub, or local) to the actors, so a running service picks them up at once.
+ * The whole pipeline over the configured stores and the given log: also wires definition changes
+ * and rows made inactive outside the stream (Redis pub/sub, or local) to the actors, so a running
+ * service picks them up at once.
  */
 export const serviceLayer = <ROut, E>(config: AppConfig, log: Layer.Layer<ROut, E>) =>
-  Layer.provideMerge(DefinitionsHotReload, pipelineLayer(config)).pipe(
+  Layer.provideMerge(Layer.merge(DefinitionsHotReload, ItemsForget), pipelineLayer(config)).pipe(
     Layer.provideMerge(Layer.mergeAll(storesLayer(config), log))
   )

@@ -118,7 +118,10 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
   const invalidNames = Object.keys(invalidValues)
 
   const candidates = () => {
-    const out: Record<string, { value: unknown; confidence?: number; source?: string }> = {}
+    const out: Record<
+      string,
+      { value: unknown; confidence?: number; source?: string; derived_from?: ReadonlyArray<string> }
+    > = {}
     const count = 1 + Math.floor(random() * 3)
     for (let i = 0; i < count; i++) {
       if (random() < options.invalidShare) {
@@ -150,6 +153,22 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
     case_id: s.caseId
   })
 
+  /**
+   * Lineage without a random draw (the rest of the traffic stays the same): on every fifth turn the
+   * first value derives from the turn's document, on the turn after it from the previous turn.
+   */
+  const withLineage = (s: OpenSession, values: ReturnType<typeof candidates>) => {
+    const first = Object.keys(values)[0]
+    const source =
+      s.turn % 5 === 0
+        ? `${s.session}-doc-${s.turn}`
+        : s.turn % 5 === 1 && s.turn > 1
+          ? `turn:${s.session}-t${s.turn - 1}`
+          : null
+    if (first === undefined || source === null) return values
+    return { ...values, [first]: { ...values[first]!, derived_from: [source] } }
+  }
+
   const turn = (s: OpenSession) => {
     s.turn += 1
     const awaiting = random() < 0.3
@@ -160,7 +179,7 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
       user_message: "Hello, I would like to update my details.",
       agent_response: "Of course, I have noted that for you.",
       canonical_intent: pick(["update_profile", "billing_question", null]),
-      candidate_variables: candidates(),
+      candidate_variables: withLineage(s, candidates()),
       matched_rules:
         random() < 0.15 ? [] : [{ rule_id: pick(["r-greet", "r-billing", "r-update"]), score: 0.9 }],
       scenario: awaiting

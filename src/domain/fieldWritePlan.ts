@@ -216,3 +216,46 @@ export const derivedFrom = (row: ProfileField): ReadonlyArray<string> => {
   if (Array.isArray(value)) return value.filter((item): item is string => typeof item === "string")
   return []
 }
+
+/**
+ * A `derived_from` id that names a turn record (`turn:<turn_id>`). Turn records are append-only
+ * and never deleted, so such a source never makes an orphan.
+ */
+export const TURN_SOURCE_PREFIX = "turn:"
+
+export const isTurnSource = (id: string): boolean => id.startsWith(TURN_SOURCE_PREFIX)
+
+/** Derivation walks stop this many hops from the item (a bound on pathological chains). */
+export const MAX_DERIVATION_HOPS = 32
+
+/**
+ * The derivation depth of each active item that names sources: 1 for an item derived only from
+ * assets, turns or fields that derive from nothing; otherwise one more than its deepest field
+ * source (the longest path, cycles cut, at most MAX_DERIVATION_HOPS). `field` finds a stored row
+ * of the item's tenant by id, whatever its status. Answers the number of items per depth.
+ */
+export const derivationDepths = (
+  active: Iterable<ProfileField>,
+  field: (tenantId: string, id: string) => ProfileField | undefined
+): ReadonlyMap<number, number> => {
+  const counts = new Map<number, number>()
+  for (const root of active) {
+    if (derivedFrom(root).length === 0) continue
+    let deepest = 0
+    const walk = (row: ProfileField, hops: number, path: Set<string>) => {
+      const sources = derivedFrom(row)
+      if (sources.length > 0) deepest = Math.max(deepest, hops + 1)
+      if (hops >= MAX_DERIVATION_HOPS) return
+      for (const id of sources) {
+        const source = path.has(id) ? undefined : field(row.tenant_id, id)
+        if (source === undefined) continue
+        path.add(id)
+        walk(source, hops + 1, path)
+        path.delete(id)
+      }
+    }
+    walk(root, 0, new Set([root.id]))
+    counts.set(deepest, (counts.get(deepest) ?? 0) + 1)
+  }
+  return counts
+}

@@ -5,7 +5,7 @@
  * once, changes each row once. `runJob` runs one now and measures it; JobScheduler decides when.
  */
 import { Clock, Effect } from "effect"
-import { Metrics } from "../observability/Metrics"
+import { Metrics, setDerivationItems } from "../observability/Metrics"
 import { type ChangedItem, ProfileStore } from "../ports/ProfileStore"
 
 export const JOB_NAMES = ["expire", "orphans"] as const
@@ -38,6 +38,8 @@ export const runJob = Effect.fn("BackgroundJobs.runJob")(function* (job: JobName
   const changed = yield* (job === "expire" ? store.expireStale(new Date(started)) : store.markOrphans()).pipe(
     Effect.tapError(() => Effect.sync(() => metrics.jobRuns.inc({ job, status: "failed" })))
   )
+  // the orphan job also measures how deep the vault's derivations go (turnvault_derivation_items)
+  if (job === "orphans") setDerivationItems(metrics, yield* store.derivationDepths())
   const finished = yield* Clock.currentTimeMillis
   metrics.jobRuns.inc({ job, status: "ok" })
   metrics.jobItemsChanged.inc({ job }, changed.length)

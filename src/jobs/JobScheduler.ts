@@ -7,11 +7,12 @@
  *
  * Resident snapshots: on every expiry tick, won or not, each instance drops from its own actors'
  * snapshots the values past their `expires_at` (`ActorRegistry.expireResident`): the customer may
- * be owned by an instance that did not win the tick. The orphan job's rows leave the snapshots of
- * the instance that ran it (`forgetItems`); see DESIGN 3.6 for what that leaves out.
+ * be owned by an instance that did not win the tick. The orphan job's rows are published on
+ * ItemChanges, which drops them from this instance's snapshots and (with Redis) the others'.
  */
 import { Cause, Clock, Duration, Effect } from "effect"
 import { Metrics } from "../observability/Metrics"
+import { ItemChanges } from "../ports/ItemChanges"
 import { type JobClaim, JobLeases } from "../ports/JobLeases"
 import { ActorRegistry } from "../sessions/ActorRegistry"
 import { JOB_NAMES, type JobName, runJob } from "./BackgroundJobs"
@@ -59,7 +60,8 @@ const runClaimed = (claim: JobClaim, job: JobName) =>
       return yield* record({ status: "failed", itemsChanged: null })
     }
     const { summary, changed } = ran.right
-    if (job === "orphans") yield* Effect.flatMap(ActorRegistry, (registry) => registry.forgetItems(changed))
+    // the orphaned rows leave the resident snapshots here and, through ItemChanges, elsewhere
+    if (job === "orphans") yield* Effect.flatMap(ItemChanges, (changes) => changes.publish(changed))
     yield* record({ status: "ok", itemsChanged: summary.items_changed })
     if (summary.items_changed > 0) yield* Effect.logInfo("background job ran", summary)
   })

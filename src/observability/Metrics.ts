@@ -43,7 +43,8 @@ export const labelValues = {
   resolutionStatuses: ["released", "dropped"],
   /** The background jobs (DESIGN 3.6) and how a tick of one ended (`skipped`: another instance had it). */
   jobs: ["expire", "orphans"],
-  jobStatuses: ["ok", "failed", "skipped"]
+  jobStatuses: ["ok", "failed", "skipped"],
+  derivationDepths: ["1", "2", "3", "4", "5+"]
 } as const
 
 /** Background jobs take from milliseconds (nothing to do) to minutes (a large backlog). */
@@ -227,6 +228,12 @@ export const makeMetrics = (options: { readonly processMetrics: boolean }) => {
       labelNames: ["job"] as const,
       registers
     }),
+    derivationItems: new Prom.Gauge({
+      name: "turnvault_derivation_items",
+      help: "Active profile items that derive from others, by derivation chain depth (1 to 4, then 5+), as of this instance's last orphan job run",
+      labelNames: ["depth"] as const,
+      registers
+    }),
     outputsPublished: new Prom.Counter({
       name: "turnvault_outputs_published_total",
       help: "Messages published to output topics",
@@ -256,6 +263,7 @@ const initialiseSeries = (m: {
   readonly jobItemsChanged: Prom.Counter<"job">
   readonly jobDuration: Prom.Histogram<"job">
   readonly jobLastSuccess: Prom.Gauge<"job">
+  readonly derivationItems: Prom.Gauge<"depth">
 }) => {
   const v = labelValues
   for (const event_type of v.eventTypes)
@@ -282,6 +290,21 @@ const initialiseSeries = (m: {
     m.jobDuration.zero({ job })
     m.jobLastSuccess.set({ job }, 0)
   }
+  for (const depth of v.derivationDepths) m.derivationItems.set({ depth }, 0)
+}
+
+/** The `depth` label of `turnvault_derivation_items`: the depth, deeper chains counted as "5+". */
+export const derivationDepthLabel = (depth: number): (typeof labelValues.derivationDepths)[number] =>
+  depth >= 5 ? "5+" : depth <= 1 ? "1" : depth === 2 ? "2" : depth === 3 ? "3" : "4"
+
+/** Sets `turnvault_derivation_items` from the per-depth counts of the store (every depth label). */
+export const setDerivationItems = (m: MetricsService, depths: ReadonlyMap<number, number>) => {
+  const byLabel = new Map<string, number>()
+  for (const [depth, items] of depths) {
+    const label = derivationDepthLabel(depth)
+    byLabel.set(label, (byLabel.get(label) ?? 0) + items)
+  }
+  for (const depth of labelValues.derivationDepths) m.derivationItems.set({ depth }, byLabel.get(depth) ?? 0)
 }
 
 export type MetricsService = ReturnType<typeof makeMetrics>

@@ -42,15 +42,18 @@ export class DefinitionsChanges extends Context.Tag("turnvault/DefinitionsChange
   })
 }
 
-/** The handlers of one instance: a failing handler is logged and does not stop the others. */
-export const makeHandlers = () => {
-  const handlers = new Set<DefinitionsHandler>()
+/**
+ * The handlers of one instance for changes of type C (definitions here, items in ItemChanges): a
+ * failing handler is logged and does not stop the others.
+ */
+export const makeHandlers = <C = DefinitionsChange>() => {
+  const handlers = new Set<(change: C) => Effect.Effect<void>>()
   return {
-    run: (change: DefinitionsChange): Effect.Effect<void> =>
+    run: (change: C): Effect.Effect<void> =>
       Effect.forEach([...handlers], (handler) => Effect.catchAllCause(handler(change), Effect.logWarning), {
         discard: true
       }),
-    register: (handler: DefinitionsHandler): Effect.Effect<void, never, Scope.Scope> =>
+    register: (handler: (change: C) => Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>
       Effect.acquireRelease(
         Effect.sync(() => handlers.add(handler)),
         () => Effect.sync(() => handlers.delete(handler))

@@ -37,6 +37,22 @@ export interface Tombstone {
   readonly cascade_of: string | null
 }
 
+/** What `deleteItem` answers per row it deleted: the tombstone, and whose field the row held. */
+export interface DeletedItem extends Tombstone {
+  readonly customer_id: string
+  readonly name: string
+  readonly source_item_id: string
+}
+
+/** The deleted row as a changed item (what resident snapshots are told to forget). */
+export const deletedAsChanged = (d: DeletedItem): ChangedItem => ({
+  tenant_id: d.tenant_id,
+  customer_id: d.customer_id,
+  id: d.item_id,
+  name: d.name,
+  source_item_id: d.source_item_id
+})
+
 export interface CustomerProfile {
   /** The active rows, one per field name. */
   readonly active: ReadonlyArray<ProfileField>
@@ -129,10 +145,20 @@ export interface ProfileStoreService {
    */
   readonly expireStale: (now: Date) => Effect.Effect<ReadonlyArray<ChangedItem>, ProfileStoreError>
   /**
-   * Background job: active items whose `source_metadata.derived_from` is gone become orphaned.
-   * Idempotent. Returns the rows it orphaned (in `compareChangedItems` order).
+   * Background job: active items whose `source_metadata.derived_from` is gone become orphaned
+   * (a field or asset deleted or never stored; a `turn:<turn_id>` source never goes). Idempotent. Returns the rows it orphaned (in `compareChangedItems` order).
    */
   readonly markOrphans: () => Effect.Effect<ReadonlyArray<ChangedItem>, ProfileStoreError>
+  /**
+   * How deep the vault's derivations go: per chain depth, the number of active items that name
+   * sources in `derived_from`. An item derived only from assets, turns or underived fields has
+   * depth 1; one derived from a depth-1 item has depth 2, and so on (the longest path counts,
+   * cycles cut). Of every tenant, or of `tenantId`. Read by the orphan job for
+   * `turnvault_derivation_items`.
+   */
+  readonly derivationDepths: (
+    tenantId?: string
+  ) => Effect.Effect<ReadonlyMap<number, number>, ProfileStoreError>
   /** The item and every item it derives from (via `source_metadata.derived_from`), nearest first. */
   readonly derivationChain: (
     tenantId: string,
@@ -152,7 +178,7 @@ export interface ProfileStoreService {
     tenantId: string,
     id: string,
     request: DeleteRequest
-  ) => Effect.Effect<ReadonlyArray<Tombstone>, ProfileStoreError | ProfileItemRefused>
+  ) => Effect.Effect<ReadonlyArray<DeletedItem>, ProfileStoreError | ProfileItemRefused>
   /** The tenant's tombstones, oldest first. */
   readonly tombstones: (tenantId: string) => Effect.Effect<ReadonlyArray<Tombstone>, ProfileStoreError>
   /**

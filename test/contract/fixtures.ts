@@ -41,7 +41,7 @@ export interface FieldSpec {
   readonly scope?: ProfileField["scope"]
   readonly caseId?: string
   readonly expiresAt?: string
-  readonly derivedFrom?: string
+  readonly derivedFrom?: string | ReadonlyArray<string>
   readonly id?: string
   /** Null: a row no definition validated (an import). */
   readonly definitionVersion?: number | null

@@ -65,7 +65,10 @@ export const lineageCases = (it: StoreIt, tenant: (label: string) => string) => 
           deleted_at: "2024-05-02T09:00:00.000Z",
           deleted_by: "ops@example.com",
           reason: "customer asked",
-          cascade_of: null
+          cascade_of: null,
+          customer_id: leaf.customer_id,
+          name: leaf.name,
+          source_item_id: leaf.source_item_id
         }
       ])
       expect(yield* store.derivedItems(t, mid.id)).toEqual([])
@@ -232,6 +235,74 @@ export const lineageCases = (it: StoreIt, tenant: (label: string) => string) => 
       const orphaned = (yield* store.markOrphans()).filter((item) => item.tenant_id === t)
       expect(orphaned.map((item) => item.id)).toEqual([stray.id])
       expect((yield* store.derivedItems(t, invoice.id)).map((row) => row.id)).toEqual([total.id])
+    })
+  )
+
+  it.effect("lineage: a turn source never orphans; derivationDepths counts the longest chains", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const t = tenant("depths")
+      const base = profileField({ tenant: t, name: "base", value: 1, at, turn: "t1" })
+      const fromTurn = profileField({
+        tenant: t,
+        name: "from_turn",
+        value: 2,
+        at,
+        turn: "t2",
+        derivedFrom: "turn:t1"
+      })
+      const one = profileField({ tenant: t, name: "one", value: 3, at, turn: "t3", derivedFrom: base.id })
+      // two sources: the deeper one (one, depth 1) counts, so depth 2
+      const two = profileField({
+        tenant: t,
+        name: "two",
+        value: 4,
+        at,
+        turn: "t4",
+        derivedFrom: [base.id, one.id]
+      })
+      const three = profileField({ tenant: t, name: "three", value: 5, at, turn: "t5", derivedFrom: two.id })
+      // a cycle (a <-> b) is cut: each is one hop from the other, which names a source, so depth 2
+      const cycleA = profileField({
+        tenant: t,
+        name: "cycle_a",
+        value: 6,
+        at,
+        turn: "t6",
+        derivedFrom: "placeholder"
+      })
+      const cycleB = profileField({
+        tenant: t,
+        name: "cycle_b",
+        value: 7,
+        at,
+        turn: "t7",
+        derivedFrom: cycleA.id
+      })
+      const a = { ...cycleA, source_metadata: { derived_from: cycleB.id } }
+      yield* store.writeFields([base, fromTurn, one, two, three, a, cycleB])
+      expect(
+        yield* store.markOrphans().pipe(Effect.map((items) => items.filter((i) => i.tenant_id === t)))
+      ).toEqual([])
+      expect([...(yield* store.derivationDepths(t))].sort(([x], [y]) => x - y)).toEqual([
+        [1, 2],
+        [2, 3],
+        [3, 1]
+      ])
+      expect((yield* store.derivationDepths(tenant("depths-none"))).size).toBe(0)
+      // a superseded source still counts for its dependents' depth; a superseded root is not counted
+      const newer = profileField({
+        tenant: t,
+        name: "three",
+        value: 8,
+        at: "2024-05-02T10:00:00Z",
+        turn: "t8"
+      })
+      yield* store.writeFields([newer])
+      expect([...(yield* store.derivationDepths(t))].sort(([x], [y]) => x - y)).toEqual([
+        [1, 2],
+        [2, 3]
+      ])
     })
   )
 }

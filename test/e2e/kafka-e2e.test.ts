@@ -28,27 +28,11 @@ import {
   writeWorkload
 } from "../support/turnvaultProcess"
 import { topicNames } from "../../streams/topics"
+import type { TurnRecord } from "../../schemas"
+import { exportedRecord } from "../../src/app/commands/exportStores"
 
-const projectRecord = (r: Record<string, any>) => ({
-  tenant_id: r.tenant_id,
-  session_id: r.session_id,
-  turn_id: r.turn_id,
-  turn_number: r.turn_number,
-  outcome: {
-    resolution: r.outcome.resolution,
-    // the export's shape (DESIGN 9); source and details are checked against the events below
-    categories: r.outcome.categories.map(({ category, scenario_id, step_id }: Record<string, any>) => ({
-      category,
-      ...(scenario_id === undefined ? {} : { scenario_id }),
-      ...(step_id === undefined ? {} : { step_id })
-    }))
-  },
-  customer_data_updates: r.customer_data_updates.map((u: Record<string, any>) => ({
-    field_name: u.field_name,
-    status: u.status,
-    ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
-  }))
-})
+/** A published record as the export writes it (DESIGN 9's shape). */
+const projectRecord = (r: Record<string, any>) => exportedRecord(r as TurnRecord)
 
 /** A record's phase decisions, or the same facts as its event gave them. */
 const phaseDecisions = (source: Record<string, any> | undefined) => ({

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import pg from "pg"
 import { freshDatabase, type TestDatabase } from "../support/postgres"
 import { readExport, runCli, writeWorkload } from "../support/cli"
+import { redisServerProcess } from "../support/redis"
 
 let db: TestDatabase
 let workload: Awaited<ReturnType<typeof writeWorkload>>
@@ -26,11 +27,20 @@ const rowCounts = async () =>
                         (SELECT count(*) FROM profile_fields) p, (SELECT count(*) FROM turn_records) r`)
   ).rows[0]
 
-const processInto = (exportDir: string, env: Record<string, string>) =>
-  runCli(
-    ["process", "--definitions", workload.definitions, "--input", workload.input, "--export", exportDir],
-    env
-  )
+/** `process` of the workload (definitions, requirements, events) exporting into `exportDir`. */
+const processArgs = (exportDir: string) => [
+  "process",
+  "--definitions",
+  workload.definitions,
+  "--requirements",
+  workload.requirements,
+  "--input",
+  workload.input,
+  "--export",
+  exportDir
+]
+
+const processInto = (exportDir: string, env: Record<string, string>) => runCli(processArgs(exportDir), env)
 
 beforeAll(async () => {
   db = await freshDatabase({ migrate: false })
@@ -69,38 +79,39 @@ describe("process on PostgreSQL", () => {
     expect(JSON.parse(verified.stdout).broken).toEqual([])
   })
 
+  it("with Redis in front of PostgreSQL: the same export again", async () => {
+    const reference = await readExport(join(workload.dir, "embedded"))
+    // the workload exercises the whole vault: lineage from assets and turns, missing fields
+    const sources = reference.profile.map((line) => JSON.parse(line).derived_from?.[0] ?? "")
+    expect(sources.filter((id: string) => id.startsWith("turn:")).length).toBeGreaterThan(10)
+    expect(sources.filter((id: string) => id.includes("-doc-")).length).toBeGreaterThan(10)
+    expect(reference.records.filter((line) => line.includes('"missing_fields":[{')).length).toBeGreaterThan(
+      50
+    )
+    const cachedDb = await freshDatabase({ migrate: false })
+    const redis = await redisServerProcess()
+    try {
+      const cached = await processInto(join(workload.dir, "pg-redis"), {
+        DATABASE_URL: cachedDb.url,
+        REDIS_URL: redis.url
+      })
+      expect(cached.code).toBe(0)
+      expect(await readExport(join(workload.dir, "pg-redis"))).toEqual(reference)
+    } finally {
+      await redis.stop()
+      await cachedDb.drop()
+    }
+  })
+
   it("a run killed mid-way and restarted ends in the same rows as a clean run", async () => {
     const crashDb = await freshDatabase()
     try {
       const env = { DATABASE_URL: crashDb.url }
       for (const killAfterMs of [2500, 3500]) {
-        const killed = await runCli(
-          [
-            "process",
-            "--definitions",
-            workload.definitions,
-            "--input",
-            workload.input,
-            "--export",
-            join(workload.dir, "x")
-          ],
-          env,
-          { killAfterMs }
-        )
+        const killed = await runCli(processArgs(join(workload.dir, "x")), env, { killAfterMs })
         expect(killed.signal === "SIGKILL" || killed.code === 0).toBe(true)
       }
-      const final = await runCli(
-        [
-          "process",
-          "--definitions",
-          workload.definitions,
-          "--input",
-          workload.input,
-          "--export",
-          join(workload.dir, "crash")
-        ],
-        env
-      )
+      const final = await processInto(join(workload.dir, "crash"), env)
       expect(final.code).toBe(0)
       const reference = await readExport(join(workload.dir, "embedded"))
       const crashed = await readExport(join(workload.dir, "crash"))

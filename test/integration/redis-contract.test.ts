@@ -11,6 +11,9 @@ import { ActorRegistry, makeActorRegistry } from "../../src/sessions/ActorRegist
 import { RedisCacheConfig, withRedisCache } from "../../src/adapters/redis"
 import { DefinitionsChanges } from "../../src/ports/DefinitionsChanges"
 import { DefinitionsHotReload } from "../../src/sessions/DefinitionsHotReload"
+import { ItemsForget } from "../../src/sessions/ItemsForget"
+import { ItemChanges } from "../../src/ports/ItemChanges"
+import { deleteItem } from "../../src/app/commands/items"
 import { redisServerProcess } from "../support/redis"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
 import { PgStoresLive } from "../../src/adapters/postgres"
@@ -369,6 +372,71 @@ describe("redis cache", () => {
         expect(yield* on(b)(Effect.flatMap(ProfileStore, (s) => s.loadRequirements(t, "agent-1")))).toEqual([
           requirement
         ])
+      })
+    )
+  )
+
+  it.scoped("a deleted item leaves the resident snapshot of another instance at once", () =>
+    withServers((db, redis) =>
+      Effect.gen(function* () {
+        const a = yield* instance(db, redis.url)
+        const b = yield* instance(db, redis.url)
+        const t = tenant("forget")
+        const source = profileField({
+          tenant: t,
+          name: "raw",
+          value: "x",
+          at: "2024-05-01T10:00:00Z",
+          turn: "t1"
+        })
+        const derived = profileField({
+          tenant: t,
+          name: "summary",
+          value: "y",
+          at: "2024-05-01T10:00:00Z",
+          turn: "t2",
+          derivedFrom: source.id
+        })
+        yield* on(a)(Effect.flatMap(ProfileStore, (s) => s.writeFields([source, derived])))
+        // instance B's actor holds the customer; its ItemChanges is wired to its registry
+        const registry = yield* Effect.provide(
+          makeActorRegistry({
+            idleTimeoutMs: 60_000,
+            maxActors: 100,
+            definitionsTtlMs: 60_000,
+            maxHistory: 10
+          }),
+          b
+        )
+        yield* Layer.build(ItemsForget).pipe(Effect.provide(Context.add(b, ActorRegistry, registry)))
+        const forgotten = yield* Deferred.make<ReadonlyArray<string>>()
+        yield* on(b)(
+          Effect.flatMap(ItemChanges, (c) =>
+            Effect.zipRight(
+              c.subscribed,
+              c.onChange((items) =>
+                Deferred.succeed(
+                  forgotten,
+                  items.map((item) => item.id)
+                )
+              )
+            )
+          )
+        )
+        const ref = { tenant_id: t, session_id: "s1", customer_id: "cust-1", agent_id: "agent-1" }
+        const current = Effect.map(registry.get(ref, 0), (actor) => [...actor.customer.profile.keys()].sort())
+        expect(yield* current).toEqual(["raw", "summary"])
+        // `turnvault items delete --cascade` on instance A (a CLI process with the same stores)
+        const deleted = yield* on(a)(deleteItem(t, source.id, { by: "ops", reason: "test", cascade: true }))
+        expect(deleted.map((d) => [d.item_id, d.name])).toEqual([
+          [source.id, "raw"],
+          [derived.id, "summary"]
+        ])
+        expect(yield* Deferred.await(forgotten).pipe(Effect.timeout("5 seconds"))).toEqual([
+          source.id,
+          derived.id
+        ])
+        expect(yield* current).toEqual([])
       })
     )
   )

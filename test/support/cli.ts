@@ -3,7 +3,7 @@ import { spawn } from "node:child_process"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { syntheticDefinitions } from "../../src/dev/definitions"
+import { syntheticDefinitions, syntheticRequirements } from "../../src/dev/definitions"
 import {
   defaultTrafficOptions,
   makeSyntheticTraffic,
@@ -49,7 +49,7 @@ export const runCli = (
     })
   })
 
-/** A synthetic workload on disk: DEFS.json and EVENTS.jsonl. */
+/** A synthetic workload on disk: defs.json, reqs.json (scenario requirements) and events.jsonl. */
 export const writeWorkload = async (lines: number, options: Partial<TrafficOptions> = {}) => {
   const dir = await mkdtemp(join(tmpdir(), "turnvault-workload-"))
   const traffic = makeSyntheticTraffic({
@@ -62,8 +62,10 @@ export const writeWorkload = async (lines: number, options: Partial<TrafficOptio
   const definitions = join(dir, "defs.json")
   const input = join(dir, "events.jsonl")
   await writeFile(definitions, JSON.stringify(syntheticDefinitions(traffic.tenants, traffic.agents)))
+  const requirements = join(dir, "reqs.json")
   await writeFile(input, events.join("\n") + "\n")
-  return { dir, definitions, input, events }
+  await writeFile(requirements, JSON.stringify(syntheticRequirements(traffic.tenants, traffic.agents)))
+  return { dir, definitions, requirements, input, events }
 }
 
 export const readExport = async (dir: string) => {

@@ -16,7 +16,8 @@ import {
   decodeTurnEvent,
   decodeTurnEventWithSchema,
   fastDecoders,
-  storableProblem
+  storableProblem,
+  unlocatedAsset
 } from "../../streams/decode"
 import { caseClosed, ended, turn } from "../support/events"
 
@@ -59,7 +60,7 @@ const tookFastPath = (raw: string): boolean => {
       : undefined
   const decoded = fast?.(json)
   // what the stores cannot hold is refused after decoding, whichever decoder answered
-  return decoded !== undefined && storableProblem(decoded) === null
+  return decoded !== undefined && storableProblem(decoded) === null && unlocatedAsset(decoded) === null
 }
 
 type Verdict = "fast" | "fallback-accepted" | "rejected"
@@ -375,6 +376,36 @@ describe("the wire contract refuses what the stores cannot hold", () => {
     expect(detailOf(raw)).toBe(
       "schema_violation: candidate_variables: a property name contains a NUL character (U+0000)"
     )
+  })
+
+  it("an asset must say where its content is: a uri or an inline_ref", () => {
+    const asset = {
+      asset_id: "doc-1",
+      kind: "document",
+      mime_type: "application/pdf",
+      size_bytes: 10,
+      sha256: "a".repeat(64)
+    }
+    expect(
+      detailOf(
+        turnOf({
+          assets: [
+            { ...asset, uri: "s3://b/doc-1.pdf" },
+            { ...asset, asset_id: "d2" }
+          ]
+        })
+      )
+    ).toBe("schema_violation: assets.1: needs a uri or an inline_ref")
+    expect(
+      detailOf(
+        turnOf({
+          assets: [
+            { ...asset, inline_ref: "msg-1/0" },
+            { ...asset, uri: "s3://b/x" }
+          ]
+        })
+      )
+    ).toBe("accepted")
   })
 
   it("a surrogate pair (an emoji) is fine anywhere", () => {

@@ -11,7 +11,9 @@ import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../
 import { Metrics } from "../../src/observability/Metrics"
 import { JobLeaseError, JobLeases } from "../../src/ports/JobLeases"
 import { ProfileStore, ProfileStoreError } from "../../src/ports/ProfileStore"
+import { ItemChanges } from "../../src/ports/ItemChanges"
 import { ActorRegistry, makeActorRegistry } from "../../src/sessions/ActorRegistry"
+import { ItemsForget } from "../../src/sessions/ItemsForget"
 import { profileField } from "../contract/fixtures"
 import { def, turn } from "../support/events"
 import { embeddedPipeline, processEvents } from "../support/pipeline"
@@ -27,7 +29,11 @@ const registryConfig = {
   definitionsTtlMs: 60 * MINUTE,
   maxHistory: 10
 }
-const stores = Layer.mergeAll(MemoryStoresLive, Metrics.layerTest)
+const stores = Layer.mergeAll(MemoryStoresLive, Metrics.layerTest, ItemChanges.local)
+
+/** Wires the scope's ItemChanges to `registry`, as `turnvault start` does (ItemsForget). */
+const forgetOn = (registry: ActorRegistry["Type"]) =>
+  Layer.build(ItemsForget).pipe(Effect.provideService(ActorRegistry, registry))
 const session = (id: string) => ({ tenant_id: "t1", session_id: id, customer_id: "cust-1", agent_id: "a1" })
 
 const counter = (name: string, labels: Record<string, string>) =>
@@ -66,6 +72,42 @@ describe("JobScheduler", () => {
       expect(yield* counter("turnvault_job_runs_total", { job: "expire", status: "ok" })).toBe(4)
       expect(yield* counter("turnvault_job_runs_total", { job: "orphans", status: "ok" })).toBe(2)
       expect(yield* counter("turnvault_job_last_success_timestamp_seconds", { job: "expire" })).toBe(900)
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.scoped("the orphan job publishes the vault's derivation depths, deeper ones as 5+", () =>
+    Effect.gen(function* () {
+      const store = yield* ProfileStore
+      const at = "1970-01-01T00:00:00Z"
+      // a chain of six: depth 1 (from a turn), then 2 .. 6
+      const chain = [
+        profileField({ tenant: "t1", name: "f0", value: 0, at, turn: "t0", derivedFrom: "turn:t0" })
+      ]
+      for (let i = 1; i < 6; i++)
+        chain.push(
+          profileField({
+            tenant: "t1",
+            name: `f${i}`,
+            value: i,
+            at,
+            turn: `t${i}`,
+            derivedFrom: chain[i - 1]!.id
+          })
+        )
+      yield* store.writeFields(chain)
+      const registry = yield* makeActorRegistry(registryConfig)
+      yield* Effect.forkScoped(
+        runSchedules(schedule("a")).pipe(Effect.provideService(ActorRegistry, registry))
+      )
+      yield* advance(1)
+      const depth = (label: string) => counter("turnvault_derivation_items", { depth: label })
+      expect([
+        yield* depth("1"),
+        yield* depth("2"),
+        yield* depth("3"),
+        yield* depth("4"),
+        yield* depth("5+")
+      ]).toEqual([1, 1, 1, 1, 2])
     }).pipe(Effect.provide(stores))
   )
 
@@ -156,7 +198,7 @@ describe("JobScheduler", () => {
     }).pipe(Effect.provide(stores))
   )
 
-  it.scoped("an orphaned item leaves the snapshot of the instance that ran the job", () =>
+  it.scoped("an orphaned item leaves the snapshots of the instance that ran the job and of the others", () =>
     Effect.gen(function* () {
       const store = yield* ProfileStore
       yield* store.writeFields([
@@ -169,15 +211,18 @@ describe("JobScheduler", () => {
           derivedFrom: "gone"
         })
       ])
-      const registry = yield* makeActorRegistry(registryConfig)
-      yield* registry.activate([session("s1")], 0)
-      const snapshot = (yield* registry.get(session("s1"), 0)).customer
-      expect([...snapshot.profile.keys()]).toEqual(["summary"])
-      yield* Effect.forkScoped(
-        runSchedules(schedule("a")).pipe(Effect.provideService(ActorRegistry, registry))
-      )
+      // a runs the job; b holds the customer too (ItemChanges reaches both, as Redis would)
+      const a = yield* makeActorRegistry(registryConfig)
+      const b = yield* makeActorRegistry(registryConfig)
+      yield* forgetOn(a)
+      yield* forgetOn(b)
+      yield* a.activate([session("s1")], 0)
+      yield* b.activate([session("s2")], 0)
+      const snapshots = [(yield* a.get(session("s1"), 0)).customer, (yield* b.get(session("s2"), 0)).customer]
+      expect(snapshots.map((snapshot) => [...snapshot.profile.keys()])).toEqual([["summary"], ["summary"]])
+      yield* Effect.forkScoped(runSchedules(schedule("a")).pipe(Effect.provideService(ActorRegistry, a)))
       yield* advance(1)
-      expect([...snapshot.profile.keys()]).toEqual([])
+      expect(snapshots.map((snapshot) => [...snapshot.profile.keys()])).toEqual([[], []])
       expect((yield* store.list({ tenantId: "t1", includeHistory: true }))[0]?.status).toBe("orphaned")
     }).pipe(Effect.provide(stores))
   )
@@ -264,6 +309,6 @@ describe("resident snapshots and the expiry job", () => {
       yield* registry.expireResident(Date.parse(at(100)))
       const actor = yield* registry.get({ ...session("s1"), customer_id: "c1" }, Date.parse(at(100)))
       expect(actor.customer.profile.get("otp")?.source_item_id).toBe("t1-s1-2")
-    }).pipe(Effect.provide(embeddedPipeline()))
+    }).pipe(Effect.provide(Layer.merge(embeddedPipeline(), ItemChanges.local)))
   )
 })

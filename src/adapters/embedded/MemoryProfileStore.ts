@@ -16,12 +16,15 @@ import {
   type ProfileFilter,
   ProfileStore,
   type ProfileStoreService,
+  type DeletedItem,
   type Tombstone
 } from "../../ports/ProfileStore"
 import { makeDefinitionsTable, makeRequirementsTable } from "./definitionsTable"
 import {
   compareRecency,
+  derivationDepths,
   derivedFrom,
+  isTurnSource,
   fieldKey,
   latestSent,
   planProfileOps,
@@ -182,20 +185,25 @@ export const make = (): ProfileStoreService => {
           dependents: [...dependents].sort(compareText)
         })
       )
-    const deleted = [id, ...dependents].map(
-      (itemId): Tombstone => ({
+    const deleted = [id, ...dependents].map((itemId): DeletedItem => {
+      const target = rows.get(rowKey(tenantId, itemId))!
+      setStatus(target, "deleted")
+      const tombstone: Tombstone = {
         tenant_id: tenantId,
         item_id: itemId,
         deleted_at: request.at.toISOString(),
         deleted_by: request.by,
         reason: request.reason,
         cascade_of: itemId === id ? null : id
-      })
-    )
-    for (const tombstone of deleted) {
-      setStatus(rows.get(rowKey(tenantId, tombstone.item_id))!, "deleted")
+      }
       tombstones.push(tombstone)
-    }
+      return {
+        ...tombstone,
+        customer_id: target.customer_id,
+        name: target.name,
+        source_item_id: target.source_item_id
+      }
+    })
     return Effect.succeed(deleted)
   }
 
@@ -234,12 +242,20 @@ export const make = (): ProfileStoreService => {
         const hits = activeRows().filter((row) =>
           // a tombstoned source is gone too; a live asset is a source like a row
           derivedFrom(row).some((source) => {
+            if (isTurnSource(source)) return false
             const key = rowKey(row.tenant_id, source)
             return (rows.get(key)?.status ?? assets.get(key)?.status ?? "deleted") === "deleted"
           })
         )
         return changeAll(hits, "orphaned")
       }),
+    derivationDepths: (tenantId) =>
+      Effect.sync(() =>
+        derivationDepths(
+          activeRows().filter((row) => tenantId === undefined || row.tenant_id === tenantId),
+          (tenant, id) => rows.get(rowKey(tenant, id))
+        )
+      ),
     derivationChain: (tenantId, id) => Effect.sync(() => derivationChain(tenantId, id)),
     derivedItems: (tenantId, id) => Effect.sync(() => derivedItems(tenantId, id)),
     deleteItem: (tenantId, id, request) => Effect.suspend(() => deleteItem(tenantId, id, request)),

@@ -29,6 +29,7 @@ import {
   compareChangedItems,
   type CustomerId,
   type CustomerProfile,
+  type DeletedItem,
   type DeleteRequest,
   ProfileItemRefused,
   type ProfileFilter,
@@ -38,6 +39,10 @@ import {
 } from "../../ports/ProfileStore"
 
 interface TombstoneRow extends Omit<Tombstone, "deleted_at"> {
+  readonly deleted_at: Date
+}
+
+interface DeletedRow extends Omit<DeletedItem, "deleted_at"> {
   readonly deleted_at: Date
 }
 import { PgClient, storeQuery } from "./PgClient"
@@ -251,6 +256,13 @@ export const make = Effect.gen(function* () {
     return [...result.rows].sort(compareChangedItems)
   })
 
+  const derivationDepths = Effect.fn("PgProfileStore.derivationDepths")(function* (tenantId?: string) {
+    const result = yield* sql("derivationDepths")<{ depth: number; items: number }>(Sql.DERIVATION_DEPTHS, [
+      tenantId ?? null
+    ])
+    return new Map(result.rows.map((row) => [Number(row.depth), row.items]))
+  })
+
   const derivationChain = Effect.fn("PgProfileStore.derivationChain")(function* (
     tenantId: string,
     id: string
@@ -285,7 +297,7 @@ export const make = Effect.gen(function* () {
         ])).rows.map((row) => row.id)
         if (dependents.length > 0 && !request.cascade)
           return { kind: "has_derived_items", dependents } as const
-        const marked = yield* sql("deleteItem.tombstone")<TombstoneRow>(Sql.TOMBSTONE, [
+        const marked = yield* sql("deleteItem.tombstone")<DeletedRow>(Sql.TOMBSTONE, [
           tenantId,
           [id, ...dependents],
           request.at.toISOString(),
@@ -293,7 +305,10 @@ export const make = Effect.gen(function* () {
           request.reason,
           id
         ])
-        return { kind: "deleted", tombstones: marked.rows.map(tombstoneOf) } as const
+        const deleted = marked.rows.map(
+          (row): DeletedItem => ({ ...row, deleted_at: row.deleted_at.toISOString() })
+        )
+        return { kind: "deleted", tombstones: deleted } as const
       })
     )
     if (outcome.kind === "not_found") return yield* new ProfileItemRefused({ id, reason: "not_found" })
@@ -398,6 +413,7 @@ export const make = Effect.gen(function* () {
     expireCase,
     expireStale,
     markOrphans,
+    derivationDepths,
     derivationChain,
     derivedItems,
     deleteItem,

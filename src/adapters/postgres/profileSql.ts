@@ -3,6 +3,7 @@
  * (`updated_at::timestamptz`, `source_item_id`), the order `fieldWritePlan.compareRecency` uses;
  * text sorts use COLLATE "C" to match JavaScript's string order.
  */
+import { MAX_DERIVATION_HOPS, TURN_SOURCE_PREFIX } from "../../domain/fieldWritePlan"
 import type { ProfileField } from "../../domain/model"
 
 export const COLUMNS = `tenant_id, id, customer_id, name, value, scope, status, source, confidence, updated_at,
@@ -136,11 +137,37 @@ WHERE p.status = 'active'
   AND p.source_metadata ? 'derived_from'
   AND EXISTS (
     SELECT 1 FROM ${derivedFromIds("p")} AS src
-    WHERE NOT EXISTS (
+    WHERE src.id NOT LIKE '${TURN_SOURCE_PREFIX}%'
+    AND NOT EXISTS (
       SELECT 1 FROM profile_fields s WHERE s.tenant_id = p.tenant_id AND s.id = src.id AND s.status <> 'deleted')
     AND NOT EXISTS (
       SELECT 1 FROM profile_assets a WHERE a.tenant_id = p.tenant_id AND a.id = src.id AND a.status <> 'deleted'))
 RETURNING ${CHANGED}`
+
+/**
+ * $1 tenant or null (every tenant): per derivation depth, the active items that name sources (see
+ * fieldWritePlan `derivationDepths`).
+ */
+export const DERIVATION_DEPTHS = `
+WITH RECURSIVE walk(tenant_id, root, id, hops, path) AS (
+  SELECT tenant_id, id, id, 0, ARRAY[id] FROM profile_fields
+  WHERE status = 'active' AND source_metadata ? 'derived_from' AND ($1::text IS NULL OR tenant_id = $1)
+  UNION ALL
+  SELECT w.tenant_id, w.root, s.id, w.hops + 1, w.path || s.id
+  FROM walk AS w
+  JOIN profile_fields AS p ON p.tenant_id = w.tenant_id AND p.id = w.id
+  CROSS JOIN LATERAL ${derivedFromIds("p")} AS src
+  JOIN profile_fields AS s ON s.tenant_id = w.tenant_id AND s.id = src.id
+  WHERE w.hops < ${MAX_DERIVATION_HOPS} AND NOT s.id = ANY(w.path)
+),
+reach AS (
+  SELECT w.tenant_id, w.root,
+    max(w.hops + CASE WHEN EXISTS (SELECT 1 FROM ${derivedFromIds("p")} AS src) THEN 1 ELSE 0 END) AS depth
+  FROM walk AS w
+  JOIN profile_fields AS p ON p.tenant_id = w.tenant_id AND p.id = w.id
+  GROUP BY w.tenant_id, w.root
+)
+SELECT depth, count(*)::int AS items FROM reach WHERE depth > 0 GROUP BY depth ORDER BY depth`
 
 /** $1 tenant, $2 id: the item, then what it derives from, by distance then id. */
 export const DERIVATION_CHAIN = `
@@ -192,11 +219,15 @@ export const TOMBSTONE = `
 WITH marked AS (
   UPDATE profile_fields SET status = 'deleted'
   WHERE tenant_id = $1 AND id = ANY($2::text[]) AND status <> 'deleted'
-  RETURNING id
+  RETURNING id, customer_id, name, source_item_id
+), stones AS (
+  INSERT INTO profile_tombstones (tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of)
+  SELECT $1, id, $3::timestamptz, $4, $5, CASE WHEN id = $6 THEN NULL ELSE $6 END FROM marked
+  RETURNING tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of
 )
-INSERT INTO profile_tombstones (tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of)
-SELECT $1, id, $3::timestamptz, $4, $5, CASE WHEN id = $6 THEN NULL ELSE $6 END FROM marked
-RETURNING tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of`
+SELECT s.tenant_id, s.item_id, s.deleted_at, s.deleted_by, s.reason, s.cascade_of,
+  m.customer_id, m.name, m.source_item_id
+FROM stones AS s JOIN marked AS m ON m.id = s.item_id`
 
 export const TOMBSTONES = `
 SELECT tenant_id, item_id, deleted_at, deleted_by, reason, cascade_of FROM profile_tombstones

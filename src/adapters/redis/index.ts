@@ -1,7 +1,7 @@
 /**
  * Redis in front of the stores (REDIS_URL). `withRedisCache(config)` turns a stores layer into the
  * same stores with SessionStore, ProfileStore and UnitOfWork replaced by cached decorators, plus
- * DefinitionsChanges (hot reload) and RedisCache. Other services of the stores layer (AuditStore,
+ * DefinitionsChanges (hot reload), ItemChanges (rows made inactive outside the stream) and RedisCache. Other services of the stores layer (AuditStore,
  * PgClient, TenantReader...) pass through unchanged.
  */
 import { type ConfigError, Context, Effect, Layer, Option, type Redacted } from "effect"
@@ -13,6 +13,8 @@ import * as CachedProfileStore from "./CachedProfileStore"
 import * as CachedSessionStore from "./CachedSessionStore"
 import { DefinitionsChanges } from "../../ports/DefinitionsChanges"
 import * as RedisDefinitionsChanges from "./RedisDefinitionsChanges"
+import { ItemChanges } from "../../ports/ItemChanges"
+import * as RedisItemChanges from "./RedisItemChanges"
 import { RedisCache } from "./RedisCache"
 import * as RedisCacheConfig from "./RedisCacheConfig"
 import * as RedisConnection from "./RedisConnection"
@@ -27,7 +29,7 @@ type Ports = SessionStore | ProfileStore | UnitOfWork
 const decorate = <ROut>() =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const context = yield* Effect.context<ROut | Ports | RedisCache | DefinitionsChanges>()
+      const context = yield* Effect.context<ROut | Ports | RedisCache | DefinitionsChanges | ItemChanges>()
       const ports = context as Context.Context<Ports | RedisCache | DefinitionsChanges>
       const sessions = yield* Effect.provide(CachedSessionStore.make, ports)
       const profiles = yield* Effect.provide(CachedProfileStore.make, ports)
@@ -48,23 +50,27 @@ export const withRedisCache =
   (config: RedisCacheConfig.RedisCacheConfig) =>
   <ROut, E, R>(
     stores: Layer.Layer<ROut | Ports, E, R>
-  ): Layer.Layer<ROut | Ports | RedisCache | DefinitionsChanges, E, R | Metrics> => {
+  ): Layer.Layer<ROut | Ports | RedisCache | DefinitionsChanges | ItemChanges, E, R | Metrics> => {
     const connection = RedisConnection.layer(config)
-    const redis = Layer.merge(RedisCache.layer, RedisDefinitionsChanges.layer).pipe(Layer.provide(connection))
+    const redis = Layer.mergeAll(
+      RedisCache.layer,
+      RedisDefinitionsChanges.layer,
+      RedisItemChanges.layer
+    ).pipe(Layer.provide(connection))
     return decorate<ROut>().pipe(Layer.provide(Layer.merge(stores, redis)))
   }
 
 /**
  * For the composition root: the cache when REDIS_URL is set (knobs from `TURNVAULT_CACHE_*`),
- * else the stores unchanged plus a local DefinitionsChanges, so the output type is the same.
+ * else the stores unchanged plus local DefinitionsChanges and ItemChanges, so the output type is the same.
  */
 export const withOptionalRedisCache =
   (redisUrl: Option.Option<Redacted.Redacted<string>>) =>
   <ROut, E, R>(
     stores: Layer.Layer<ROut | Ports, E, R>
-  ): Layer.Layer<ROut | Ports | DefinitionsChanges, E | ConfigError.ConfigError, R | Metrics> =>
+  ): Layer.Layer<ROut | Ports | DefinitionsChanges | ItemChanges, E | ConfigError.ConfigError, R | Metrics> =>
     Option.match(redisUrl, {
-      onNone: () => Layer.merge(stores, DefinitionsChanges.local),
+      onNone: () => Layer.mergeAll(stores, DefinitionsChanges.local, ItemChanges.local),
       onSome: (url) =>
         Layer.unwrapEffect(
           Effect.map(RedisCacheConfig.fromConfig(url), (config) => withRedisCache(config)(stores))

@@ -4,9 +4,11 @@
  * against a `process` run.
  */
 import { Data, Effect } from "effect"
+import type { TurnRecord } from "../../../schemas"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { sortKeys } from "../../domain/hash"
+import { derivedFrom } from "../../domain/fieldWritePlan"
 import type { ProfileField, SessionHistoryEntry } from "../../domain/model"
 import { AuditStore } from "../../ports/AuditStore"
 import { ProfileStore } from "../../ports/ProfileStore"
@@ -52,6 +54,34 @@ export const writeFile_ = (dir: string, name: string, text: string) =>
     catch: (cause) => new ExportWriteError({ path: join(dir, name), cause })
   })
 
+/** A turn record as `turn_records.jsonl` has it (DESIGN 9's shape, plus missing fields where any). */
+export const exportedRecord = (record: TurnRecord) => ({
+  tenant_id: record.tenant_id,
+  session_id: record.session_id,
+  turn_id: record.turn_id,
+  turn_number: record.turn_number,
+  // DESIGN 9's shape: the categories' source and details stay in the stored record
+  outcome: {
+    resolution: record.outcome.resolution,
+    categories: record.outcome.categories.map(({ category, scenario_id, step_id }) =>
+      sortKeys({
+        category,
+        ...(scenario_id === undefined ? {} : { scenario_id }),
+        ...(step_id === undefined ? {} : { step_id })
+      })
+    )
+  },
+  customer_data_updates: record.customer_data_updates.map((u) => ({
+    field_name: u.field_name,
+    status: u.status,
+    ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
+  })),
+  // what the active scenario step still needs, where it needs anything
+  ...(record.missing_fields === undefined || record.missing_fields.length === 0
+    ? {}
+    : { missing_fields: record.missing_fields.map((m) => sortKeys(m)) })
+})
+
 export const exportStores = (dir: string) =>
   Effect.gen(function* () {
     const sessions = yield* SessionStore
@@ -83,30 +113,11 @@ export const exportStores = (dir: string) =>
       status: row.status,
       source_item_id: row.source_item_id,
       superseded_by_id: row.superseded_by_id,
-      case_id: row.case_id
+      case_id: row.case_id,
+      // lineage, where the row names its sources (section 3.6)
+      ...(derivedFrom(row).length === 0 ? {} : { derived_from: derivedFrom(row) })
     }))
-    const recordRows = (yield* audit.listRecords({})).map((record) => ({
-      tenant_id: record.tenant_id,
-      session_id: record.session_id,
-      turn_id: record.turn_id,
-      turn_number: record.turn_number,
-      // DESIGN 9's shape: the categories' source and details stay in the stored record
-      outcome: {
-        resolution: record.outcome.resolution,
-        categories: record.outcome.categories.map(({ category, scenario_id, step_id }) =>
-          sortKeys({
-            category,
-            ...(scenario_id === undefined ? {} : { scenario_id }),
-            ...(step_id === undefined ? {} : { step_id })
-          })
-        )
-      },
-      customer_data_updates: record.customer_data_updates.map((u) => ({
-        field_name: u.field_name,
-        status: u.status,
-        ...(u.validation_error === undefined ? {} : { validation_error: u.validation_error })
-      }))
-    }))
+    const recordRows = (yield* audit.listRecords({})).map(exportedRecord)
     const historyRows = (yield* audit.listHistory({})).map(historyRow)
     const assetRows = (yield* profiles.listAssets({})).map((asset) => sortKeys(asset))
     yield* writeFile_(dir, "sessions.jsonl", jsonl(sessionRows))

@@ -6,7 +6,8 @@
  */
 import { Effect } from "effect"
 import type { ProfileField } from "../../domain/model"
-import { ProfileStore } from "../../ports/ProfileStore"
+import { ItemChanges } from "../../ports/ItemChanges"
+import { deletedAsChanged, ProfileStore } from "../../ports/ProfileStore"
 import { CliInputError } from "./process"
 
 /** A row as printed: everything but its value, unless asked for. */
@@ -36,6 +37,9 @@ export const deleteItem = (
   Effect.flatMap(ProfileStore, (store) =>
     store.deleteItem(tenantId, id, { ...request, at: new Date() })
   ).pipe(
+    Effect.tap((deleted) =>
+      Effect.flatMap(ItemChanges, (changes) => changes.publish(deleted.map(deletedAsChanged)))
+    ),
     Effect.catchTag("ProfileItemRefused", (refused) =>
       Effect.fail(
         new CliInputError({

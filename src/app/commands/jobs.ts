@@ -9,6 +9,7 @@ import { hostname } from "node:os"
 import type { AppConfig } from "../../config/AppConfig"
 import { type JobName, runJob } from "../../jobs/BackgroundJobs"
 import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../jobs/JobScheduler"
+import { ItemChanges } from "../../ports/ItemChanges"
 
 /** The schedule of `start`: this process's name in `job_runs`, and the configured intervals. */
 export const jobSchedulerConfig = (config: AppConfig): JobSchedulerConfig => ({
@@ -28,5 +29,13 @@ export const scheduledJobs = (config: AppConfig) =>
         runSnapshotSweeps(jobSchedulerConfig(config))
       )
 
-/** `turnvault jobs run <job>`: runs it once now; answers its summary. */
-export const runJobNow = (job: JobName) => Effect.map(runJob(job), (ran) => ran.summary)
+/**
+ * `turnvault jobs run <job>`: runs it once now; answers its summary. Orphaned rows are announced
+ * on ItemChanges, as the scheduled run does, so running instances drop them from their actors.
+ */
+export const runJobNow = (job: JobName) =>
+  Effect.gen(function* () {
+    const { summary, changed } = yield* runJob(job)
+    if (job === "orphans") yield* Effect.flatMap(ItemChanges, (changes) => changes.publish(changed))
+    return summary
+  })

@@ -63,3 +63,6 @@ export const wholeNamespace = (prefix: string, cache: CacheName): EntryKeys => {
 }
 
 export const DEFINITIONS_CHANNEL = "turnvault:definitions"
+
+/** Profile rows that stopped being active outside the stream (ItemChanges). */
+export const ITEMS_CHANNEL = "turnvault:items"
