@@ -1,12 +1,17 @@
 /** The PostgreSQL schema against a real server: migrations, append-only tables, row-level security. */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import pg from "pg"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { migrationStatus, PgStoresWithReaderLive, runMigrations } from "../../src/adapters/postgres"
 import { PgClient, make as makePgClient } from "../../src/adapters/postgres/PgClient"
-import { TenantReader } from "../../src/adapters/postgres/TenantReader"
+import {
+  authenticatorUrl,
+  layer as tenantReaderLayer,
+  TenantReader,
+  type TenantQuery
+} from "../../src/adapters/postgres/TenantReader"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
 import { freshDatabase } from "../support/postgres"
@@ -24,7 +29,7 @@ const TABLES = [
 ]
 
 /** Tables without tenant data (no tenant_id), still under forced row-level security. */
-const CLUSTER_TABLES = ["job_runs"]
+const CLUSTER_TABLES = ["job_runs", "tenant_bindings"]
 
 const database = (migrate: boolean) =>
   Effect.acquireRelease(
@@ -77,6 +82,33 @@ describe("postgres migrations", () => {
         expect(yield* migrationStatus(db.url)).toEqual({ applied, pending: [] })
       })
   )
+})
+
+/** Tables the tenant role may read (all of a tenant's data); sessions of two tenants seeded below. */
+const TENANT_READ_TABLES = ["sessions", "profile_fields", "turn_records", "field_definitions"]
+
+const count = (q: TenantQuery, table: string) =>
+  Effect.map(q<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`), (r) => r.rows[0]?.n)
+
+/** The database URL the test's stores use (the processor pool's). */
+const dbUrl = (client: PgClient["Type"]) =>
+  (client.pool.options as { connectionString: string }).connectionString
+
+/** One profile row, one turn record and one session for each of `rls-a` and `rls-b` (once). */
+let seeded = false
+const seedTwoTenants = Effect.gen(function* () {
+  if (seeded) return
+  seeded = true
+  const at = "2024-05-01T10:00:00Z"
+  yield* (yield* ProfileStore).writeFields([
+    profileField({ tenant: "rls-a", name: "email", value: "a@x", at, turn: "t1" }),
+    profileField({ tenant: "rls-b", name: "email", value: "b@x", at, turn: "t1" })
+  ])
+  yield* (yield* AuditStore).append([turnRecord("rls-a", "s1", 1), turnRecord("rls-b", "s1", 1)], [])
+  yield* (yield* SessionStore).save([
+    sessionRecord(sessionState("rls-a", "s1")),
+    sessionRecord(sessionState("rls-b", "s1"))
+  ])
 })
 
 const stores = Layer.unwrapScoped(
@@ -157,53 +189,153 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
     })
   )
 
-  it.effect("through the tenant role a tenant reads only its rows and cannot write another's", () =>
+  it.effect(
+    "the tenant path: a tenant reads only its rows, through the authenticator, and cannot write",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* PgClient
+        const reader = yield* TenantReader
+        yield* seedTwoTenants
+        const profile = yield* reader.listProfile("rls-a", "cust-1")
+        expect(profile.map((row) => [row.tenant_id, row.value])).toEqual([["rls-a", "a@x"]])
+        const records = yield* reader.listTurnRecords("rls-b", "s1")
+        expect(records.map((record) => record.tenant_id)).toEqual(["rls-b"])
+        for (const table of TENANT_READ_TABLES) {
+          expect(yield* reader.withTenant("rls-a", (q) => count(q, table)), table).toBe(
+            table === "field_definitions" ? 0 : 1
+          )
+          expect(yield* reader.withTenant("nobody", (q) => count(q, table)), table).toBe(0)
+        }
+        // it runs as the authenticator, not as the tables' owner
+        const who = yield* reader.withTenant("rls-a", (q) =>
+          q<{ session_user: string; current_user: string }>("SELECT session_user, current_user")
+        )
+        expect(who.rows[0]).toEqual({
+          session_user: "turnvault_authenticator",
+          current_user: "turnvault_tenant"
+        })
+        // SELECT-only: no write to any table, its own tenant's rows included
+        for (const statement of [
+          "INSERT INTO sessions (tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at) VALUES ('rls-a', 'forged', 'c', 'a', 'ACTIVE', '{}', 'h', 1, now())",
+          "UPDATE profile_fields SET value = '\"forged\"'",
+          "DELETE FROM field_definitions",
+          "INSERT INTO turn_records SELECT * FROM turn_records",
+          "INSERT INTO tenant_bindings (pid, bound_tenant_id) VALUES (pg_backend_pid(), 'rls-b')",
+          "CREATE TABLE leak (x int)",
+          "CREATE VIEW leak AS SELECT * FROM profile_fields"
+        ]) {
+          const refused = yield* Effect.flip(reader.withTenant("rls-a", (q) => q(statement)))
+          expect(String(refused.cause), statement).toMatch(/permission denied/)
+        }
+        // The processor role's policy admits every tenant (superusers bypass RLS, so check it as the role).
+        const asProcessor = client.transaction(
+          Effect.zipRight(
+            client.query("SET LOCAL ROLE turnvault_processor"),
+            Effect.map(
+              client.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions"),
+              (r) => r.rows[0]?.n
+            )
+          )
+        )
+        expect(yield* asProcessor).toBe(2)
+      })
+  )
+
+  it.scoped("the tenant path cannot be escaped: role changes, set_config, cursors, temp tables, views", () =>
     Effect.gen(function* () {
       const client = yield* PgClient
       const reader = yield* TenantReader
-      const at = "2024-05-01T10:00:00Z"
-      yield* (yield* ProfileStore).writeFields([
-        profileField({ tenant: "rls-a", name: "email", value: "a@x", at, turn: "t1" }),
-        profileField({ tenant: "rls-b", name: "email", value: "b@x", at, turn: "t1" })
-      ])
-      yield* (yield* AuditStore).append([turnRecord("rls-a", "s1", 1), turnRecord("rls-b", "s1", 1)], [])
-      yield* (yield* SessionStore).save([
-        sessionRecord(sessionState("rls-a", "s1")),
-        sessionRecord(sessionState("rls-b", "s1"))
-      ])
-
-      const profile = yield* reader.listProfile("rls-a", "cust-1")
-      expect(profile.map((row) => [row.tenant_id, row.value])).toEqual([["rls-a", "a@x"]])
-      const records = yield* reader.listTurnRecords("rls-b", "s1")
-      expect(records.map((record) => record.tenant_id)).toEqual(["rls-b"])
-
-      const count = (table: string) =>
-        Effect.map(
-          client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`),
-          (r) => r.rows[0]?.n
+      yield* seedTwoTenants
+      const tenantsSeen = (q: TenantQuery, sql: string) =>
+        Effect.map(q<{ tenant_id: string }>(sql), (r) =>
+          [...new Set(r.rows.map((row) => row.tenant_id))].sort()
         )
-      for (const table of ["sessions", "profile_fields", "turn_records"]) {
-        expect(yield* reader.withTenant("rls-a", count(table)), table).toBe(1)
-        expect(yield* reader.withTenant("nobody", count(table)), table).toBe(0)
-      }
-
-      const insertSession = (tenantId: string) =>
-        client.query(
-          `INSERT INTO sessions (tenant_id, session_id, customer_id, agent_id, status, state, content_hash, version, updated_at)
-           VALUES ($1, 'forged', 'c', 'a', 'ACTIVE', '{}', 'h', 1, now())`,
-          [tenantId]
-        )
-      const refused = yield* Effect.flip(reader.withTenant("rls-a", insertSession("rls-b")))
-      expect(String((refused as { cause?: unknown }).cause)).toMatch(/row-level security/)
-      yield* reader.withTenant("rls-a", insertSession("rls-a"))
-      expect(yield* reader.withTenant("rls-a", count("sessions"))).toBe(2)
-      expect(yield* reader.withTenant("rls-b", count("sessions"))).toBe(1)
-
-      // The processor role's policy admits every tenant (superusers bypass RLS, so check it as the role).
-      const asProcessor = client.transaction(
-        Effect.zipRight(client.query("SET LOCAL ROLE turnvault_processor"), count("sessions"))
+      // RESET ROLE leaves the authenticator, which may read nothing at all
+      const reset = yield* Effect.flip(
+        reader.withTenant("rls-a", (q) => Effect.zipRight(q("RESET ROLE"), q("SELECT * FROM profile_fields")))
       )
-      expect(yield* asProcessor).toBe(3)
+      expect(String(reset.cause)).toMatch(/permission denied/)
+      // no role with more rights is reachable
+      for (const role of ["turnvault_processor", "postgres", "turnvault_authenticator"]) {
+        const refused = yield* Effect.flip(
+          reader.withTenant("rls-a", (q) =>
+            Effect.zipRight(q(`SET ROLE ${role}`), q("SELECT * FROM profile_fields"))
+          )
+        )
+        expect(String(refused.cause), role).toMatch(/permission denied/)
+      }
+      // the tenant is not a setting: set_config (in a subquery, for the session) changes nothing
+      expect(
+        yield* reader.withTenant("rls-a", (q) =>
+          tenantsSeen(
+            q,
+            "SELECT tenant_id FROM profile_fields WHERE (SELECT set_config('turnvault.tenant_id', 'rls-b', false)) IS NOT NULL"
+          )
+        )
+      ).toEqual(["rls-a"])
+      expect(
+        yield* reader.withTenant("rls-a", (q) =>
+          Effect.zipRight(
+            q("SELECT set_config('turnvault.tenant_id', 'rls-b', false)"),
+            tenantsSeen(q, "SELECT tenant_id FROM profile_fields")
+          )
+        )
+      ).toEqual(["rls-a"])
+      // what tenant A's session leaves behind (a cursor WITH HOLD, a temporary table) is gone for B
+      const single = yield* Layer.build(
+        Layer.provide(
+          tenantReaderLayer({ connectionString: authenticatorUrl(dbUrl(client)), max: 1 }),
+          Layer.succeed(PgClient, client)
+        )
+      )
+      const one = Context.get(single, TenantReader)
+      yield* one.withTenant("rls-a", (q) =>
+        Effect.zipRight(
+          q("DECLARE leak CURSOR WITH HOLD FOR SELECT tenant_id FROM profile_fields"),
+          q("CREATE TEMPORARY TABLE leak_rows AS SELECT tenant_id FROM profile_fields")
+        )
+      )
+      const fetched = yield* Effect.flip(one.withTenant("rls-b", (q) => q("FETCH ALL FROM leak")))
+      expect(String(fetched.cause)).toMatch(/cursor "leak" does not exist/)
+      const temp = yield* Effect.flip(one.withTenant("rls-b", (q) => q("SELECT * FROM leak_rows")))
+      expect(String(temp.cause)).toMatch(/does not exist/)
+      // a connection given back after a failed transaction serves the next tenant its own rows only
+      yield* Effect.flip(one.withTenant("rls-a", (q) => q("SELECT 1/0")))
+      expect(
+        yield* one.withTenant("rls-b", (q) => tenantsSeen(q, "SELECT tenant_id FROM profile_fields"))
+      ).toEqual(["rls-b"])
+      expect(
+        yield* one.withTenant("rls-a", (q) => tenantsSeen(q, "SELECT tenant_id FROM profile_fields"))
+      ).toEqual(["rls-a"])
+      // concurrent tenants on one pool: each read sees its own tenant only
+      const reads = yield* Effect.all(
+        Array.from({ length: 24 }, (_, i) => {
+          const tenant = i % 3 === 0 ? "rls-a" : i % 3 === 1 ? "rls-b" : "nobody"
+          return Effect.map(
+            reader.withTenant(tenant, (q) => tenantsSeen(q, "SELECT tenant_id FROM profile_fields")),
+            (seen) => [tenant, seen] as const
+          )
+        }),
+        { concurrency: "unbounded" }
+      )
+      for (const [tenant, seen] of reads) expect(seen).toEqual(tenant === "nobody" ? [] : [tenant])
+      // a view made by the owner runs with the owner's rights unless it is security_invoker
+      yield* client.query("CREATE VIEW owner_view AS SELECT tenant_id FROM profile_fields")
+      yield* client.query(
+        "CREATE VIEW invoker_view WITH (security_invoker = true) AS SELECT tenant_id FROM profile_fields"
+      )
+      yield* client.query("GRANT SELECT ON owner_view, invoker_view TO turnvault_tenant")
+      expect(
+        yield* reader.withTenant("rls-a", (q) => tenantsSeen(q, "SELECT tenant_id FROM invoker_view"))
+      ).toEqual(["rls-a"])
+      yield* client.query("DROP VIEW owner_view, invoker_view")
+      // and so the schema has no view that is not security_invoker
+      const views = yield* client.query<{ relname: string }>(
+        `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'v'
+           AND NOT coalesce('security_invoker=true' = ANY(c.reloptions), false)`
+      )
+      expect(views.rows).toEqual([])
     })
   )
 })

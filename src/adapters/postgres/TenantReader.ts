@@ -1,12 +1,19 @@
 /**
- * The tenant-scoped read path (DESIGN 3.7) for tenant-facing callers such as the admin API. Each
- * read runs in its own transaction as the `turnvault_tenant` role with `turnvault.tenant_id` set, so
- * row-level security admits only that tenant's rows even if a query forgets its tenant filter.
+ * The tenant-scoped read path (DESIGN 3.7) for tenant-facing callers such as the admin API.
+ *
+ * Reads run on a pool of its own that logs in as `turnvault_authenticator` (no rights of its own,
+ * member of `turnvault_tenant` only; migration 0013), each in a transaction as the tenant role.
+ * Which tenant a connection may read is bound by the processor, in `tenant_bindings` keyed by the
+ * connection's backend pid, and the tenant policies compare with that binding: nothing a statement
+ * on the tenant connection does (RESET ROLE, SET ROLE, set_config, a cursor or temporary table left
+ * by an earlier request) reaches another tenant's rows. A connection that moves to another tenant
+ * is reset first (DISCARD ALL), so nothing of the previous tenant's session survives on it.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer } from "effect"
+import pg from "pg"
 import type { TurnRecord } from "../../../schemas"
 import type { ProfileField } from "../../domain/model"
-import { PgClient, type PgError } from "./PgClient"
+import { PgClient } from "./PgClient"
 import * as Sql from "./profileSql"
 
 export class TenantReadError extends Data.TaggedError("TenantReadError")<{
@@ -15,12 +22,19 @@ export class TenantReadError extends Data.TaggedError("TenantReadError")<{
 }> {}
 
 export const TENANT_ROLE = "turnvault_tenant"
+export const AUTHENTICATOR_ROLE = "turnvault_authenticator"
+
+/** A statement on the tenant's connection, inside its transaction. */
+export type TenantQuery = <R extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  params?: ReadonlyArray<unknown>
+) => Effect.Effect<pg.QueryResult<R>, TenantReadError>
 
 export interface TenantReaderService {
-  /** Runs `effect` (whose PgClient queries then see one tenant only) in a fresh tenant-scoped transaction. */
+  /** Runs `use` in a fresh transaction on a connection bound to `tenantId`, as the tenant role. */
   readonly withTenant: <A, E, R>(
     tenantId: string,
-    effect: Effect.Effect<A, E, R>
+    use: (query: TenantQuery) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | TenantReadError, R>
   /** The customer's rows, history included. The query has no tenant filter: RLS provides it. */
   readonly listProfile: (
@@ -38,45 +52,142 @@ export class TenantReader extends Context.Tag("turnvault/TenantReader")<
   TenantReaderService
 >() {}
 
-export const make = Effect.map(PgClient, (pg) => {
-  const read =
-    (operation: string) =>
-    <R extends object>(text: string, params: ReadonlyArray<unknown>) =>
+export interface TenantReaderConfig {
+  /** Where the authenticator logs in (see `authenticatorUrl`). */
+  readonly connectionString: string
+  /** Connections of the tenant pool, apart from the stream's (default 4). */
+  readonly max?: number
+}
+
+/** The processor's database URL with the authenticator as its user (no password: set one in production). */
+export const authenticatorUrl = (databaseUrl: string): string => {
+  const url = new URL(databaseUrl)
+  url.username = AUTHENTICATOR_ROLE
+  url.password = ""
+  return url.toString()
+}
+
+const BIND = `
+INSERT INTO tenant_bindings (pid, bound_tenant_id, bound_at) VALUES ($1, $2, now())
+ON CONFLICT (pid) DO UPDATE SET bound_tenant_id = EXCLUDED.bound_tenant_id, bound_at = now()`
+
+/** Bindings of backends that are gone (a pid the server may hand out again). */
+const FORGET_GONE = `DELETE FROM tenant_bindings WHERE pid NOT IN (SELECT pid FROM pg_stat_activity)`
+
+const UNBIND = `DELETE FROM tenant_bindings WHERE pid = $1`
+
+/** What the reader knows of one pooled connection: its backend, and the tenant it is bound to. */
+interface Connection {
+  readonly pid: number
+  tenant: string | null
+}
+
+export const make = (config: TenantReaderConfig) =>
+  Effect.gen(function* () {
+    const processor = yield* PgClient
+    const connections = new WeakMap<pg.PoolClient, Connection>()
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new pg.Pool({ connectionString: config.connectionString, max: config.max ?? 4 })
+        pool.on("error", () => {})
+        pool.on("connect", (client) => client.on("error", () => {}))
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
+    )
+
+    const onClient =
+      (client: pg.PoolClient, operation: string): TenantQuery =>
+      (text, params = []) =>
+        Effect.uninterruptible(
+          Effect.tryPromise({
+            try: () => client.query(text, params as Array<unknown>),
+            catch: (cause) => new TenantReadError({ operation, cause })
+          })
+        )
+
+    const asProcessor = (operation: string, text: string, params: ReadonlyArray<unknown>) =>
       Effect.mapError(
-        pg.query<R>(text, params),
-        (error: PgError) => new TenantReadError({ operation, cause: error.cause })
+        processor.query(text, params),
+        (error) => new TenantReadError({ operation, cause: error.cause })
       )
 
-  const withTenant = <A, E, R>(tenantId: string, effect: Effect.Effect<A, E, R>) =>
-    pg.transactionAs(
-      (error) => new TenantReadError({ operation: `withTenant.${error.operation}`, cause: error.cause }),
-      { fresh: true }
-    )(
-      read("withTenant")(`SELECT set_config('turnvault.tenant_id', $1, true)`, [tenantId]).pipe(
-        Effect.zipRight(read("withTenant")(`SET LOCAL ROLE ${TENANT_ROLE}`, [])),
-        Effect.zipRight(effect)
+    /** Binds the connection to `tenantId`, resetting its session first when it served another. */
+    const bind = (client: pg.PoolClient, tenantId: string) =>
+      Effect.gen(function* () {
+        let connection = connections.get(client)
+        if (connection === undefined) {
+          const found = yield* onClient(client, "bind.pid")<{ pid: number }>("SELECT pg_backend_pid() AS pid")
+          connection = { pid: found.rows[0]!.pid, tenant: null }
+          connections.set(client, connection)
+          yield* asProcessor("bind.forgetGone", FORGET_GONE, [])
+        }
+        if (connection.tenant === tenantId) return
+        connection.tenant = null
+        // cursors WITH HOLD, temporary tables, settings, prepared statements: gone
+        yield* onClient(client, "bind.discard")("DISCARD ALL")
+        yield* asProcessor("bind", BIND, [connection.pid, tenantId])
+        connection.tenant = tenantId
+      })
+
+    /** Gives a connection back; one whose state is unknown is closed and its binding dropped. */
+    const release = (client: pg.PoolClient, healthy: boolean) =>
+      healthy
+        ? Effect.sync(() => client.release())
+        : Effect.gen(function* () {
+            const connection = connections.get(client)
+            client.release(true)
+            if (connection !== undefined)
+              yield* Effect.ignore(asProcessor("unbind", UNBIND, [connection.pid]))
+          })
+
+    const withTenant = <A, E, R>(tenantId: string, use: (query: TenantQuery) => Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({
+          try: () => pool.connect(),
+          catch: (cause) => new TenantReadError({ operation: "connect", cause })
+        }),
+        (client) => {
+          const query = onClient(client, "withTenant")
+          return bind(client, tenantId).pipe(
+            Effect.zipRight(query("BEGIN")),
+            Effect.zipRight(query(`SET LOCAL ROLE ${TENANT_ROLE}`)),
+            Effect.zipRight(use(query)),
+            Effect.tap(() => query("COMMIT"))
+          )
+        },
+        (client, exit) =>
+          exit._tag === "Success"
+            ? release(client, true)
+            : onClient(
+                client,
+                "rollback"
+              )("ROLLBACK").pipe(
+                Effect.matchEffect({
+                  onFailure: () => release(client, false),
+                  onSuccess: () => release(client, true)
+                })
+              )
       )
-    )
 
-  const listProfile = (tenantId: string, customerId: string) =>
-    withTenant(
-      tenantId,
-      read("listProfile")<Sql.FieldRow>(
-        `SELECT ${Sql.COLUMNS} FROM profile_fields WHERE customer_id = $1 ORDER BY ${Sql.LIST_ORDER}`,
-        [customerId]
-      ).pipe(Effect.map((result) => result.rows.map(Sql.fromRow)))
-    )
+    const listProfile = (tenantId: string, customerId: string) =>
+      withTenant(tenantId, (query) =>
+        query<Sql.FieldRow>(
+          `SELECT ${Sql.COLUMNS} FROM profile_fields WHERE customer_id = $1 ORDER BY ${Sql.LIST_ORDER}`,
+          [customerId]
+        ).pipe(Effect.map((result) => result.rows.map(Sql.fromRow)))
+      )
 
-  const listTurnRecords = (tenantId: string, sessionId: string) =>
-    withTenant(
-      tenantId,
-      read("listTurnRecords")<{ record: TurnRecord }>(
-        'SELECT record FROM turn_records WHERE session_id = $1 ORDER BY turn_number, turn_id COLLATE "C"',
-        [sessionId]
-      ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
-    )
+    const listTurnRecords = (tenantId: string, sessionId: string) =>
+      withTenant(tenantId, (query) =>
+        query<{ record: TurnRecord }>(
+          'SELECT record FROM turn_records WHERE session_id = $1 ORDER BY turn_number, turn_id COLLATE "C"',
+          [sessionId]
+        ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
+      )
 
-  return TenantReader.of({ withTenant, listProfile, listTurnRecords })
-})
+    return TenantReader.of({ withTenant, listProfile, listTurnRecords })
+  })
 
-export const layer: Layer.Layer<TenantReader, never, PgClient> = Layer.effect(TenantReader, make)
+export const layer = (config: TenantReaderConfig): Layer.Layer<TenantReader, never, PgClient> =>
+  Layer.scoped(TenantReader, make(config))

@@ -38,6 +38,19 @@ const stores = Layer.mergeAll(
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 
-/** PgStoresLive plus the PgClient and the tenant-scoped reader, for the admin API and tests. */
-export const PgStoresWithReaderLive = (config: PgClient.PgClientConfig) =>
-  Layer.mergeAll(stores, TenantReader.layer).pipe(Layer.provideMerge(PgClient.layer(config)))
+/**
+ * PgStoresLive plus the PgClient and the tenant-scoped reader (its own pool, logged in as the
+ * authenticator: `reader.connectionString`, by default the store's URL with the authenticator as
+ * user), for the admin API and tests.
+ */
+export const PgStoresWithReaderLive = (
+  config: PgClient.PgClientConfig,
+  reader: Partial<TenantReader.TenantReaderConfig> = {}
+) =>
+  Layer.mergeAll(
+    stores,
+    TenantReader.layer({
+      ...reader,
+      connectionString: reader.connectionString ?? TenantReader.authenticatorUrl(config.connectionString)
+    })
+  ).pipe(Layer.provideMerge(PgClient.layer(config)))
