@@ -31,6 +31,8 @@ import { CliInputError, importDefinitions, importRequirements, processFile } fro
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
+import { createKey, listKeys, operator, revokeKey } from "./commands/keys"
+import { isKeyScope } from "../domain/apiKey"
 import { deleteItem, derivedItems, fieldHistory, itemChain, shownRow, tombstones } from "./commands/items"
 import type { ProfileField } from "../domain/model"
 
@@ -62,6 +64,11 @@ const USAGE = `usage: turnvault <command>
   items delete --tenant T --item ID --by WHO --reason WHY [--cascade]
                                           tombstone an item (refused while others derive from it)
   items tombstones --tenant T             who deleted what, when and why
+  keys create --tenant T [--scope read|admin] [--by WHO]
+                                          make a tenant API key; prints it once (DATABASE_URL)
+  keys list --tenant T                    the tenant's keys, without secrets
+  keys revoke --tenant T --key KEY_ID [--by WHO]
+                                          revoke a key (create and revoke are in admin_actions)
   generate --lines N --output DIR         write a synthetic defs.json, reqs.json and events.jsonl`
 
 const { positionals, values } = parseArgs({
@@ -75,6 +82,8 @@ const { positionals, values } = parseArgs({
     tenant: { type: "string" },
     session: { type: "string" },
     item: { type: "string" },
+    key: { type: "string" },
+    scope: { type: "string" },
     customer: { type: "string" },
     field: { type: "string" },
     by: { type: "string" },
@@ -221,6 +230,25 @@ const runCommand = (config: AppConfig) =>
         if (sub === "up") return yield* print({ ran: yield* runMigrations(url, "up") })
         if (sub === "down")
           return yield* print({ ran: yield* runMigrations(url, "down", values.all ? undefined : 1) })
+        return yield* new CliInputError({ message: USAGE })
+      }
+      case "keys": {
+        yield* needDatabase(config)
+        const tenant = yield* required("tenant")
+        if (sub === "create") {
+          const scope = flag("scope") ?? "read"
+          if (!isKeyScope(scope)) return yield* new CliInputError({ message: "--scope is read or admin" })
+          return yield* print(
+            yield* createKey(tenant, scope, operator(flag("by"))).pipe(Effect.provide(stores))
+          )
+        }
+        if (sub === "list") return yield* print(yield* listKeys(tenant).pipe(Effect.provide(stores)))
+        if (sub === "revoke")
+          return yield* print(
+            yield* revokeKey(tenant, yield* required("key"), operator(flag("by"))).pipe(
+              Effect.provide(stores)
+            )
+          )
         return yield* new CliInputError({ message: USAGE })
       }
       case "jobs": {

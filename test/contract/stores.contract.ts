@@ -1,10 +1,11 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork, PartitionOwnership, QuarantineStore and JobLeases must pass unchanged. The layer is built once
+ * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases and ApiKeys must pass unchanged. The layer is built once
  * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
+import type { ApiKeys } from "../../src/ports/ApiKeys"
 import type { AuditStore } from "../../src/ports/AuditStore"
 import type { JobLeases } from "../../src/ports/JobLeases"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
@@ -12,6 +13,7 @@ import type { ProfileStore } from "../../src/ports/ProfileStore"
 import type { QuarantineStore } from "../../src/ports/QuarantineStore"
 import type { SessionStore } from "../../src/ports/SessionStore"
 import type { UnitOfWork } from "../../src/ports/UnitOfWork"
+import { apiKeyCases } from "./apiKeys.cases"
 import { auditCases } from "./audit.cases"
 import { definitionCases } from "./definitions.cases"
 import { jobLeaseCases } from "./jobLeases.cases"
@@ -30,6 +32,7 @@ export type Stores =
   | PartitionOwnership
   | QuarantineStore
   | JobLeases
+  | ApiKeys
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -51,5 +54,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     ownershipCases(it, tenant)
     quarantineCases(it, tenant)
     jobLeaseCases(it, tenant)
+    apiKeyCases(it, tenant)
   })
 }

@@ -17,6 +17,8 @@ import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } f
 import { freshDatabase } from "../support/postgres"
 
 const TABLES = [
+  "admin_actions",
+  "api_keys",
   "field_definitions",
   "profile_assets",
   "profile_fields",

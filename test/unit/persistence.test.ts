@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { AuditStore } from "../../src/ports/AuditStore"
 import {
+  MemoryApiKeys,
   MemoryAuditStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -89,7 +90,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     Layer.merge(UnitOfWork.passThrough),
     Layer.merge(MemoryPartitionOwnership.layer),
     Layer.merge(MemoryQuarantineStore.layer),
-    Layer.merge(MemoryJobLeases.layer)
+    Layer.merge(MemoryJobLeases.layer),
+    Layer.merge(MemoryApiKeys.layer)
   )
 }
 

@@ -18,6 +18,7 @@ const owners: Record<string, ReadonlyArray<string>> = {
   ],
   "profileSql.ts": ["profile_fields", "field_definitions", "profile_tombstones", "profile_assets"],
   "PgAuditStore.ts": ["turn_records", "session_history"],
+  "PgApiKeys.ts": ["api_keys", "admin_actions"],
   // the tenant path binds its connections (through the processor's pool), and writes nothing else
   "TenantReader.ts": ["tenant_bindings"]
 }
@@ -30,7 +31,9 @@ const tables = [
   "profile_assets",
   "profile_fields",
   "turn_records",
-  "tenant_bindings"
+  "tenant_bindings",
+  "api_keys",
+  "admin_actions"
 ]
 
 /** Tables a source file writes: targets of INSERT INTO, UPDATE, DELETE FROM, TRUNCATE. */

@@ -1,6 +1,7 @@
 /** The embedded default: every store in memory, no shared transaction. */
 import { Layer } from "effect"
 import { UnitOfWork } from "../../ports/UnitOfWork"
+import * as MemoryApiKeys from "./MemoryApiKeys"
 import * as MemoryAuditStore from "./MemoryAuditStore"
 import * as MemoryJobLeases from "./MemoryJobLeases"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
@@ -9,6 +10,7 @@ import * as MemoryQuarantineStore from "./MemoryQuarantineStore"
 import * as MemorySessionStore from "./MemorySessionStore"
 
 export {
+  MemoryApiKeys,
   MemoryAuditStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -24,5 +26,6 @@ export const MemoryStoresLive = Layer.mergeAll(
   MemoryPartitionOwnership.layer,
   MemoryQuarantineStore.layer,
   MemoryJobLeases.layer,
+  MemoryApiKeys.layer,
   UnitOfWork.passThrough
 )

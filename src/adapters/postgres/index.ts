@@ -1,5 +1,6 @@
 /** The PostgreSQL stores: one pool, the three stores, and a UnitOfWork that is one transaction. */
 import { Layer } from "effect"
+import * as PgApiKeys from "./PgApiKeys"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgClient from "./PgClient"
 import * as PgJobLeases from "./PgJobLeases"
@@ -13,6 +14,7 @@ import * as TenantReader from "./TenantReader"
 export { MigrationError, migrationStatus, runMigrations } from "./migrate"
 export { postgresHealthCheck } from "./PgHealthCheck"
 export {
+  PgApiKeys,
   PgAuditStore,
   PgClient,
   PgJobLeases,
@@ -31,7 +33,8 @@ const stores = Layer.mergeAll(
   PgUnitOfWork.layer,
   PgPartitionOwnership.layer,
   PgQuarantineStore.layer,
-  PgJobLeases.layer
+  PgJobLeases.layer,
+  PgApiKeys.layer
 )
 
 /** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership, QuarantineStore and JobLeases over one pool (released when the layer is). */
