@@ -15,7 +15,7 @@ import {
   storesLayer
 } from "./layers"
 import { AppConfig } from "../config/AppConfig"
-import { HttpLive } from "../observability/HttpApi"
+import { httpLayer } from "./adminApi"
 import { consumerCheck, readinessLayer } from "../observability/Readiness"
 import { makeConsumerProgress } from "../observability/ConsumerProgress"
 import { ensureTopics } from "../adapters/kafka/KafkaTopics"
@@ -166,16 +166,14 @@ const runCommand = (config: AppConfig) =>
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
           return yield* startKafka(config, progress).pipe(
-            Effect.provide(
-              Layer.merge(layer, HttpLive(config.httpPort).pipe(Layer.provide(readiness("kafka"))))
-            )
+            Effect.provide(Layer.merge(layer, httpLayer(config).pipe(Layer.provide(readiness("kafka")))))
           )
         }
         return yield* startEmbedded(config, progress).pipe(
           Effect.provide(
             Layer.mergeAll(
               serviceLayer(config, embeddedLogLayer(config)),
-              HttpLive(config.httpPort).pipe(Layer.provide(readiness("embedded")))
+              httpLayer(config).pipe(Layer.provide(readiness("embedded")))
             )
           )
         )

@@ -129,6 +129,23 @@ export const AppConfig = Config.all({
     30_000,
     "After SIGTERM, how long in-flight batches may take before the process exits non-zero"
   ),
+  apiEnabled: Config.boolean("TURNVAULT_API").pipe(
+    Config.withDefault(true),
+    Config.withDescription(
+      "Serve the tenant admin API (/v1, /openapi.json) on the HTTP port in `start`; needs DATABASE_URL"
+    )
+  ),
+  tenantDatabaseUrl: Config.option(Config.redacted("TURNVAULT_TENANT_DATABASE_URL")).pipe(
+    Config.withDescription(
+      "Where the API's tenant reads log in (as turnvault_authenticator); unset = DATABASE_URL with that user"
+    )
+  ),
+  apiRatePerSecond: int("TURNVAULT_API_RATE_PER_SECOND", 50, "Requests per second each API key may make"),
+  apiRateBurst: int(
+    "TURNVAULT_API_RATE_BURST",
+    100,
+    "Requests an API key may make at once before the rate applies"
+  ),
   jobsEnabled: Config.boolean("TURNVAULT_JOBS").pipe(
     Config.withDefault(true),
     Config.withDescription(

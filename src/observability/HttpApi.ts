@@ -2,7 +2,7 @@
  * The HTTP surface (DESIGN 7): `/metrics` (Prometheus exposition), `/healthz` (the process is
  * alive: its consumer runs, or was recreated within a grace period) and `/readyz` (connected and making progress), on TURNVAULT_HTTP_PORT.
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { type HttpApp, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
@@ -70,8 +70,21 @@ const router = HttpRouter.empty.pipe(
   )
 )
 
-export const HttpLive = (port: number) =>
-  HttpServer.serve(router).pipe(
+/** An HTTP app served beside the probes: the admin API (paths under /v1) and its OpenAPI document. */
+export interface MountedApi {
+  readonly app: HttpApp.Default<never, HttpRouter.HttpRouter.DefaultServices>
+  readonly openApi: unknown
+}
+
+export const HttpLive = (port: number, api?: MountedApi) =>
+  HttpServer.serve(
+    api === undefined
+      ? router
+      : router.pipe(
+          HttpRouter.get("/openapi.json", HttpServerResponse.unsafeJson(api.openApi)),
+          HttpRouter.mountApp("/v1", api.app, { includePrefix: true })
+        )
+  ).pipe(
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
   )

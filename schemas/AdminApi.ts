@@ -1,0 +1,111 @@
+/**
+ * The tenant admin and query API (issue 14), as one `@effect/platform` HttpApi: these definitions
+ * validate requests, encode responses and generate the OpenAPI document (`/openapi.json`), so the
+ * three cannot disagree. Every endpoint needs a tenant API key (`Authorization: Bearer tvk_...`);
+ * the tenant is the key's, never the URL's or the body's. Another tenant's ids answer 404.
+ */
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "@effect/platform"
+import { Context, Schema } from "effect"
+import { TurnRecord } from "./Outputs"
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401, description: "no key, or a key that is unknown or revoked" })
+) {}
+
+export class NotFound extends Schema.TaggedError<NotFound>()(
+  "NotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404, description: "nothing of the key's tenant under this id" })
+) {}
+
+/** Who the request is (set by the Authorization middleware from the key). */
+export class CurrentTenant extends Context.Tag("turnvault/CurrentTenant")<
+  CurrentTenant,
+  { readonly tenant_id: string; readonly key_id: string; readonly scope: "read" | "admin" }
+>() {}
+
+export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Authorization", {
+  failure: Unauthorized,
+  provides: CurrentTenant,
+  security: { tenantKey: HttpApiSecurity.bearer }
+}) {}
+
+const Nullable = <S extends Schema.Schema.Any>(s: S) => Schema.NullOr(s)
+
+/** A stored profile row of the customer context vault (DESIGN 3.6). */
+export const VaultField = Schema.Struct({
+  id: Schema.String,
+  customer_id: Schema.String,
+  name: Schema.String,
+  value: Schema.Unknown,
+  scope: Schema.String,
+  status: Schema.Literal("active", "superseded", "expired", "orphaned", "deleted"),
+  source: Schema.String,
+  confidence: Schema.Number,
+  updated_at: Schema.String,
+  source_item_id: Schema.String,
+  source_item_type: Schema.String,
+  source_metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  superseded_by_id: Nullable(Schema.String),
+  case_id: Nullable(Schema.String),
+  expires_at: Nullable(Schema.String),
+  validation_error: Nullable(Schema.String),
+  definition_version: Nullable(Schema.Number)
+}).annotations({ identifier: "VaultField" })
+
+export const CustomerFields = Schema.Struct({
+  tenant_id: Schema.String,
+  customer_id: Schema.String,
+  fields: Schema.Array(VaultField)
+}).annotations({ identifier: "CustomerFields" })
+
+export const SessionTurns = Schema.Struct({
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  turns: Schema.Array(TurnRecord)
+}).annotations({ identifier: "SessionTurns" })
+
+export class VaultGroup extends HttpApiGroup.make("vault")
+  .add(
+    HttpApiEndpoint.get("customerFields", "/v1/customers/:customerId/fields")
+      .setPath(Schema.Struct({ customerId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          history: Schema.optional(
+            Schema.Literal("true", "false").annotations({
+              description: "superseded, expired, orphaned and deleted rows too"
+            })
+          )
+        })
+      )
+      .addSuccess(CustomerFields)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "A customer's vault: active fields, or every row with history=true")
+  )
+  .middleware(Authorization) {}
+
+export class SessionsGroup extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.get("sessionTurns", "/v1/sessions/:sessionId/turns")
+      .setPath(Schema.Struct({ sessionId: Schema.String }))
+      .addSuccess(SessionTurns)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "A session's turn records, in order")
+  )
+  .middleware(Authorization) {}
+
+export class AdminApi extends HttpApi.make("turnvault")
+  .add(VaultGroup)
+  .add(SessionsGroup)
+  .annotate(OpenApi.Title, "turnvault admin and query API")
+  .annotate(OpenApi.Version, "1") {}

@@ -1,0 +1,155 @@
+/**
+ * The admin and query API's handlers (schemas/AdminApi.ts), mounted by `start` on the HTTP port
+ * when PostgreSQL is configured. Each request: a token bucket per key (429 with Retry-After, before
+ * any hashing, so a flood cannot burn CPU on scrypt), then the key is authenticated (ApiKeys;
+ * a verified key is remembered for `authCacheMs`, so revocation takes effect within that), then
+ * the handler reads through TenantReader, whose connection sees the key's tenant only.
+ */
+import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
+import { AdminApi, Authorization, CurrentTenant, NotFound, Unauthorized } from "../../schemas/AdminApi"
+import { PgApiKeys, PgClient, TenantReader } from "../adapters/postgres"
+import type { AppConfig } from "../config/AppConfig"
+import { HttpLive } from "../observability/HttpApi"
+import { parseKey } from "../domain/apiKey"
+import { type Bucket, type RateLimit, takeToken } from "../domain/rateLimit"
+import { ApiKeys, type Principal } from "../ports/ApiKeys"
+
+export interface AdminApiConfig {
+  readonly rateLimit: RateLimit
+  /** How long a verified key is trusted without hashing it again (ms). */
+  readonly authCacheMs: number
+}
+
+export const defaultAdminApiConfig: AdminApiConfig = {
+  rateLimit: { perSecond: 50, burst: 100 },
+  authCacheMs: 30_000
+}
+
+/** The most keys whose verification is remembered at once (the oldest go first). */
+const AUTH_CACHE_SIZE = 10_000
+
+const AuthorizationLive = (config: AdminApiConfig) =>
+  Layer.effect(
+    Authorization,
+    Effect.gen(function* () {
+      const keys = yield* ApiKeys
+      const verified = new Map<string, { readonly principal: Principal; readonly until: number }>()
+      return {
+        tenantKey: (token: Redacted.Redacted<string>) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const digest = createHash("sha256").update(Redacted.value(token)).digest("hex")
+            const cached = verified.get(digest)
+            if (cached !== undefined && cached.until > now) return cached.principal
+            const principal = yield* keys.authenticate(Redacted.value(token)).pipe(
+              Effect.tapError((error) =>
+                Effect.logWarning("api key check failed", { operation: error.operation })
+              ),
+              Effect.orElseSucceed(() => null)
+            )
+            if (principal === null)
+              return yield* new Unauthorized({ message: "a valid tenant API key is required" })
+            if (verified.size >= AUTH_CACHE_SIZE) verified.delete(verified.keys().next().value!)
+            verified.set(digest, { principal, until: now + config.authCacheMs })
+            return principal
+          })
+      }
+    })
+  )
+
+const notFound = (what: string) => new NotFound({ message: `no ${what} for this tenant` })
+
+const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
+  handlers.handle("customerFields", ({ path, urlParams }) =>
+    Effect.gen(function* () {
+      const tenant = yield* CurrentTenant
+      const reader = yield* TenantReader.TenantReader
+      const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+      const fields = urlParams.history === "true" ? rows : rows.filter((row) => row.status === "active")
+      if (rows.length === 0) return yield* notFound("customer")
+      return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
+    })
+  )
+)
+
+const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
+  handlers.handle("sessionTurns", ({ path }) =>
+    Effect.gen(function* () {
+      const tenant = yield* CurrentTenant
+      const reader = yield* TenantReader.TenantReader
+      const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
+      if (turns.length === 0) return yield* notFound("session")
+      return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
+    })
+  )
+)
+
+/** The OpenAPI document of the API, as served on `/openapi.json`. */
+export const openApiDocument = () => OpenApi.fromApi(AdminApi)
+
+/** 429 with Retry-After when the request's key (parsed, not yet verified) is over its rate. */
+const rateLimited = (limit: RateLimit) => {
+  const buckets = new Map<string, Bucket>()
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const header = request.headers.authorization ?? ""
+      const parsed = parseKey(header.replace(/^Bearer\s+/i, ""))
+      if (parsed === null) return yield* app
+      const key = `${parsed.tenant_id}\u0000${parsed.key_id}`
+      const taken = takeToken(buckets.get(key), yield* Clock.currentTimeMillis, limit)
+      buckets.set(key, taken.bucket)
+      if (taken.allowed) return yield* app
+      return HttpServerResponse.unsafeJson(
+        { _tag: "TooManyRequests", message: "rate limit of this key exceeded" },
+        { status: 429, headers: { "retry-after": String(taken.retryAfterSeconds) } }
+      )
+    })
+}
+
+/**
+ * The HTTP layer of `start`: the probes and metrics, plus the admin API when PostgreSQL is
+ * configured and TURNVAULT_API is not false. The API has pools of its own (2 processor
+ * connections for keys and bindings, 4 tenant connections), so it never takes the stream's.
+ */
+export const httpLayer = (config: AppConfig) =>
+  Option.match(config.apiEnabled ? config.databaseUrl : Option.none(), {
+    onNone: () => HttpLive(config.httpPort),
+    onSome: (url) => {
+      const connectionString = Redacted.value(url)
+      const stores = Layer.mergeAll(
+        PgApiKeys.layer,
+        TenantReader.layer({
+          connectionString: Option.match(config.tenantDatabaseUrl, {
+            onNone: () => TenantReader.authenticatorUrl(connectionString),
+            onSome: Redacted.value
+          })
+        })
+      ).pipe(Layer.provide(PgClient.layer({ connectionString, max: 2 })))
+      const api = adminHttpApp({
+        rateLimit: { perSecond: config.apiRatePerSecond, burst: config.apiRateBurst },
+        authCacheMs: defaultAdminApiConfig.authCacheMs
+      })
+      return Layer.unwrapEffect(
+        Effect.map(api, (app) => HttpLive(config.httpPort, { app, openApi: openApiDocument() }))
+      ).pipe(Layer.provide(stores))
+    }
+  })
+
+/** The API as one HttpApp (paths under /v1), over the context's ApiKeys and TenantReader. */
+export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>
+  Effect.gen(function* () {
+    const app = yield* HttpApiBuilder.httpApp.pipe(
+      Effect.provide(
+        HttpApiBuilder.api(AdminApi).pipe(
+          Layer.provide([VaultLive, SessionsLive]),
+          Layer.provide(AuthorizationLive(config)),
+          Layer.merge(HttpApiBuilder.Router.Live),
+          Layer.merge(HttpApiBuilder.Middleware.layer)
+        )
+      )
+    )
+    return rateLimited(config.rateLimit)(app)
+  })
