@@ -28,6 +28,12 @@ export class NotFound extends Schema.TaggedError<NotFound>()(
   HttpApiSchema.annotations({ status: 404, description: "nothing of the key's tenant under this id" })
 ) {}
 
+export class BadRequest extends Schema.TaggedError<BadRequest>()(
+  "BadRequest",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
 /** Who the request is (set by the Authorization middleware from the key). */
 export class CurrentTenant extends Context.Tag("turnvault/CurrentTenant")<
   CurrentTenant,
@@ -69,6 +75,18 @@ export const CustomerFields = Schema.Struct({
   fields: Schema.Array(VaultField)
 }).annotations({ identifier: "CustomerFields" })
 
+export const CustomerFieldsAsOf = Schema.Struct({
+  tenant_id: Schema.String,
+  customer_id: Schema.String,
+  as_of: Schema.String.annotations({ description: "the instant the fields are as of (UTC)" }),
+  turn_id: Schema.optional(Schema.String),
+  fields: Schema.Array(VaultField)
+}).annotations({ identifier: "CustomerFieldsAsOf" })
+
+const Instant = Schema.String.pipe(
+  Schema.filter((s) => !Number.isNaN(Date.parse(s)), { message: () => "an ISO 8601 instant" })
+)
+
 export const SessionTurns = Schema.Struct({
   tenant_id: Schema.String,
   session_id: Schema.String,
@@ -91,6 +109,25 @@ export class VaultGroup extends HttpApiGroup.make("vault")
       .addSuccess(CustomerFields)
       .addError(NotFound)
       .annotate(OpenApi.Summary, "A customer's vault: active fields, or every row with history=true")
+  )
+  .add(
+    HttpApiEndpoint.get("customerFieldsAsOf", "/v1/customers/:customerId/fields/as-of")
+      .setPath(Schema.Struct({ customerId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          at: Schema.optional(Instant.annotations({ description: "an instant (ISO 8601)" })),
+          turn: Schema.optional(
+            Schema.String.annotations({ description: "a turn id: right after that turn" })
+          )
+        })
+      )
+      .addSuccess(CustomerFieldsAsOf)
+      .addError(NotFound)
+      .addError(BadRequest)
+      .annotate(
+        OpenApi.Summary,
+        "What the agent knew: the customer's fields as of an instant, or right after a turn (exactly one of at, turn)"
+      )
   )
   .middleware(Authorization) {}
 

@@ -8,7 +8,14 @@
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
-import { AdminApi, Authorization, CurrentTenant, NotFound, Unauthorized } from "../../schemas/AdminApi"
+import {
+  AdminApi,
+  Authorization,
+  BadRequest,
+  CurrentTenant,
+  NotFound,
+  Unauthorized
+} from "../../schemas/AdminApi"
 import { PgApiKeys, PgClient, TenantReader } from "../adapters/postgres"
 import type { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
@@ -62,16 +69,36 @@ const AuthorizationLive = (config: AdminApiConfig) =>
 const notFound = (what: string) => new NotFound({ message: `no ${what} for this tenant` })
 
 const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
-  handlers.handle("customerFields", ({ path, urlParams }) =>
-    Effect.gen(function* () {
-      const tenant = yield* CurrentTenant
-      const reader = yield* TenantReader.TenantReader
-      const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
-      const fields = urlParams.history === "true" ? rows : rows.filter((row) => row.status === "active")
-      if (rows.length === 0) return yield* notFound("customer")
-      return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
-    })
-  )
+  handlers
+    .handle("customerFields", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+        const fields = urlParams.history === "true" ? rows : rows.filter((row) => row.status === "active")
+        if (rows.length === 0) return yield* notFound("customer")
+        return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
+      })
+    )
+    .handle("customerFieldsAsOf", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        if ((urlParams.at === undefined) === (urlParams.turn === undefined))
+          return yield* new BadRequest({ message: "give exactly one of at and turn" })
+        const as = urlParams.turn === undefined ? { at: urlParams.at! } : { turnId: urlParams.turn }
+        const found = yield* reader.vaultAsOf(tenant.tenant_id, path.customerId, as).pipe(Effect.orDie)
+        if (found === null) return yield* notFound("turn")
+        if (found.fields.length === 0) return yield* notFound("customer fields at that time")
+        return {
+          tenant_id: tenant.tenant_id,
+          customer_id: path.customerId,
+          as_of: found.at,
+          ...(urlParams.turn === undefined ? {} : { turn_id: urlParams.turn }),
+          fields: found.fields
+        }
+      })
+    )
 )
 
 const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>

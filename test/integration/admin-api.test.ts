@@ -40,6 +40,15 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
           turn: "t2"
         }),
         profileField({
+          tenant: "acme",
+          customer: "cust-1",
+          name: "otp",
+          value: "1234",
+          at,
+          turn: "t1",
+          expiresAt: "2024-05-01T11:00:00Z"
+        }),
+        profileField({
           tenant: "globex",
           customer: "cust-1",
           name: "email",
@@ -49,7 +58,14 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
         }),
         profileField({ tenant: "globex", customer: "cust-g", name: "plan", value: "pro", at, turn: "t1" })
       ])
-      yield* (yield* AuditStore).append([turnRecord("acme", "s1", 1), turnRecord("globex", "s-g", 1)], [])
+      yield* (yield* AuditStore).append(
+        [
+          turnRecord("acme", "s1", 1),
+          turnRecord("acme", "s2", 1, { turn_id: "t-noon", occurred_at: "2024-05-01T12:00:00.000Z" }),
+          turnRecord("globex", "s-g", 1)
+        ],
+        []
+      )
       const keys = yield* ApiKeys
       const acme = yield* keys.create("acme", "read", "test", now)
       const globex = yield* keys.create("globex", "read", "test", now)
@@ -100,6 +116,7 @@ describe("admin API", () => {
       expect(doc.body.openapi).toMatch(/^3\./)
       expect(Object.keys(doc.body.paths).sort()).toEqual([
         "/v1/customers/{customerId}/fields",
+        "/v1/customers/{customerId}/fields/as-of",
         "/v1/sessions/{sessionId}/turns"
       ])
       const matches = openApiValidator(doc.body)
@@ -109,12 +126,33 @@ describe("admin API", () => {
       expect(acme.status).toBe(200)
       expect(matches("CustomerFields", acme.body)).toEqual([])
       expect(acme.body.tenant_id).toBe("acme")
-      expect(acme.body.fields.map((f: any) => f.value)).toEqual(["b@acme"])
+      expect(acme.body.fields.map((f: any) => f.value)).toEqual(["b@acme", "1234"])
       const history = yield* api.get("/v1/customers/cust-1/fields?history=true", api.acme)
       expect(history.body.fields.map((f: any) => [f.value, f.status])).toEqual([
         ["a@acme", "superseded"],
-        ["b@acme", "active"]
+        ["b@acme", "active"],
+        ["1234", "active"]
       ])
+
+      // what the agent knew then: as of an instant, or right after a turn
+      const asOf = (query: string, key = api.acme) =>
+        api.get(`/v1/customers/cust-1/fields/as-of?${query}`, key)
+      const values = (r: { body: any }) => r.body.fields.map((f: any) => `${f.name}=${f.value}`)
+      const halfPastTen = yield* asOf("at=2024-05-01T10:30:00Z")
+      expect(halfPastTen.status).toBe(200)
+      expect(matches("CustomerFieldsAsOf", halfPastTen.body)).toEqual([])
+      expect(values(halfPastTen)).toEqual(["email=a@acme", "otp=1234"])
+      // at noon the otp had expired; the newer email came a day later
+      const noon = yield* asOf("turn=t-noon")
+      expect([noon.body.as_of, noon.body.turn_id]).toEqual(["2024-05-01T12:00:00.000Z", "t-noon"])
+      expect(values(noon)).toEqual(["email=a@acme"])
+      expect(values(yield* asOf("at=2024-06-01T00:00:00Z"))).toEqual(["email=b@acme"])
+      // before anything was known, an unknown or another tenant's turn, a bad query
+      expect((yield* asOf("turn=s1-turn-1")).status).toBe(404)
+      expect((yield* asOf("turn=s-g-turn-1")).status).toBe(404)
+      expect((yield* asOf("turn=t-noon", api.globex)).status).toBe(404)
+      for (const bad of ["", "at=yesterday", "at=2024-05-01T10:30:00Z&turn=t-noon"])
+        expect((yield* asOf(bad)).status, bad).toBe(400)
       const globex = yield* api.get("/v1/customers/cust-1/fields", api.globex)
       expect(globex.body.fields.map((f: any) => f.value)).toEqual(["x@globex"])
 

@@ -45,6 +45,20 @@ export interface TenantReaderService {
     tenantId: string,
     sessionId: string
   ) => Effect.Effect<ReadonlyArray<TurnRecord>, TenantReadError>
+  /**
+   * The customer's vault as it stood at an instant, or right after a turn (its `occurred_at`,
+   * ties broken by turn id like last-writer-wins): per field, the latest row written by then
+   * that had not expired (`expires_at`) or been deleted (tombstone) by then. Null when the turn is
+   * not the tenant's. See DESIGN 8 for what it cannot date (case closures, orphaning).
+   */
+  readonly vaultAsOf: (
+    tenantId: string,
+    customerId: string,
+    as: { readonly at: string } | { readonly turnId: string }
+  ) => Effect.Effect<
+    { readonly at: string; readonly fields: ReadonlyArray<ProfileField> } | null,
+    TenantReadError
+  >
 }
 
 export class TenantReader extends Context.Tag("turnvault/TenantReader")<
@@ -66,6 +80,17 @@ export const authenticatorUrl = (databaseUrl: string): string => {
   url.password = ""
   return url.toString()
 }
+
+/** $1 customer, $2 instant, $3 the last source item that counts at that instant (null: all). */
+const VAULT_AS_OF = `
+SELECT DISTINCT ON (p.name) ${Sql.COLUMNS} FROM profile_fields AS p
+WHERE p.customer_id = $1
+  AND (p.updated_at::timestamptz < $2::timestamptz
+    OR (p.updated_at::timestamptz = $2::timestamptz AND ($3::text IS NULL OR p.source_item_id COLLATE "C" <= $3)))
+  AND (p.expires_at IS NULL OR p.expires_at::timestamptz > $2::timestamptz)
+  AND NOT EXISTS (
+    SELECT 1 FROM profile_tombstones AS t WHERE t.item_id = p.id AND t.deleted_at <= $2::timestamptz)
+ORDER BY p.name, p.updated_at::timestamptz DESC, p.source_item_id COLLATE "C" DESC`
 
 const BIND = `
 INSERT INTO tenant_bindings (pid, bound_tenant_id, bound_at) VALUES ($1, $2, now())
@@ -186,7 +211,33 @@ export const make = (config: TenantReaderConfig) =>
         ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
       )
 
-    return TenantReader.of({ withTenant, listProfile, listTurnRecords })
+    const vaultAsOf = (
+      tenantId: string,
+      customerId: string,
+      as: { readonly at: string } | { readonly turnId: string }
+    ) =>
+      withTenant(tenantId, (query) =>
+        Effect.gen(function* () {
+          let at: string
+          let lastItem: string | null = null
+          if ("turnId" in as) {
+            const turn = yield* query<{ occurred_at: Date }>(
+              "SELECT occurred_at FROM turn_records WHERE turn_id = $1",
+              [as.turnId]
+            )
+            if (turn.rows[0] === undefined) return null
+            at = turn.rows[0].occurred_at.toISOString()
+            lastItem = as.turnId
+          } else at = new Date(as.at).toISOString()
+          const rows = yield* query<Sql.FieldRow>(VAULT_AS_OF, [customerId, at, lastItem])
+          const fields = rows.rows
+            .map(Sql.fromRow)
+            .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+          return { at, fields }
+        })
+      )
+
+    return TenantReader.of({ withTenant, listProfile, listTurnRecords, vaultAsOf })
   })
 
 export const layer = (config: TenantReaderConfig): Layer.Layer<TenantReader, never, PgClient> =>
