@@ -131,7 +131,72 @@ export class VaultGroup extends HttpApiGroup.make("vault")
   )
   .middleware(Authorization) {}
 
+const Lifecycle = Schema.Struct({
+  active_scenario_id: Schema.NullOr(Schema.String),
+  current_step_id: Schema.NullOr(Schema.String),
+  canonical_intent: Schema.NullOr(Schema.String)
+})
+
+export const SessionSummary = Schema.Struct({
+  session_id: Schema.String,
+  customer_id: Schema.String,
+  agent_id: Schema.String,
+  status: Schema.Literal("ACTIVE", "ENDED", "ABANDONED"),
+  turn_count: Schema.Number,
+  last_turn_number: Schema.Number,
+  updated_at: Schema.String,
+  lifecycle: Schema.NullOr(Lifecycle).annotations({
+    description: "null for states stored before it was kept"
+  })
+}).annotations({ identifier: "SessionSummary" })
+
+export const SessionDetail = Schema.Struct({
+  ...SessionSummary.fields,
+  tenant_id: Schema.String,
+  content_hash: Schema.String,
+  last_event_key: Schema.NullOr(Schema.String),
+  variables: Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+    description: "values kept only in the session (SESSION scope or persist: false), by name"
+  })
+}).annotations({ identifier: "SessionDetail" })
+
+export const SessionPage = Schema.Struct({
+  tenant_id: Schema.String,
+  sessions: Schema.Array(SessionSummary),
+  next_cursor: Schema.NullOr(Schema.String).annotations({
+    description: "pass as cursor for the next page; null at the end"
+  })
+}).annotations({ identifier: "SessionPage" })
+
+/** Page sizes: 1 to 500, 50 by default. */
+const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))
+
 export class SessionsGroup extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.get("listSessions", "/v1/sessions")
+      .setUrlParams(
+        Schema.Struct({
+          customer: Schema.optional(Schema.String),
+          status: Schema.optional(Schema.Literal("ACTIVE", "ENDED", "ABANDONED")),
+          updated_from: Schema.optional(
+            Instant.annotations({ description: "updated at or after (ISO 8601)" })
+          ),
+          updated_to: Schema.optional(Instant.annotations({ description: "updated before (ISO 8601)" })),
+          limit: Schema.optional(Limit),
+          cursor: Schema.optional(Schema.String)
+        })
+      )
+      .addSuccess(SessionPage)
+      .addError(BadRequest)
+      .annotate(OpenApi.Summary, "The tenant's sessions by id, filtered, a page at a time")
+  )
+  .add(
+    HttpApiEndpoint.get("getSession", "/v1/sessions/:sessionId")
+      .setPath(Schema.Struct({ sessionId: Schema.String }))
+      .addSuccess(SessionDetail)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "A session's stored state and lifecycle")
+  )
   .add(
     HttpApiEndpoint.get("sessionTurns", "/v1/sessions/:sessionId/turns")
       .setPath(Schema.Struct({ sessionId: Schema.String }))

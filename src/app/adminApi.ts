@@ -17,6 +17,7 @@ import {
   Unauthorized
 } from "../../schemas/AdminApi"
 import { PgApiKeys, PgClient, TenantReader } from "../adapters/postgres"
+import type { SessionRow } from "../adapters/postgres/TenantReader"
 import type { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
 import { parseKey } from "../domain/apiKey"
@@ -101,16 +102,73 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
     )
 )
 
+/** A page's cursor: the last session id, opaque to the caller. */
+const cursorOf = (sessionId: string) => Buffer.from(sessionId, "utf8").toString("base64url")
+const afterCursor = (cursor: string) => Buffer.from(cursor, "base64url").toString("utf8")
+
+const summaryOf = (row: SessionRow) => ({
+  session_id: row.session_id,
+  customer_id: row.customer_id,
+  agent_id: row.agent_id,
+  status: row.state.status,
+  turn_count: row.state.turn_count,
+  last_turn_number: row.state.last_turn_number,
+  updated_at: row.updated_at,
+  lifecycle: row.state.lifecycle ?? null
+})
+
 const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
-  handlers.handle("sessionTurns", ({ path }) =>
-    Effect.gen(function* () {
-      const tenant = yield* CurrentTenant
-      const reader = yield* TenantReader.TenantReader
-      const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
-      if (turns.length === 0) return yield* notFound("session")
-      return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
-    })
-  )
+  handlers
+    .handle("listSessions", ({ urlParams }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const limit = urlParams.limit ?? 50
+        // one more than the page tells whether there is a next one
+        const rows = yield* reader
+          .listSessions(tenant.tenant_id, {
+            ...(urlParams.customer === undefined ? {} : { customerId: urlParams.customer }),
+            ...(urlParams.status === undefined ? {} : { status: urlParams.status }),
+            ...(urlParams.updated_from === undefined ? {} : { updatedFrom: urlParams.updated_from }),
+            ...(urlParams.updated_to === undefined ? {} : { updatedTo: urlParams.updated_to }),
+            ...(urlParams.cursor === undefined ? {} : { after: afterCursor(urlParams.cursor) }),
+            limit: limit + 1
+          })
+          .pipe(Effect.orDie)
+        const page = rows.slice(0, limit)
+        return {
+          tenant_id: tenant.tenant_id,
+          sessions: page.map(summaryOf),
+          next_cursor: rows.length > limit ? cursorOf(page[page.length - 1]!.session_id) : null
+        }
+      })
+    )
+    .handle("getSession", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const row = yield* reader.getSession(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
+        if (row === null) return yield* notFound("session")
+        return {
+          ...summaryOf(row),
+          tenant_id: tenant.tenant_id,
+          content_hash: row.content_hash,
+          last_event_key: row.state.last_event_key,
+          variables: Object.fromEntries(
+            Object.entries(row.state.variables).map(([name, entry]) => [name, entry.value])
+          )
+        }
+      })
+    )
+    .handle("sessionTurns", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
+        if (turns.length === 0) return yield* notFound("session")
+        return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
+      })
+    )
 )
 
 /** The OpenAPI document of the API, as served on `/openapi.json`. */

@@ -13,7 +13,8 @@ import { Metrics } from "../../src/observability/Metrics"
 import { ApiKeys } from "../../src/ports/ApiKeys"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
-import { profileField, turnRecord } from "../contract/fixtures"
+import { SessionStore } from "../../src/ports/SessionStore"
+import { profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
 import { freePort } from "../support/child"
 import { freshDatabase } from "../support/postgres"
 
@@ -66,6 +67,16 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
         ],
         []
       )
+      yield* (yield* SessionStore).save([
+        sessionRecord(
+          sessionState("acme", "s1", {
+            lifecycle: { active_scenario_id: "onboarding", current_step_id: "a", canonical_intent: null }
+          })
+        ),
+        sessionRecord(sessionState("acme", "s2", { customer_id: "cust-2", status: "ENDED" })),
+        sessionRecord(sessionState("acme", "s3")),
+        sessionRecord(sessionState("globex", "s-g"))
+      ])
       const keys = yield* ApiKeys
       const acme = yield* keys.create("acme", "read", "test", now)
       const globex = yield* keys.create("globex", "read", "test", now)
@@ -117,6 +128,8 @@ describe("admin API", () => {
       expect(Object.keys(doc.body.paths).sort()).toEqual([
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
+        "/v1/sessions",
+        "/v1/sessions/{sessionId}",
         "/v1/sessions/{sessionId}/turns"
       ])
       const matches = openApiValidator(doc.body)
@@ -155,6 +168,33 @@ describe("admin API", () => {
         expect((yield* asOf(bad)).status, bad).toBe(400)
       const globex = yield* api.get("/v1/customers/cust-1/fields", api.globex)
       expect(globex.body.fields.map((f: any) => f.value)).toEqual(["x@globex"])
+
+      // sessions: a page at a time by id, filtered; one session's state
+      const page1 = yield* api.get("/v1/sessions?limit=2", api.acme)
+      expect(page1.status).toBe(200)
+      expect(matches("SessionPage", page1.body)).toEqual([])
+      expect(page1.body.sessions.map((x: any) => x.session_id)).toEqual(["s1", "s2"])
+      const page2 = yield* api.get(`/v1/sessions?limit=2&cursor=${page1.body.next_cursor}`, api.acme)
+      expect(page2.body.sessions.map((x: any) => x.session_id)).toEqual(["s3"])
+      expect(page2.body.next_cursor).toBeNull()
+      const ended = yield* api.get("/v1/sessions?status=ENDED", api.acme)
+      expect(ended.body.sessions.map((x: any) => [x.session_id, x.customer_id])).toEqual([["s2", "cust-2"]])
+      expect((yield* api.get("/v1/sessions?customer=cust-2", api.acme)).body.sessions.length).toBe(1)
+      expect(
+        (yield* api.get("/v1/sessions", api.globex)).body.sessions.map((x: any) => x.session_id)
+      ).toEqual(["s-g"])
+      for (const bad of ["limit=0", "limit=501", "limit=x", "status=OPEN", "updated_from=soon"])
+        expect((yield* api.get(`/v1/sessions?${bad}`, api.acme)).status, bad).toBe(400)
+      const one = yield* api.get("/v1/sessions/s1", api.acme)
+      expect(one.status).toBe(200)
+      expect(matches("SessionDetail", one.body)).toEqual([])
+      expect(one.body).toMatchObject({
+        tenant_id: "acme",
+        session_id: "s1",
+        status: "ACTIVE",
+        lifecycle: { active_scenario_id: "onboarding", current_step_id: "a" }
+      })
+      expect((yield* api.get("/v1/sessions/s-g", api.acme)).status).toBe(404)
 
       const turns = yield* api.get("/v1/sessions/s1/turns", api.acme)
       expect(turns.status).toBe(200)

@@ -12,7 +12,7 @@
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
 import type { TurnRecord } from "../../../schemas"
-import type { ProfileField } from "../../domain/model"
+import type { ProfileField, SessionState } from "../../domain/model"
 import { PgClient } from "./PgClient"
 import * as Sql from "./profileSql"
 
@@ -46,6 +46,19 @@ export interface TenantReaderService {
     sessionId: string
   ) => Effect.Effect<ReadonlyArray<TurnRecord>, TenantReadError>
   /**
+   * The tenant's sessions matching the filter, by session id, at most `limit`, after `after` (a
+   * session id: keyset pagination, so a page never repeats or skips a row that existed).
+   */
+  readonly listSessions: (
+    tenantId: string,
+    filter: SessionFilter
+  ) => Effect.Effect<ReadonlyArray<SessionRow>, TenantReadError>
+  /** One session's stored state, or null. */
+  readonly getSession: (
+    tenantId: string,
+    sessionId: string
+  ) => Effect.Effect<SessionRow | null, TenantReadError>
+  /**
    * The customer's vault as it stood at an instant, or right after a turn (its `occurred_at`,
    * ties broken by turn id like last-writer-wins): per field, the latest row written by then
    * that had not expired (`expires_at`) or been deleted (tombstone) by then. Null when the turn is
@@ -59,6 +72,27 @@ export interface TenantReaderService {
     { readonly at: string; readonly fields: ReadonlyArray<ProfileField> } | null,
     TenantReadError
   >
+}
+
+export interface SessionFilter {
+  readonly customerId?: string
+  readonly status?: string
+  /** Sessions updated at or after / before these instants. */
+  readonly updatedFrom?: string
+  readonly updatedTo?: string
+  readonly after?: string
+  readonly limit: number
+}
+
+/** A stored session: its columns and its state as the domain wrote it. */
+export interface SessionRow {
+  readonly session_id: string
+  readonly customer_id: string
+  readonly agent_id: string
+  readonly status: string
+  readonly updated_at: string
+  readonly content_hash: string
+  readonly state: SessionState
 }
 
 export class TenantReader extends Context.Tag("turnvault/TenantReader")<
@@ -80,6 +114,24 @@ export const authenticatorUrl = (databaseUrl: string): string => {
   url.password = ""
   return url.toString()
 }
+
+const SESSION_COLUMNS = "session_id, customer_id, agent_id, status, updated_at, content_hash, state"
+
+const LIST_SESSIONS = `
+SELECT ${SESSION_COLUMNS} FROM sessions
+WHERE ($1::text IS NULL OR customer_id = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::timestamptz IS NULL OR updated_at >= $3::timestamptz)
+  AND ($4::timestamptz IS NULL OR updated_at < $4::timestamptz)
+  AND ($5::text IS NULL OR session_id COLLATE "C" > $5)
+ORDER BY session_id COLLATE "C"
+LIMIT $6`
+
+interface SessionDbRow extends Omit<SessionRow, "updated_at"> {
+  readonly updated_at: Date
+}
+
+const sessionOf = (row: SessionDbRow): SessionRow => ({ ...row, updated_at: row.updated_at.toISOString() })
 
 /** $1 customer, $2 instant, $3 the last source item that counts at that instant (null: all). */
 const VAULT_AS_OF = `
@@ -237,7 +289,26 @@ export const make = (config: TenantReaderConfig) =>
         })
       )
 
-    return TenantReader.of({ withTenant, listProfile, listTurnRecords, vaultAsOf })
+    const listSessions = (tenantId: string, filter: SessionFilter) =>
+      withTenant(tenantId, (query) =>
+        query<SessionDbRow>(LIST_SESSIONS, [
+          filter.customerId ?? null,
+          filter.status ?? null,
+          filter.updatedFrom ?? null,
+          filter.updatedTo ?? null,
+          filter.after ?? null,
+          filter.limit
+        ]).pipe(Effect.map((result) => result.rows.map(sessionOf)))
+      )
+
+    const getSession = (tenantId: string, sessionId: string) =>
+      withTenant(tenantId, (query) =>
+        query<SessionDbRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = $1`, [
+          sessionId
+        ]).pipe(Effect.map((result) => (result.rows[0] === undefined ? null : sessionOf(result.rows[0]))))
+      )
+
+    return TenantReader.of({ withTenant, listProfile, listTurnRecords, vaultAsOf, listSessions, getSession })
   })
 
 export const layer = (config: TenantReaderConfig): Layer.Layer<TenantReader, never, PgClient> =>
