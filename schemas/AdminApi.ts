@@ -171,7 +171,85 @@ export const SessionPage = Schema.Struct({
 /** Page sizes: 1 to 500, 50 by default. */
 const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))
 
+export const HistoryEntry = Schema.Struct({
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  seq: Schema.Number,
+  event_key: Schema.String,
+  turn_id: Schema.NullOr(Schema.String),
+  reason: Schema.String,
+  from_status: Schema.NullOr(Schema.String),
+  to_status: Schema.String,
+  actor: Schema.String,
+  occurred_at: Schema.String,
+  prev_content_hash: Schema.NullOr(Schema.String),
+  new_content_hash: Schema.String
+}).annotations({ identifier: "HistoryEntry" })
+
+export const SessionHistory = Schema.Struct({
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  entries: Schema.Array(HistoryEntry)
+}).annotations({ identifier: "SessionHistory" })
+
+export const Asset = Schema.Struct({
+  id: Schema.String,
+  customer_id: Schema.String,
+  kind: Schema.String,
+  uri: Schema.NullOr(Schema.String),
+  inline_ref: Schema.NullOr(Schema.String),
+  mime_type: Schema.String,
+  size_bytes: Schema.Number,
+  sha256: Schema.String,
+  derived_from_tool: Schema.NullOr(Schema.String),
+  status: Schema.String,
+  source_item_id: Schema.String,
+  source_item_type: Schema.String,
+  created_at: Schema.String
+}).annotations({ identifier: "Asset" })
+
+export const CustomerAssets = Schema.Struct({
+  tenant_id: Schema.String,
+  customer_id: Schema.String,
+  assets: Schema.Array(Asset)
+}).annotations({ identifier: "CustomerAssets" })
+
+export const ItemLineage = Schema.Struct({
+  tenant_id: Schema.String,
+  item_id: Schema.String,
+  items: Schema.Array(VaultField)
+}).annotations({ identifier: "ItemLineage" })
+
+export class LineageGroup extends HttpApiGroup.make("lineage")
+  .add(
+    HttpApiEndpoint.get("itemChain", "/v1/items/:itemId/chain")
+      .setPath(Schema.Struct({ itemId: Schema.String }))
+      .addSuccess(ItemLineage)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "The item, then everything it derives from, nearest first")
+  )
+  .add(
+    HttpApiEndpoint.get("derivedItems", "/v1/items/:itemId/derived")
+      .setPath(Schema.Struct({ itemId: Schema.String }))
+      .addSuccess(ItemLineage)
+      .annotate(OpenApi.Summary, "The live items that name the item in their derived_from")
+  )
+  .add(
+    HttpApiEndpoint.get("customerAssets", "/v1/customers/:customerId/assets")
+      .setPath(Schema.Struct({ customerId: Schema.String }))
+      .addSuccess(CustomerAssets)
+      .annotate(OpenApi.Summary, "The customer's assets (files and other artefacts its turns brought)")
+  )
+  .middleware(Authorization) {}
+
 export class SessionsGroup extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.get("sessionHistory", "/v1/sessions/:sessionId/history")
+      .setPath(Schema.Struct({ sessionId: Schema.String }))
+      .addSuccess(SessionHistory)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "A session's history ledger (hash-chained state transitions), in order")
+  )
   .add(
     HttpApiEndpoint.get("listSessions", "/v1/sessions")
       .setUrlParams(
@@ -209,5 +287,6 @@ export class SessionsGroup extends HttpApiGroup.make("sessions")
 export class AdminApi extends HttpApi.make("turnvault")
   .add(VaultGroup)
   .add(SessionsGroup)
+  .add(LineageGroup)
   .annotate(OpenApi.Title, "turnvault admin and query API")
   .annotate(OpenApi.Version, "1") {}

@@ -160,6 +160,15 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
         }
       })
     )
+    .handle("sessionHistory", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const entries = yield* reader.listHistory(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
+        if (entries.length === 0) return yield* notFound("session")
+        return { tenant_id: tenant.tenant_id, session_id: path.sessionId, entries }
+      })
+    )
     .handle("sessionTurns", ({ path }) =>
       Effect.gen(function* () {
         const tenant = yield* CurrentTenant
@@ -167,6 +176,35 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
         const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
         if (turns.length === 0) return yield* notFound("session")
         return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
+      })
+    )
+)
+
+const LineageLive = HttpApiBuilder.group(AdminApi, "lineage", (handlers) =>
+  handlers
+    .handle("itemChain", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const items = yield* reader.itemChain(tenant.tenant_id, path.itemId).pipe(Effect.orDie)
+        if (items.length === 0) return yield* notFound("item")
+        return { tenant_id: tenant.tenant_id, item_id: path.itemId, items }
+      })
+    )
+    .handle("derivedItems", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const items = yield* reader.derivedItems(tenant.tenant_id, path.itemId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, item_id: path.itemId, items }
+      })
+    )
+    .handle("customerAssets", ({ path }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        const reader = yield* TenantReader.TenantReader
+        const assets = yield* reader.listAssets(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, customer_id: path.customerId, assets }
       })
     )
 )
@@ -229,7 +267,7 @@ export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provide(
         HttpApiBuilder.api(AdminApi).pipe(
-          Layer.provide([VaultLive, SessionsLive]),
+          Layer.provide([VaultLive, SessionsLive, LineageLive]),
           Layer.provide(AuthorizationLive(config)),
           Layer.merge(HttpApiBuilder.Router.Live),
           Layer.merge(HttpApiBuilder.Middleware.layer)

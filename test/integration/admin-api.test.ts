@@ -14,7 +14,7 @@ import { ApiKeys } from "../../src/ports/ApiKeys"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
-import { profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
+import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
 import { freePort } from "../support/child"
 import { freshDatabase } from "../support/postgres"
 
@@ -67,6 +67,46 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
         ],
         []
       )
+      const raw = profileField({
+        tenant: "acme",
+        customer: "cust-3",
+        name: "raw",
+        value: "r",
+        at,
+        turn: "r1"
+      })
+      yield* (yield* ProfileStore).writeFields([
+        raw,
+        profileField({
+          tenant: "acme",
+          customer: "cust-3",
+          name: "summary",
+          value: "s",
+          at,
+          turn: "r2",
+          derivedFrom: raw.id
+        })
+      ])
+      yield* (yield* ProfileStore).writeAssets([
+        {
+          tenant_id: "acme",
+          id: "doc-1",
+          customer_id: "cust-1",
+          kind: "document",
+          uri: "s3://acme/doc-1.pdf",
+          inline_ref: null,
+          mime_type: "application/pdf",
+          size_bytes: 1024,
+          sha256: "a".repeat(64),
+          derived_from_tool: null,
+          status: "active",
+          source_item_id: "t1",
+          source_item_type: "turn",
+          source_metadata: {},
+          created_at: at
+        }
+      ])
+      yield* (yield* AuditStore).append([], [historyEntry("acme", "s1", 1), historyEntry("acme", "s1", 2)])
       yield* (yield* SessionStore).save([
         sessionRecord(
           sessionState("acme", "s1", {
@@ -100,7 +140,7 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
         })
         return { status: response.status, headers: response.headers, body: (await response.json()) as any }
       })
-    return { ...seeded, get }
+    return { ...seeded, get, raw: "cust-3:raw:r1", summary: "cust-3:summary:r2" }
   })
 
 /** A validator of the served OpenAPI document's component schemas. */
@@ -126,10 +166,14 @@ describe("admin API", () => {
       expect(doc.status).toBe(200)
       expect(doc.body.openapi).toMatch(/^3\./)
       expect(Object.keys(doc.body.paths).sort()).toEqual([
+        "/v1/customers/{customerId}/assets",
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
+        "/v1/items/{itemId}/chain",
+        "/v1/items/{itemId}/derived",
         "/v1/sessions",
         "/v1/sessions/{sessionId}",
+        "/v1/sessions/{sessionId}/history",
         "/v1/sessions/{sessionId}/turns"
       ])
       const matches = openApiValidator(doc.body)
@@ -195,6 +239,23 @@ describe("admin API", () => {
         lifecycle: { active_scenario_id: "onboarding", current_step_id: "a" }
       })
       expect((yield* api.get("/v1/sessions/s-g", api.acme)).status).toBe(404)
+
+      // the history ledger, lineage both ways, assets
+      const ledger = yield* api.get("/v1/sessions/s1/history", api.acme)
+      expect(matches("SessionHistory", ledger.body)).toEqual([])
+      expect(ledger.body.entries.map((e: any) => e.seq)).toEqual([1, 2])
+      expect((yield* api.get("/v1/sessions/s1/history", api.globex)).status).toBe(404)
+      const chain = yield* api.get(`/v1/items/${api.summary}/chain`, api.acme)
+      expect(matches("ItemLineage", chain.body)).toEqual([])
+      expect(chain.body.items.map((i: any) => i.name)).toEqual(["summary", "raw"])
+      expect((yield* api.get(`/v1/items/${api.summary}/chain`, api.globex)).status).toBe(404)
+      const derived = yield* api.get(`/v1/items/${api.raw}/derived`, api.acme)
+      expect(derived.body.items.map((i: any) => i.name)).toEqual(["summary"])
+      expect((yield* api.get(`/v1/items/${api.raw}/derived`, api.globex)).body.items).toEqual([])
+      const assets = yield* api.get("/v1/customers/cust-1/assets", api.acme)
+      expect(matches("CustomerAssets", assets.body)).toEqual([])
+      expect(assets.body.assets.map((a: any) => a.id)).toEqual(["doc-1"])
+      expect((yield* api.get("/v1/customers/cust-1/assets", api.globex)).body.assets).toEqual([])
 
       const turns = yield* api.get("/v1/sessions/s1/turns", api.acme)
       expect(turns.status).toBe(200)

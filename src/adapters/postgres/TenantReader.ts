@@ -12,7 +12,7 @@
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
 import type { TurnRecord } from "../../../schemas"
-import type { ProfileField, SessionState } from "../../domain/model"
+import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
 import { PgClient } from "./PgClient"
 import * as Sql from "./profileSql"
 
@@ -53,6 +53,26 @@ export interface TenantReaderService {
     tenantId: string,
     filter: SessionFilter
   ) => Effect.Effect<ReadonlyArray<SessionRow>, TenantReadError>
+  /** A session's history ledger, in order. */
+  readonly listHistory: (
+    tenantId: string,
+    sessionId: string
+  ) => Effect.Effect<ReadonlyArray<SessionHistoryEntry>, TenantReadError>
+  /** An item and what it derives from, nearest first (ProfileStore.derivationChain's answer). */
+  readonly itemChain: (
+    tenantId: string,
+    id: string
+  ) => Effect.Effect<ReadonlyArray<ProfileField>, TenantReadError>
+  /** The live items that name `id` in their derived_from (ProfileStore.derivedItems' answer). */
+  readonly derivedItems: (
+    tenantId: string,
+    id: string
+  ) => Effect.Effect<ReadonlyArray<ProfileField>, TenantReadError>
+  /** The customer's assets, by id. */
+  readonly listAssets: (
+    tenantId: string,
+    customerId: string
+  ) => Effect.Effect<ReadonlyArray<ProfileAsset>, TenantReadError>
   /** One session's stored state, or null. */
   readonly getSession: (
     tenantId: string,
@@ -308,7 +328,41 @@ export const make = (config: TenantReaderConfig) =>
         ]).pipe(Effect.map((result) => (result.rows[0] === undefined ? null : sessionOf(result.rows[0]))))
       )
 
-    return TenantReader.of({ withTenant, listProfile, listTurnRecords, vaultAsOf, listSessions, getSession })
+    const rowsOf =
+      <R extends object, A>(text: string, map: (row: R) => A) =>
+      (tenantId: string, ...params: ReadonlyArray<unknown>) =>
+        withTenant(tenantId, (query) =>
+          query<R>(text, params).pipe(Effect.map((result) => result.rows.map(map)))
+        )
+
+    const listHistory = (tenantId: string, sessionId: string) =>
+      rowsOf(
+        `SELECT tenant_id, session_id, seq::float8 AS seq, event_key, turn_id, prev_content_hash, new_content_hash,
+           from_status, to_status, actor, reason, occurred_at
+         FROM session_history WHERE session_id = $1 ORDER BY seq`,
+        (row: SessionHistoryEntry) => row
+      )(tenantId, sessionId)
+
+    // the store's own statements, run on the tenant path: RLS holds them to the tenant too
+    const itemChain = (tenantId: string, id: string) =>
+      rowsOf(Sql.DERIVATION_CHAIN, Sql.fromRow)(tenantId, tenantId, id)
+    const derivedItems = (tenantId: string, id: string) =>
+      rowsOf(Sql.DERIVED_ITEMS, Sql.fromRow)(tenantId, tenantId, id)
+    const listAssets = (tenantId: string, customerId: string) =>
+      rowsOf(Sql.LIST_ASSETS, (row: ProfileAsset) => row)(tenantId, tenantId, customerId)
+
+    return TenantReader.of({
+      withTenant,
+      listProfile,
+      listTurnRecords,
+      vaultAsOf,
+      listSessions,
+      getSession,
+      listHistory,
+      itemChain,
+      derivedItems,
+      listAssets
+    })
   })
 
 export const layer = (config: TenantReaderConfig): Layer.Layer<TenantReader, never, PgClient> =>
