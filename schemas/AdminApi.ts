@@ -34,6 +34,21 @@ export class BadRequest extends Schema.TaggedError<BadRequest>()(
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 
+export class Forbidden extends Schema.TaggedError<Forbidden>()(
+  "Forbidden",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 403, description: "the key's scope does not allow it (admin needed)" })
+) {}
+
+export class HasDependents extends Schema.TaggedError<HasDependents>()(
+  "HasDependents",
+  { message: Schema.String, dependents: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({
+    status: 409,
+    description: "other items derive from it; pass cascade=true to delete them too"
+  })
+) {}
+
 /** Who the request is (set by the Authorization middleware from the key). */
 export class CurrentTenant extends Context.Tag("turnvault/CurrentTenant")<
   CurrentTenant,
@@ -220,6 +235,44 @@ export const ItemLineage = Schema.Struct({
   items: Schema.Array(VaultField)
 }).annotations({ identifier: "ItemLineage" })
 
+export const DeletedItems = Schema.Struct({
+  tenant_id: Schema.String,
+  deleted: Schema.Array(
+    Schema.Struct({
+      item_id: Schema.String,
+      customer_id: Schema.String,
+      name: Schema.String,
+      deleted_at: Schema.String,
+      deleted_by: Schema.String,
+      reason: Schema.String,
+      cascade_of: Schema.NullOr(Schema.String)
+    })
+  )
+}).annotations({ identifier: "DeletedItems" })
+
+export class OperationsGroup extends HttpApiGroup.make("operations")
+  .add(
+    HttpApiEndpoint.del("deleteItem", "/v1/items/:itemId")
+      .setPath(Schema.Struct({ itemId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          reason: Schema.String.pipe(Schema.minLength(1)).annotations({
+            description: "why (kept in the tombstone)"
+          }),
+          cascade: Schema.optional(Schema.Literal("true", "false"))
+        })
+      )
+      .addSuccess(DeletedItems)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(HasDependents)
+      .annotate(
+        OpenApi.Summary,
+        "Tombstone a vault item (admin keys): refused with 409 while others derive from it, unless cascade=true"
+      )
+  )
+  .middleware(Authorization) {}
+
 export class LineageGroup extends HttpApiGroup.make("lineage")
   .add(
     HttpApiEndpoint.get("itemChain", "/v1/items/:itemId/chain")
@@ -288,5 +341,6 @@ export class AdminApi extends HttpApi.make("turnvault")
   .add(VaultGroup)
   .add(SessionsGroup)
   .add(LineageGroup)
+  .add(OperationsGroup)
   .annotate(OpenApi.Title, "turnvault admin and query API")
   .annotate(OpenApi.Version, "1") {}

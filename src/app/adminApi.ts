@@ -13,6 +13,8 @@ import {
   Authorization,
   BadRequest,
   CurrentTenant,
+  Forbidden,
+  HasDependents,
   NotFound,
   Unauthorized
 } from "../../schemas/AdminApi"
@@ -23,6 +25,8 @@ import { HttpLive } from "../observability/HttpApi"
 import { parseKey } from "../domain/apiKey"
 import { type Bucket, type RateLimit, takeToken } from "../domain/rateLimit"
 import { ApiKeys, type Principal } from "../ports/ApiKeys"
+import { ItemChanges } from "../ports/ItemChanges"
+import { deletedAsChanged, ProfileStore } from "../ports/ProfileStore"
 
 export interface AdminApiConfig {
   readonly rateLimit: RateLimit
@@ -67,14 +71,16 @@ const AuthorizationLive = (config: AdminApiConfig) =>
     })
   )
 
+/** A handler's request: the key's tenant, and the reader on its tenant path. */
+const requestContext = Effect.all([CurrentTenant, TenantReader.TenantReader])
+
 const notFound = (what: string) => new NotFound({ message: `no ${what} for this tenant` })
 
 const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
   handlers
     .handle("customerFields", ({ path, urlParams }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
         const fields = urlParams.history === "true" ? rows : rows.filter((row) => row.status === "active")
         if (rows.length === 0) return yield* notFound("customer")
@@ -83,8 +89,7 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
     )
     .handle("customerFieldsAsOf", ({ path, urlParams }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         if ((urlParams.at === undefined) === (urlParams.turn === undefined))
           return yield* new BadRequest({ message: "give exactly one of at and turn" })
         const as = urlParams.turn === undefined ? { at: urlParams.at! } : { turnId: urlParams.turn }
@@ -121,8 +126,7 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
   handlers
     .handle("listSessions", ({ urlParams }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const limit = urlParams.limit ?? 50
         // one more than the page tells whether there is a next one
         const rows = yield* reader
@@ -145,8 +149,7 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
     )
     .handle("getSession", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const row = yield* reader.getSession(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
         if (row === null) return yield* notFound("session")
         return {
@@ -162,8 +165,7 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
     )
     .handle("sessionHistory", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const entries = yield* reader.listHistory(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
         if (entries.length === 0) return yield* notFound("session")
         return { tenant_id: tenant.tenant_id, session_id: path.sessionId, entries }
@@ -171,8 +173,7 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
     )
     .handle("sessionTurns", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
         if (turns.length === 0) return yield* notFound("session")
         return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
@@ -184,8 +185,7 @@ const LineageLive = HttpApiBuilder.group(AdminApi, "lineage", (handlers) =>
   handlers
     .handle("itemChain", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const items = yield* reader.itemChain(tenant.tenant_id, path.itemId).pipe(Effect.orDie)
         if (items.length === 0) return yield* notFound("item")
         return { tenant_id: tenant.tenant_id, item_id: path.itemId, items }
@@ -193,20 +193,74 @@ const LineageLive = HttpApiBuilder.group(AdminApi, "lineage", (handlers) =>
     )
     .handle("derivedItems", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const items = yield* reader.derivedItems(tenant.tenant_id, path.itemId).pipe(Effect.orDie)
         return { tenant_id: tenant.tenant_id, item_id: path.itemId, items }
       })
     )
     .handle("customerAssets", ({ path }) =>
       Effect.gen(function* () {
-        const tenant = yield* CurrentTenant
-        const reader = yield* TenantReader.TenantReader
+        const [tenant, reader] = yield* requestContext
         const assets = yield* reader.listAssets(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
         return { tenant_id: tenant.tenant_id, customer_id: path.customerId, assets }
       })
     )
+)
+
+const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =>
+  handlers.handle("deleteItem", ({ path, urlParams }) =>
+    Effect.gen(function* () {
+      const tenant = yield* CurrentTenant
+      if (tenant.scope !== "admin") return yield* new Forbidden({ message: "deleting needs an admin key" })
+      const profiles = yield* ProfileStore
+      const keys = yield* ApiKeys
+      const changes = yield* ItemChanges
+      const by = `key:${tenant.key_id}`
+      const at = new Date(yield* Clock.currentTimeMillis)
+      const cascade = urlParams.cascade === "true"
+      const deleted = yield* profiles
+        .deleteItem(tenant.tenant_id, path.itemId, { by, reason: urlParams.reason, at, cascade })
+        .pipe(
+          Effect.catchTag(
+            "ProfileItemRefused",
+            (refused): Effect.Effect<never, NotFound | HasDependents> =>
+              Effect.fail(
+                refused.reason === "not_found"
+                  ? notFound("item")
+                  : new HasDependents({
+                      message: "other items derive from it; pass cascade=true to delete them too",
+                      dependents: refused.dependents ?? []
+                    })
+              )
+          ),
+          Effect.catchTag("ProfileStoreError", Effect.die)
+        )
+      // running instances' actors drop the values (this one's too: ItemChanges is the service's)
+      yield* changes.publish(deleted.map(deletedAsChanged))
+      yield* keys
+        .logAction({
+          tenant_id: tenant.tenant_id,
+          at: at.toISOString(),
+          actor: by,
+          action: "item.delete",
+          target: path.itemId,
+          details: { reason: urlParams.reason, cascade, deleted: deleted.map((d) => d.item_id) }
+        })
+        .pipe(Effect.orDie)
+      return {
+        tenant_id: tenant.tenant_id,
+        deleted: deleted.map((d) => ({
+          item_id: d.item_id,
+          customer_id: d.customer_id,
+          name: d.name,
+          deleted_at: d.deleted_at,
+          deleted_by: d.deleted_by,
+          reason: d.reason,
+          cascade_of: d.cascade_of
+        }))
+      }
+    })
+  )
 )
 
 /** The OpenAPI document of the API, as served on `/openapi.json`. */
@@ -267,7 +321,7 @@ export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provide(
         HttpApiBuilder.api(AdminApi).pipe(
-          Layer.provide([VaultLive, SessionsLive, LineageLive]),
+          Layer.provide([VaultLive, SessionsLive, LineageLive, OperationsLive]),
           Layer.provide(AuthorizationLive(config)),
           Layer.merge(HttpApiBuilder.Router.Live),
           Layer.merge(HttpApiBuilder.Middleware.layer)

@@ -165,15 +165,18 @@ const runCommand = (config: AppConfig) =>
           )
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
+          // the API's deletes go through the service's (cached) store and reach its actors
           return yield* startKafka(config, progress).pipe(
-            Effect.provide(Layer.merge(layer, httpLayer(config).pipe(Layer.provide(readiness("kafka")))))
+            Effect.provide(
+              Layer.provideMerge(httpLayer(config).pipe(Layer.provide(readiness("kafka"))), layer)
+            )
           )
         }
         return yield* startEmbedded(config, progress).pipe(
           Effect.provide(
-            Layer.mergeAll(
-              serviceLayer(config, embeddedLogLayer(config)),
-              httpLayer(config).pipe(Layer.provide(readiness("embedded")))
+            Layer.provideMerge(
+              httpLayer(config).pipe(Layer.provide(readiness("embedded"))),
+              serviceLayer(config, embeddedLogLayer(config))
             )
           )
         )

@@ -11,6 +11,7 @@ import { adminHttpApp, openApiDocument } from "../../src/app/adminApi"
 import { HttpLive, Readiness } from "../../src/observability/HttpApi"
 import { Metrics } from "../../src/observability/Metrics"
 import { ApiKeys } from "../../src/ports/ApiKeys"
+import { ItemChanges } from "../../src/ports/ItemChanges"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
@@ -120,11 +121,27 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
       const keys = yield* ApiKeys
       const acme = yield* keys.create("acme", "read", "test", now)
       const globex = yield* keys.create("globex", "read", "test", now)
+      const acmeAdmin = yield* keys.create("acme", "admin", "test", now)
+      const globexAdmin = yield* keys.create("globex", "admin", "test", now)
       const revoked = yield* keys.create("acme", "read", "test", now)
       yield* keys.revoke("acme", revoked.key_id, "test", now)
-      return { acme: acme.token, globex: globex.token, revoked: revoked.token }
+      return {
+        acme: acme.token,
+        globex: globex.token,
+        revoked: revoked.token,
+        acmeAdmin: acmeAdmin.token,
+        globexAdmin: globexAdmin.token
+      }
     }).pipe(Effect.provide(stores))
-    const app = yield* adminHttpApp({ rateLimit, authCacheMs: 30_000 }).pipe(Effect.provide(stores))
+    const forgotten: Array<string> = []
+    const changes = Layer.succeed(ItemChanges, {
+      publish: (items) => Effect.sync(() => void forgotten.push(...items.map((item) => item.id))),
+      subscribed: Effect.void,
+      onChange: () => Effect.void
+    })
+    const app = yield* adminHttpApp({ rateLimit, authCacheMs: 30_000 }).pipe(
+      Effect.provide(Layer.merge(Layer.succeedContext(stores), changes))
+    )
     const port = yield* Effect.promise(() => freePort())
     const readiness = Layer.succeed(Readiness, {
       check: Effect.succeed([]),
@@ -133,14 +150,25 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
     yield* Layer.build(
       HttpLive(port, { app, openApi: openApiDocument() }).pipe(Layer.provide([Metrics.layerTest, readiness]))
     )
-    const get = (path: string, token?: string) =>
+    const call = (method: string, path: string, token?: string) =>
       Effect.promise(async () => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+          method,
           headers: token === undefined ? {} : { authorization: `Bearer ${token}` }
         })
         return { status: response.status, headers: response.headers, body: (await response.json()) as any }
       })
-    return { ...seeded, get, raw: "cust-3:raw:r1", summary: "cust-3:summary:r2" }
+    const get = (path: string, token?: string) => call("GET", path, token)
+    const keysOf = Effect.flatMap(ApiKeys, (keys) => keys.actions("acme")).pipe(Effect.provide(stores))
+    return {
+      ...seeded,
+      get,
+      call,
+      raw: "cust-3:raw:r1",
+      summary: "cust-3:summary:r2",
+      forgotten,
+      actions: keysOf
+    }
   })
 
 /** A validator of the served OpenAPI document's component schemas. */
@@ -169,6 +197,7 @@ describe("admin API", () => {
         "/v1/customers/{customerId}/assets",
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
+        "/v1/items/{itemId}",
         "/v1/items/{itemId}/chain",
         "/v1/items/{itemId}/derived",
         "/v1/sessions",
@@ -289,6 +318,35 @@ describe("admin API", () => {
       expect(limited.status).toBe(429)
       expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
       expect((yield* api.get("/v1/sessions/s-g/turns", api.globex)).status).toBe(200)
+    })
+  )
+
+  it.scoped("an admin key tombstones an item: 409 while others derive from it, logged, actors told", () =>
+    Effect.gen(function* () {
+      const api = yield* serve()
+      const del = (path: string, key: string) => api.call("DELETE", path, key)
+      expect((yield* del(`/v1/items/${api.raw}?reason=gdpr`, api.acme)).status).toBe(403)
+      const refused = yield* del(`/v1/items/${api.raw}?reason=gdpr`, api.acmeAdmin)
+      expect(refused.status).toBe(409)
+      expect(refused.body.dependents).toEqual([api.summary])
+      expect((yield* del(`/v1/items/${api.raw}?reason=gdpr`, api.globexAdmin)).status).toBe(404)
+      expect((yield* del(`/v1/items/${api.raw}`, api.acmeAdmin)).status).toBe(400)
+      expect(api.forgotten).toEqual([])
+      const done = yield* del(`/v1/items/${api.raw}?reason=gdpr&cascade=true`, api.acmeAdmin)
+      expect(done.status).toBe(200)
+      expect(done.body.deleted.map((d: any) => [d.item_id, d.cascade_of, d.reason])).toEqual([
+        [api.raw, null, "gdpr"],
+        [api.summary, api.raw, "gdpr"]
+      ])
+      expect(api.forgotten).toEqual([api.raw, api.summary])
+      const logged = (yield* api.actions).filter((a) => a.action === "item.delete")
+      expect(logged.map((a) => [a.target, a.actor.startsWith("key:"), a.details.cascade])).toEqual([
+        [api.raw, true, true]
+      ])
+      // gone from the vault's active rows
+      expect((yield* api.get("/v1/customers/cust-3/fields", api.acme)).body.fields).toEqual([])
+      const rows = (yield* api.get("/v1/customers/cust-3/fields?history=true", api.acme)).body.fields
+      expect(rows.map((f: any) => f.status)).toEqual(["deleted", "deleted"])
     })
   )
 })
