@@ -14,6 +14,7 @@ import {
   OpenApi
 } from "@effect/platform"
 import { Context, Schema } from "effect"
+import { FieldDefinition } from "./FieldDefinition"
 import { TurnRecord } from "./Outputs"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
@@ -273,6 +274,48 @@ export class OperationsGroup extends HttpApiGroup.make("operations")
   )
   .middleware(Authorization) {}
 
+/** A definition as the API takes it: the tenant is the key's and the agent the path's. */
+export const DefinitionInput = FieldDefinition.pipe(
+  Schema.omit("tenant_id", "agent_id", "version")
+).annotations({
+  identifier: "DefinitionInput"
+})
+
+export const AgentDefinitions = Schema.Struct({
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  definitions: Schema.Array(FieldDefinition)
+}).annotations({ identifier: "AgentDefinitions" })
+
+export const DefinitionsChanged = Schema.Struct({
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  changed: Schema.Number.annotations({
+    description: "definitions that were new or changed (their version went up)"
+  }),
+  definitions: Schema.Array(FieldDefinition)
+}).annotations({ identifier: "DefinitionsChanged" })
+
+export class DefinitionsGroup extends HttpApiGroup.make("definitions")
+  .add(
+    HttpApiEndpoint.get("listDefinitions", "/v1/agents/:agentId/definitions")
+      .setPath(Schema.Struct({ agentId: Schema.String }))
+      .addSuccess(AgentDefinitions)
+      .annotate(OpenApi.Summary, "An agent's field definitions, with their versions")
+  )
+  .add(
+    HttpApiEndpoint.put("putDefinitions", "/v1/agents/:agentId/definitions")
+      .setPath(Schema.Struct({ agentId: Schema.String }))
+      .setPayload(Schema.Array(DefinitionInput))
+      .addSuccess(DefinitionsChanged)
+      .addError(Forbidden)
+      .annotate(
+        OpenApi.Summary,
+        "Upsert field definitions (admin keys): a changed one gets version + 1, and running instances reload them at once"
+      )
+  )
+  .middleware(Authorization) {}
+
 export class LineageGroup extends HttpApiGroup.make("lineage")
   .add(
     HttpApiEndpoint.get("itemChain", "/v1/items/:itemId/chain")
@@ -342,5 +385,6 @@ export class AdminApi extends HttpApi.make("turnvault")
   .add(SessionsGroup)
   .add(LineageGroup)
   .add(OperationsGroup)
+  .add(DefinitionsGroup)
   .annotate(OpenApi.Title, "turnvault admin and query API")
   .annotate(OpenApi.Version, "1") {}

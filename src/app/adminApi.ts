@@ -263,6 +263,44 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
   )
 )
 
+const DefinitionsLive = HttpApiBuilder.group(AdminApi, "definitions", (handlers) =>
+  handlers
+    .handle("listDefinitions", ({ path }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const definitions = yield* reader.listDefinitions(tenant.tenant_id, path.agentId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, agent_id: path.agentId, definitions }
+      })
+    )
+    .handle("putDefinitions", ({ path, payload }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        if (tenant.scope !== "admin")
+          return yield* new Forbidden({ message: "changing definitions needs an admin key" })
+        // through the service's store, which announces the change (DefinitionsChanges: hot reload)
+        const profiles = yield* ProfileStore
+        const changed = yield* profiles
+          .upsertDefinitions(
+            payload.map((d) => ({ ...d, tenant_id: tenant.tenant_id, agent_id: path.agentId, version: 1 }))
+          )
+          .pipe(Effect.orDie)
+        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        yield* Effect.flatMap(ApiKeys, (keys) =>
+          keys.logAction({
+            tenant_id: tenant.tenant_id,
+            at,
+            actor: `key:${tenant.key_id}`,
+            action: "definitions.put",
+            target: path.agentId,
+            details: { names: payload.map((d) => d.name), changed }
+          })
+        ).pipe(Effect.orDie)
+        const definitions = yield* reader.listDefinitions(tenant.tenant_id, path.agentId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, agent_id: path.agentId, changed, definitions }
+      })
+    )
+)
+
 /** The OpenAPI document of the API, as served on `/openapi.json`. */
 export const openApiDocument = () => OpenApi.fromApi(AdminApi)
 
@@ -321,7 +359,7 @@ export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provide(
         HttpApiBuilder.api(AdminApi).pipe(
-          Layer.provide([VaultLive, SessionsLive, LineageLive, OperationsLive]),
+          Layer.provide([VaultLive, SessionsLive, LineageLive, OperationsLive, DefinitionsLive]),
           Layer.provide(AuthorizationLive(config)),
           Layer.merge(HttpApiBuilder.Router.Live),
           Layer.merge(HttpApiBuilder.Middleware.layer)

@@ -162,6 +162,7 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
     const keysOf = Effect.flatMap(ApiKeys, (keys) => keys.actions("acme")).pipe(Effect.provide(stores))
     return {
       ...seeded,
+      base: `http://127.0.0.1:${port}`,
       get,
       call,
       raw: "cust-3:raw:r1",
@@ -194,6 +195,7 @@ describe("admin API", () => {
       expect(doc.status).toBe(200)
       expect(doc.body.openapi).toMatch(/^3\./)
       expect(Object.keys(doc.body.paths).sort()).toEqual([
+        "/v1/agents/{agentId}/definitions",
         "/v1/customers/{customerId}/assets",
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
@@ -348,5 +350,53 @@ describe("admin API", () => {
       const rows = (yield* api.get("/v1/customers/cust-3/fields?history=true", api.acme)).body.fields
       expect(rows.map((f: any) => f.status)).toEqual(["deleted", "deleted"])
     })
+  )
+
+  it.scoped(
+    "definitions: read per agent, written by admin keys with a version bump, bad ones refused per field",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* serve()
+        const put = (body: unknown, key: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${api.base}/v1/agents/agent-1/definitions`, {
+              method: "PUT",
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+              body: JSON.stringify(body)
+            })
+            return { status: response.status, body: (await response.json()) as any }
+          })
+        const plan = {
+          name: "plan",
+          value_type: "enum",
+          scope: "BUSINESS",
+          validation: { allowed_values: ["a", "b"] }
+        }
+        expect((yield* api.get("/v1/agents/agent-1/definitions", api.acme)).body.definitions).toEqual([])
+        expect((yield* put([plan], api.acme)).status).toBe(403)
+        const first = yield* put([plan], api.acmeAdmin)
+        expect(first.status).toBe(200)
+        expect(first.body.changed).toBe(1)
+        expect(first.body.definitions.map((d: any) => [d.tenant_id, d.agent_id, d.name, d.version])).toEqual([
+          ["acme", "agent-1", "plan", 1]
+        ])
+        expect((yield* put([plan], api.acmeAdmin)).body.changed).toBe(0)
+        const second = yield* put(
+          [{ ...plan, validation: { allowed_values: ["a", "b", "c"] } }],
+          api.acmeAdmin
+        )
+        expect([second.body.changed, second.body.definitions[0].version]).toEqual([1, 2])
+        // a bad definition: 400 naming where, and nothing stored
+        const bad = yield* put(
+          [plan, { name: "seats", value_type: "count", scope: "BUSINESS" }],
+          api.acmeAdmin
+        )
+        expect(bad.status).toBe(400)
+        expect(JSON.stringify(bad.body)).toContain("value_type")
+        const listed = yield* api.get("/v1/agents/agent-1/definitions", api.acme)
+        expect(listed.body.definitions.map((d: any) => d.name)).toEqual(["plan"])
+        expect((yield* api.get("/v1/agents/agent-1/definitions", api.globex)).body.definitions).toEqual([])
+        expect((yield* api.actions).filter((a) => a.action === "definitions.put").length).toBe(3)
+      })
   )
 })

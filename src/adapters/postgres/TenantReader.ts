@@ -11,7 +11,7 @@
  */
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
-import type { TurnRecord } from "../../../schemas"
+import type { FieldDefinition, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
 import { PgClient } from "./PgClient"
 import * as Sql from "./profileSql"
@@ -73,6 +73,11 @@ export interface TenantReaderService {
     tenantId: string,
     customerId: string
   ) => Effect.Effect<ReadonlyArray<ProfileAsset>, TenantReadError>
+  /** An agent's field definitions, by name (with their versions). */
+  readonly listDefinitions: (
+    tenantId: string,
+    agentId: string
+  ) => Effect.Effect<ReadonlyArray<FieldDefinition>, TenantReadError>
   /** One session's stored state, or null. */
   readonly getSession: (
     tenantId: string,
@@ -351,7 +356,15 @@ export const make = (config: TenantReaderConfig) =>
     const listAssets = (tenantId: string, customerId: string) =>
       rowsOf(Sql.LIST_ASSETS, (row: ProfileAsset) => row)(tenantId, tenantId, customerId)
 
+    const listDefinitions = (tenantId: string, agentId: string) =>
+      rowsOf(
+        `SELECT definition || jsonb_build_object('version', version) AS definition FROM field_definitions
+         WHERE agent_id = $1 ORDER BY name COLLATE "C"`,
+        (row: { definition: FieldDefinition }) => row.definition
+      )(tenantId, agentId)
+
     return TenantReader.of({
+      listDefinitions,
       withTenant,
       listProfile,
       listTurnRecords,
