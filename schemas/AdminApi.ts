@@ -15,7 +15,7 @@ import {
 } from "@effect/platform"
 import { Context, Schema } from "effect"
 import { FieldDefinition } from "./FieldDefinition"
-import { TurnRecord } from "./Outputs"
+import { MissingField, OutcomeCategory, Resolution, TurnRecord } from "./Outputs"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -99,15 +99,38 @@ export const CustomerFieldsAsOf = Schema.Struct({
   fields: Schema.Array(VaultField)
 }).annotations({ identifier: "CustomerFieldsAsOf" })
 
+/** Page sizes: 1 to 500 (each endpoint says its default). */
+const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))
+
 const Instant = Schema.String.pipe(
   Schema.filter((s) => !Number.isNaN(Date.parse(s)), { message: () => "an ISO 8601 instant" })
 )
 
+const NextCursor = Schema.NullOr(Schema.String).annotations({
+  description: "pass as cursor for the next page; null at the end"
+})
+
 export const SessionTurns = Schema.Struct({
   tenant_id: Schema.String,
   session_id: Schema.String,
-  turns: Schema.Array(TurnRecord)
+  turns: Schema.Array(TurnRecord),
+  next_cursor: NextCursor
 }).annotations({ identifier: "SessionTurns" })
+
+export const TurnPage = Schema.Struct({
+  tenant_id: Schema.String,
+  turns: Schema.Array(TurnRecord),
+  next_cursor: NextCursor
+}).annotations({ identifier: "TurnPage" })
+
+export const CustomerMissingFields = Schema.Struct({
+  tenant_id: Schema.String,
+  customer_id: Schema.String,
+  agent_id: Schema.String,
+  scenario_id: Schema.String,
+  step_id: Schema.NullOr(Schema.String),
+  missing_fields: Schema.Array(MissingField)
+}).annotations({ identifier: "CustomerMissingFields" })
 
 export class VaultGroup extends HttpApiGroup.make("vault")
   .add(
@@ -125,6 +148,22 @@ export class VaultGroup extends HttpApiGroup.make("vault")
       .addSuccess(CustomerFields)
       .addError(NotFound)
       .annotate(OpenApi.Summary, "A customer's vault: active fields, or every row with history=true")
+  )
+  .add(
+    HttpApiEndpoint.get("customerMissingFields", "/v1/customers/:customerId/missing-fields")
+      .setPath(Schema.Struct({ customerId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          agent: Schema.String,
+          scenario: Schema.String,
+          step: Schema.optional(Schema.String)
+        })
+      )
+      .addSuccess(CustomerMissingFields)
+      .annotate(
+        OpenApi.Summary,
+        "The required fields of a scenario step the customer's vault does not hold (session-only values are not seen here)"
+      )
   )
   .add(
     HttpApiEndpoint.get("customerFieldsAsOf", "/v1/customers/:customerId/fields/as-of")
@@ -183,9 +222,6 @@ export const SessionPage = Schema.Struct({
     description: "pass as cursor for the next page; null at the end"
   })
 }).annotations({ identifier: "SessionPage" })
-
-/** Page sizes: 1 to 500, 50 by default. */
-const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))
 
 export const HistoryEntry = Schema.Struct({
   tenant_id: Schema.String,
@@ -340,6 +376,25 @@ export class LineageGroup extends HttpApiGroup.make("lineage")
 
 export class SessionsGroup extends HttpApiGroup.make("sessions")
   .add(
+    HttpApiEndpoint.get("searchTurns", "/v1/turns")
+      .setUrlParams(
+        Schema.Struct({
+          category: Schema.optional(OutcomeCategory),
+          resolution: Schema.optional(Resolution),
+          from: Schema.optional(Instant.annotations({ description: "occurred at or after (ISO 8601)" })),
+          to: Schema.optional(Instant.annotations({ description: "occurred before (ISO 8601)" })),
+          limit: Schema.optional(Limit.annotations({ description: "default 100" })),
+          cursor: Schema.optional(Schema.String)
+        })
+      )
+      .addSuccess(TurnPage)
+      .addError(BadRequest)
+      .annotate(
+        OpenApi.Summary,
+        "The tenant's turn records by outcome category, resolution and time, in time order"
+      )
+  )
+  .add(
     HttpApiEndpoint.get("sessionHistory", "/v1/sessions/:sessionId/history")
       .setPath(Schema.Struct({ sessionId: Schema.String }))
       .addSuccess(SessionHistory)
@@ -374,8 +429,15 @@ export class SessionsGroup extends HttpApiGroup.make("sessions")
   .add(
     HttpApiEndpoint.get("sessionTurns", "/v1/sessions/:sessionId/turns")
       .setPath(Schema.Struct({ sessionId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          limit: Schema.optional(Limit.annotations({ description: "default 100" })),
+          cursor: Schema.optional(Schema.String)
+        })
+      )
       .addSuccess(SessionTurns)
       .addError(NotFound)
+      .addError(BadRequest)
       .annotate(OpenApi.Summary, "A session's turn records, in order")
   )
   .middleware(Authorization) {}

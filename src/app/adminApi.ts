@@ -24,6 +24,7 @@ import type { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
 import { parseKey } from "../domain/apiKey"
 import { type Bucket, type RateLimit, takeToken } from "../domain/rateLimit"
+import { byScenario, missingFields } from "../domain/requirements"
 import { ApiKeys, type Principal } from "../ports/ApiKeys"
 import { ItemChanges } from "../ports/ItemChanges"
 import { deletedAsChanged, ProfileStore } from "../ports/ProfileStore"
@@ -87,6 +88,29 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
         return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
       })
     )
+    .handle("customerMissingFields", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const requirements = yield* reader
+          .listRequirements(tenant.tenant_id, urlParams.agent)
+          .pipe(Effect.orDie)
+        const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+        const held = new Set(rows.filter((row) => row.status === "active").map((row) => row.name))
+        return {
+          tenant_id: tenant.tenant_id,
+          customer_id: path.customerId,
+          agent_id: urlParams.agent,
+          scenario_id: urlParams.scenario,
+          step_id: urlParams.step ?? null,
+          missing_fields: missingFields(
+            byScenario(requirements),
+            urlParams.scenario,
+            urlParams.step,
+            (name) => held.has(name)
+          )
+        }
+      })
+    )
     .handle("customerFieldsAsOf", ({ path, urlParams }) =>
       Effect.gen(function* () {
         const [tenant, reader] = yield* requestContext
@@ -107,9 +131,29 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
     )
 )
 
-/** A page's cursor: the last session id, opaque to the caller. */
-const cursorOf = (sessionId: string) => Buffer.from(sessionId, "utf8").toString("base64url")
-const afterCursor = (cursor: string) => Buffer.from(cursor, "base64url").toString("utf8")
+/** A page's cursor: the last row's keyset position, opaque to the caller. */
+const encodeCursor = (position: string) => Buffer.from(position, "utf8").toString("base64url")
+const decodeCursor = (cursor: string) => Buffer.from(cursor, "base64url").toString("utf8")
+const cursorOf = encodeCursor
+const afterCursor = decodeCursor
+
+/** A turn search position, [occurred_at, turn_id], or null when the cursor is not one. */
+const parsePosition = (text: string): { occurred_at: string; turn_id: string } | null => {
+  try {
+    const value: unknown = JSON.parse(text)
+    if (!Array.isArray(value) || value.length !== 2) return null
+    const [occurred_at, turn_id] = value as [unknown, unknown]
+    if (
+      typeof occurred_at !== "string" ||
+      typeof turn_id !== "string" ||
+      Number.isNaN(Date.parse(occurred_at))
+    )
+      return null
+    return { occurred_at, turn_id }
+  } catch {
+    return null
+  }
+}
 
 const summaryOf = (row: SessionRow) => ({
   session_id: row.session_id,
@@ -171,12 +215,61 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
         return { tenant_id: tenant.tenant_id, session_id: path.sessionId, entries }
       })
     )
-    .handle("sessionTurns", ({ path }) =>
+    .handle("sessionTurns", ({ path, urlParams }) =>
       Effect.gen(function* () {
         const [tenant, reader] = yield* requestContext
-        const turns = yield* reader.listTurnRecords(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
-        if (turns.length === 0) return yield* notFound("session")
-        return { tenant_id: tenant.tenant_id, session_id: path.sessionId, turns }
+        const limit = urlParams.limit ?? 100
+        const after = urlParams.cursor === undefined ? undefined : Number(decodeCursor(urlParams.cursor))
+        if (after !== undefined && !Number.isInteger(after))
+          return yield* new BadRequest({ message: "cursor is not one of ours" })
+        const rows = yield* reader
+          .listTurnRecords(tenant.tenant_id, path.sessionId, {
+            ...(after === undefined ? {} : { after }),
+            limit: limit + 1
+          })
+          .pipe(Effect.orDie)
+        if (rows.length === 0 && after === undefined) return yield* notFound("session")
+        const turns = rows.slice(0, limit)
+        const last = turns[turns.length - 1]
+        return {
+          tenant_id: tenant.tenant_id,
+          session_id: path.sessionId,
+          turns,
+          next_cursor:
+            rows.length > limit && last !== undefined ? encodeCursor(String(last.turn_number)) : null
+        }
+      })
+    )
+    .handle("searchTurns", ({ urlParams }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const limit = urlParams.limit ?? 100
+        let after: { occurred_at: string; turn_id: string } | undefined
+        if (urlParams.cursor !== undefined) {
+          const position = parsePosition(decodeCursor(urlParams.cursor))
+          if (position === null) return yield* new BadRequest({ message: "cursor is not one of ours" })
+          after = position
+        }
+        const rows = yield* reader
+          .searchTurns(tenant.tenant_id, {
+            ...(urlParams.category === undefined ? {} : { category: urlParams.category }),
+            ...(urlParams.resolution === undefined ? {} : { resolution: urlParams.resolution }),
+            ...(urlParams.from === undefined ? {} : { from: urlParams.from }),
+            ...(urlParams.to === undefined ? {} : { to: urlParams.to }),
+            ...(after === undefined ? {} : { after }),
+            limit: limit + 1
+          })
+          .pipe(Effect.orDie)
+        const turns = rows.slice(0, limit)
+        const last = turns[turns.length - 1]
+        return {
+          tenant_id: tenant.tenant_id,
+          turns,
+          next_cursor:
+            rows.length > limit && last !== undefined
+              ? encodeCursor(JSON.stringify([new Date(last.occurred_at).toISOString(), last.turn_id]))
+              : null
+        }
       })
     )
 )

@@ -63,6 +63,10 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
       yield* (yield* AuditStore).append(
         [
           turnRecord("acme", "s1", 1),
+          turnRecord("acme", "s1", 2, {
+            outcome: { resolution: "UNRESOLVED", categories: [{ category: "SYSTEM_ERROR" }] }
+          }),
+          turnRecord("acme", "s1", 3),
           turnRecord("acme", "s2", 1, { turn_id: "t-noon", occurred_at: "2024-05-01T12:00:00.000Z" }),
           turnRecord("globex", "s-g", 1)
         ],
@@ -88,6 +92,17 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
           derivedFrom: raw.id
         })
       ])
+      yield* (yield* ProfileStore).upsertRequirements(
+        ["email", "phone"].map((field_name) => ({
+          tenant_id: "acme",
+          agent_id: "agent-1",
+          scenario_id: "onboarding",
+          field_name,
+          required_level: "required" as const,
+          fallback_action: "ask" as const,
+          version: 1
+        }))
+      )
       yield* (yield* ProfileStore).writeAssets([
         {
           tenant_id: "acme",
@@ -199,13 +214,15 @@ describe("admin API", () => {
         "/v1/customers/{customerId}/assets",
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
+        "/v1/customers/{customerId}/missing-fields",
         "/v1/items/{itemId}",
         "/v1/items/{itemId}/chain",
         "/v1/items/{itemId}/derived",
         "/v1/sessions",
         "/v1/sessions/{sessionId}",
         "/v1/sessions/{sessionId}/history",
-        "/v1/sessions/{sessionId}/turns"
+        "/v1/sessions/{sessionId}/turns",
+        "/v1/turns"
       ])
       const matches = openApiValidator(doc.body)
 
@@ -288,10 +305,49 @@ describe("admin API", () => {
       expect(assets.body.assets.map((a: any) => a.id)).toEqual(["doc-1"])
       expect((yield* api.get("/v1/customers/cust-1/assets", api.globex)).body.assets).toEqual([])
 
+      // a session's turns a page at a time; the tenant's turns searched by outcome and time
+      const firstTurns = yield* api.get("/v1/sessions/s1/turns?limit=2", api.acme)
+      expect(firstTurns.body.turns.map((t: any) => t.turn_number)).toEqual([1, 2])
+      const restTurns = yield* api.get(
+        `/v1/sessions/s1/turns?limit=2&cursor=${firstTurns.body.next_cursor}`,
+        api.acme
+      )
+      expect(restTurns.body.turns.map((t: any) => t.turn_number)).toEqual([3])
+      expect(restTurns.body.next_cursor).toBeNull()
+      const unresolved = yield* api.get("/v1/turns?resolution=UNRESOLVED", api.acme)
+      expect(matches("TurnPage", unresolved.body)).toEqual([])
+      expect(unresolved.body.turns.map((t: any) => t.turn_id)).toEqual(["s1-turn-2"])
+      expect((yield* api.get("/v1/turns?category=SYSTEM_ERROR", api.acme)).body.turns.length).toBe(1)
+      expect((yield* api.get("/v1/turns?category=SYSTEM_ERROR", api.globex)).body.turns).toEqual([])
+      const all: Array<string> = []
+      for (let cursor = ""; ; ) {
+        const page = yield* api.get(`/v1/turns?limit=2${cursor}`, api.acme)
+        all.push(...page.body.turns.map((t: any) => t.turn_id))
+        if (page.body.next_cursor === null) break
+        cursor = `&cursor=${page.body.next_cursor}`
+      }
+      expect(all).toEqual(["s1-turn-1", "s1-turn-2", "s1-turn-3", "t-noon"])
+      const window = yield* api.get("/v1/turns?from=2024-05-01T08:01:30Z&to=2024-05-01T11:00:00Z", api.acme)
+      expect(window.body.turns.map((t: any) => t.turn_id)).toEqual(["s1-turn-2", "s1-turn-3"])
+      for (const bad of ["category=NOPE", "cursor=bm9wZQ", "from=later"])
+        expect((yield* api.get(`/v1/turns?${bad}`, api.acme)).status, bad).toBe(400)
+
+      // what a scenario still needs of the customer: email is held, phone is not
+      const missing = yield* api.get(
+        "/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding",
+        api.acme
+      )
+      expect(matches("CustomerMissingFields", missing.body)).toEqual([])
+      expect(missing.body.missing_fields).toEqual([{ field_name: "phone", fallback_action: "ask" }])
+      expect(
+        (yield* api.get("/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding", api.globex))
+          .body.missing_fields
+      ).toEqual([])
+
       const turns = yield* api.get("/v1/sessions/s1/turns", api.acme)
       expect(turns.status).toBe(200)
       expect(matches("SessionTurns", turns.body)).toEqual([])
-      expect(turns.body.turns.map((t: any) => t.tenant_id)).toEqual(["acme"])
+      expect(turns.body.turns.map((t: any) => t.tenant_id)).toEqual(["acme", "acme", "acme"])
 
       // another tenant's ids: 404 and nothing of theirs
       for (const path of ["/v1/customers/cust-g/fields", "/v1/sessions/s-g/turns"]) {

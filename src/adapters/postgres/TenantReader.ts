@@ -11,7 +11,7 @@
  */
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
-import type { FieldDefinition, TurnRecord } from "../../../schemas"
+import type { FieldDefinition, ScenarioFieldRequirement, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
 import { PgClient } from "./PgClient"
 import * as Sql from "./profileSql"
@@ -41,10 +41,25 @@ export interface TenantReaderService {
     tenantId: string,
     customerId: string
   ) => Effect.Effect<ReadonlyArray<ProfileField>, TenantReadError>
+  /** A session's turn records by turn number; at most `page.limit` after `page.after` when given. */
   readonly listTurnRecords: (
     tenantId: string,
-    sessionId: string
+    sessionId: string,
+    page?: { readonly after?: number; readonly limit: number }
   ) => Effect.Effect<ReadonlyArray<TurnRecord>, TenantReadError>
+  /**
+   * The tenant's turn records matching the filter, by (occurred_at, turn_id), at most `limit`,
+   * after the keyset position `after`.
+   */
+  readonly searchTurns: (
+    tenantId: string,
+    filter: TurnFilter
+  ) => Effect.Effect<ReadonlyArray<TurnRecord>, TenantReadError>
+  /** An agent's scenario requirements. */
+  readonly listRequirements: (
+    tenantId: string,
+    agentId: string
+  ) => Effect.Effect<ReadonlyArray<ScenarioFieldRequirement>, TenantReadError>
   /**
    * The tenant's sessions matching the filter, by session id, at most `limit`, after `after` (a
    * session id: keyset pagination, so a page never repeats or skips a row that existed).
@@ -99,6 +114,16 @@ export interface TenantReaderService {
   >
 }
 
+export interface TurnFilter {
+  readonly category?: string
+  readonly resolution?: string
+  /** occurred at or after / before these instants */
+  readonly from?: string
+  readonly to?: string
+  readonly after?: { readonly occurred_at: string; readonly turn_id: string }
+  readonly limit: number
+}
+
 export interface SessionFilter {
   readonly customerId?: string
   readonly status?: string
@@ -139,6 +164,17 @@ export const authenticatorUrl = (databaseUrl: string): string => {
   url.password = ""
   return url.toString()
 }
+
+/** $1 resolution, $2 category, $3/$4 occurred range, $5/$6 keyset position, $7 limit. */
+const SEARCH_TURNS = `
+SELECT record FROM turn_records
+WHERE ($1::text IS NULL OR record -> 'outcome' ->> 'resolution' = $1)
+  AND ($2::text IS NULL OR record -> 'outcome' -> 'categories' @> jsonb_build_array(jsonb_build_object('category', $2::text)))
+  AND ($3::timestamptz IS NULL OR occurred_at >= $3::timestamptz)
+  AND ($4::timestamptz IS NULL OR occurred_at < $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR (occurred_at, turn_id COLLATE "C") > ($5::timestamptz, $6::text COLLATE "C"))
+ORDER BY occurred_at, turn_id COLLATE "C"
+LIMIT $7`
 
 const SESSION_COLUMNS = "session_id, customer_id, agent_id, status, updated_at, content_hash, state"
 
@@ -280,13 +316,38 @@ export const make = (config: TenantReaderConfig) =>
         ).pipe(Effect.map((result) => result.rows.map(Sql.fromRow)))
       )
 
-    const listTurnRecords = (tenantId: string, sessionId: string) =>
+    const listTurnRecords = (
+      tenantId: string,
+      sessionId: string,
+      page?: { readonly after?: number; readonly limit: number }
+    ) =>
       withTenant(tenantId, (query) =>
         query<{ record: TurnRecord }>(
-          'SELECT record FROM turn_records WHERE session_id = $1 ORDER BY turn_number, turn_id COLLATE "C"',
-          [sessionId]
+          `SELECT record FROM turn_records WHERE session_id = $1 AND ($2::int IS NULL OR turn_number > $2)
+           ORDER BY turn_number, turn_id COLLATE "C" LIMIT $3`,
+          [sessionId, page?.after ?? null, page?.limit ?? null]
         ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
       )
+
+    const searchTurns = (tenantId: string, filter: TurnFilter) =>
+      withTenant(tenantId, (query) =>
+        query<{ record: TurnRecord }>(SEARCH_TURNS, [
+          filter.resolution ?? null,
+          filter.category ?? null,
+          filter.from ?? null,
+          filter.to ?? null,
+          filter.after?.occurred_at ?? null,
+          filter.after?.turn_id ?? null,
+          filter.limit
+        ]).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
+      )
+
+    const listRequirements = (tenantId: string, agentId: string) =>
+      rowsOf(
+        `SELECT requirement || jsonb_build_object('version', version) AS requirement FROM scenario_requirements
+         WHERE agent_id = $1 ORDER BY scenario_id COLLATE "C", step_id COLLATE "C", field_name COLLATE "C"`,
+        (row: { requirement: ScenarioFieldRequirement }) => row.requirement
+      )(tenantId, agentId)
 
     const vaultAsOf = (
       tenantId: string,
@@ -364,6 +425,8 @@ export const make = (config: TenantReaderConfig) =>
       )(tenantId, agentId)
 
     return TenantReader.of({
+      searchTurns,
+      listRequirements,
       listDefinitions,
       withTenant,
       listProfile,
