@@ -15,6 +15,7 @@ import {
 } from "@effect/platform"
 import { Context, Schema } from "effect"
 import { FieldDefinition } from "./FieldDefinition"
+import { ScenarioFieldRequirement } from "./ScenarioRequirement"
 import { MissingField, OutcomeCategory, Resolution, TurnRecord } from "./Outputs"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
@@ -332,7 +333,46 @@ export const DefinitionsChanged = Schema.Struct({
   definitions: Schema.Array(FieldDefinition)
 }).annotations({ identifier: "DefinitionsChanged" })
 
+/** A requirement as the API takes it: the tenant is the key's and the agent the path's. */
+export const RequirementInput = ScenarioFieldRequirement.pipe(
+  Schema.omit("tenant_id", "agent_id", "version")
+).annotations({
+  identifier: "RequirementInput"
+})
+
+export const AgentRequirements = Schema.Struct({
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  requirements: Schema.Array(ScenarioFieldRequirement)
+}).annotations({ identifier: "AgentRequirements" })
+
+export const RequirementsChanged = Schema.Struct({
+  tenant_id: Schema.String,
+  agent_id: Schema.String,
+  changed: Schema.Number.annotations({
+    description: "requirements that were new or changed (their version went up)"
+  }),
+  requirements: Schema.Array(ScenarioFieldRequirement)
+}).annotations({ identifier: "RequirementsChanged" })
+
 export class DefinitionsGroup extends HttpApiGroup.make("definitions")
+  .add(
+    HttpApiEndpoint.get("listRequirements", "/v1/agents/:agentId/requirements")
+      .setPath(Schema.Struct({ agentId: Schema.String }))
+      .addSuccess(AgentRequirements)
+      .annotate(OpenApi.Summary, "An agent's scenario field requirements, with their versions")
+  )
+  .add(
+    HttpApiEndpoint.put("putRequirements", "/v1/agents/:agentId/requirements")
+      .setPath(Schema.Struct({ agentId: Schema.String }))
+      .setPayload(Schema.Array(RequirementInput))
+      .addSuccess(RequirementsChanged)
+      .addError(Forbidden)
+      .annotate(
+        OpenApi.Summary,
+        "Upsert scenario requirements (admin keys): versioned, reloaded by running instances at once"
+      )
+  )
   .add(
     HttpApiEndpoint.get("listDefinitions", "/v1/agents/:agentId/definitions")
       .setPath(Schema.Struct({ agentId: Schema.String }))

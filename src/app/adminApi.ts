@@ -72,6 +72,26 @@ const AuthorizationLive = (config: AdminApiConfig) =>
     })
   )
 
+/** Appends an admin action of the request's key to `admin_actions`. */
+const logAdmin = (
+  tenant: CurrentTenant["Type"],
+  action: string,
+  target: string,
+  details: Readonly<Record<string, unknown>>
+) =>
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys
+    const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+    yield* keys.logAction({
+      tenant_id: tenant.tenant_id,
+      at,
+      actor: `key:${tenant.key_id}`,
+      action,
+      target,
+      details
+    })
+  }).pipe(Effect.orDie)
+
 /** A handler's request: the key's tenant, and the reader on its tenant path. */
 const requestContext = Effect.all([CurrentTenant, TenantReader.TenantReader])
 
@@ -306,7 +326,6 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
       const tenant = yield* CurrentTenant
       if (tenant.scope !== "admin") return yield* new Forbidden({ message: "deleting needs an admin key" })
       const profiles = yield* ProfileStore
-      const keys = yield* ApiKeys
       const changes = yield* ItemChanges
       const by = `key:${tenant.key_id}`
       const at = new Date(yield* Clock.currentTimeMillis)
@@ -330,16 +349,11 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
         )
       // running instances' actors drop the values (this one's too: ItemChanges is the service's)
       yield* changes.publish(deleted.map(deletedAsChanged))
-      yield* keys
-        .logAction({
-          tenant_id: tenant.tenant_id,
-          at: at.toISOString(),
-          actor: by,
-          action: "item.delete",
-          target: path.itemId,
-          details: { reason: urlParams.reason, cascade, deleted: deleted.map((d) => d.item_id) }
-        })
-        .pipe(Effect.orDie)
+      yield* logAdmin(tenant, "item.delete", path.itemId, {
+        reason: urlParams.reason,
+        cascade,
+        deleted: deleted.map((d) => d.item_id)
+      })
       return {
         tenant_id: tenant.tenant_id,
         deleted: deleted.map((d) => ({
@@ -358,6 +372,32 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
 
 const DefinitionsLive = HttpApiBuilder.group(AdminApi, "definitions", (handlers) =>
   handlers
+    .handle("listRequirements", ({ path }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const requirements = yield* reader.listRequirements(tenant.tenant_id, path.agentId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, agent_id: path.agentId, requirements }
+      })
+    )
+    .handle("putRequirements", ({ path, payload }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        if (tenant.scope !== "admin")
+          return yield* new Forbidden({ message: "changing requirements needs an admin key" })
+        const profiles = yield* ProfileStore
+        const changed = yield* profiles
+          .upsertRequirements(
+            payload.map((r) => ({ ...r, tenant_id: tenant.tenant_id, agent_id: path.agentId, version: 1 }))
+          )
+          .pipe(Effect.orDie)
+        yield* logAdmin(tenant, "requirements.put", path.agentId, {
+          fields: payload.map((r) => `${r.scenario_id}/${r.step_id ?? "*"}/${r.field_name}`),
+          changed
+        })
+        const requirements = yield* reader.listRequirements(tenant.tenant_id, path.agentId).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, agent_id: path.agentId, changed, requirements }
+      })
+    )
     .handle("listDefinitions", ({ path }) =>
       Effect.gen(function* () {
         const [tenant, reader] = yield* requestContext
@@ -377,17 +417,10 @@ const DefinitionsLive = HttpApiBuilder.group(AdminApi, "definitions", (handlers)
             payload.map((d) => ({ ...d, tenant_id: tenant.tenant_id, agent_id: path.agentId, version: 1 }))
           )
           .pipe(Effect.orDie)
-        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-        yield* Effect.flatMap(ApiKeys, (keys) =>
-          keys.logAction({
-            tenant_id: tenant.tenant_id,
-            at,
-            actor: `key:${tenant.key_id}`,
-            action: "definitions.put",
-            target: path.agentId,
-            details: { names: payload.map((d) => d.name), changed }
-          })
-        ).pipe(Effect.orDie)
+        yield* logAdmin(tenant, "definitions.put", path.agentId, {
+          names: payload.map((d) => d.name),
+          changed
+        })
         const definitions = yield* reader.listDefinitions(tenant.tenant_id, path.agentId).pipe(Effect.orDie)
         return { tenant_id: tenant.tenant_id, agent_id: path.agentId, changed, definitions }
       })

@@ -211,6 +211,7 @@ describe("admin API", () => {
       expect(doc.body.openapi).toMatch(/^3\./)
       expect(Object.keys(doc.body.paths).sort()).toEqual([
         "/v1/agents/{agentId}/definitions",
+        "/v1/agents/{agentId}/requirements",
         "/v1/customers/{customerId}/assets",
         "/v1/customers/{customerId}/fields",
         "/v1/customers/{customerId}/fields/as-of",
@@ -453,6 +454,41 @@ describe("admin API", () => {
         expect(listed.body.definitions.map((d: any) => d.name)).toEqual(["plan"])
         expect((yield* api.get("/v1/agents/agent-1/definitions", api.globex)).body.definitions).toEqual([])
         expect((yield* api.actions).filter((a) => a.action === "definitions.put").length).toBe(3)
+
+        // scenario requirements the same way (the seed holds email and phone for onboarding)
+        const putReqs = (body: unknown, key: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${api.base}/v1/agents/agent-1/requirements`, {
+              method: "PUT",
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+              body: JSON.stringify(body)
+            })
+            return { status: response.status, body: (await response.json()) as any }
+          })
+        const seat = {
+          scenario_id: "onboarding",
+          step_id: "plan",
+          field_name: "plan",
+          fallback_action: "block"
+        }
+        expect((yield* putReqs([seat], api.acme)).status).toBe(403)
+        expect((yield* putReqs([{ ...seat, fallback_action: "shrug" }], api.acmeAdmin)).status).toBe(400)
+        const reqs = yield* putReqs([seat], api.acmeAdmin)
+        expect(reqs.status).toBe(200)
+        expect(reqs.body.changed).toBe(1)
+        expect(
+          reqs.body.requirements.map((r: any) => [r.field_name, r.step_id ?? null, r.required_level])
+        ).toEqual([
+          ["email", null, "required"],
+          ["phone", null, "required"],
+          ["plan", "plan", "required"]
+        ])
+        expect((yield* api.get("/v1/agents/agent-1/requirements", api.globex)).body.requirements).toEqual([])
+        const missingAtPlan = yield* api.get(
+          "/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding&step=plan",
+          api.acme
+        )
+        expect(missingAtPlan.body.missing_fields.map((m: any) => m.field_name)).toEqual(["phone", "plan"])
       })
   )
 })
