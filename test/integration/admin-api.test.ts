@@ -414,15 +414,16 @@ describe("admin API", () => {
     () =>
       Effect.gen(function* () {
         const api = yield* serve()
-        const put = (body: unknown, key: string) =>
+        const putTo = (what: string) => (body: unknown, key: string) =>
           Effect.promise(async () => {
-            const response = await fetch(`${api.base}/v1/agents/agent-1/definitions`, {
+            const response = await fetch(`${api.base}/v1/agents/agent-1/${what}`, {
               method: "PUT",
               headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
               body: JSON.stringify(body)
             })
             return { status: response.status, body: (await response.json()) as any }
           })
+        const put = putTo("definitions")
         const plan = {
           name: "plan",
           value_type: "enum",
@@ -456,15 +457,7 @@ describe("admin API", () => {
         expect((yield* api.actions).filter((a) => a.action === "definitions.put").length).toBe(3)
 
         // scenario requirements the same way (the seed holds email and phone for onboarding)
-        const putReqs = (body: unknown, key: string) =>
-          Effect.promise(async () => {
-            const response = await fetch(`${api.base}/v1/agents/agent-1/requirements`, {
-              method: "PUT",
-              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-              body: JSON.stringify(body)
-            })
-            return { status: response.status, body: (await response.json()) as any }
-          })
+        const putReqs = putTo("requirements")
         const seat = {
           scenario_id: "onboarding",
           step_id: "plan",
