@@ -288,7 +288,56 @@ export const DeletedItems = Schema.Struct({
   )
 }).annotations({ identifier: "DeletedItems" })
 
+export const QuarantineList = Schema.Struct({
+  tenant_id: Schema.String,
+  sessions: Schema.Array(
+    Schema.Struct({
+      session_id: Schema.String,
+      customer_id: Schema.String,
+      parked: Schema.Number,
+      released: Schema.Number,
+      dropped: Schema.Number,
+      first_parked_at: Schema.String,
+      reason: Schema.String,
+      error: Schema.String
+    })
+  )
+}).annotations({ identifier: "QuarantineList" })
+
+export const JobStatus = Schema.Struct({
+  jobs: Schema.Array(
+    Schema.Struct({
+      job: Schema.String,
+      last_run: Schema.NullOr(
+        Schema.Struct({
+          tick: Schema.Number,
+          instance: Schema.String,
+          status: Schema.Literal("running", "ok", "failed"),
+          started_at: Schema.String,
+          finished_at: Schema.NullOr(Schema.String),
+          items_changed: Schema.NullOr(Schema.Number)
+        })
+      ),
+      last_success_at: Schema.NullOr(Schema.String)
+    })
+  )
+}).annotations({ identifier: "JobStatus" })
+
 export class OperationsGroup extends HttpApiGroup.make("operations")
+  .add(
+    HttpApiEndpoint.get("listQuarantine", "/v1/quarantine")
+      .addSuccess(QuarantineList)
+      .annotate(
+        OpenApi.Summary,
+        "The tenant's quarantined sessions and their parked events, counted by status"
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("jobStatus", "/v1/jobs")
+      .addSuccess(JobStatus)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The background jobs' last runs across the cluster (admin keys)")
+  )
   .add(
     HttpApiEndpoint.del("deleteItem", "/v1/items/:itemId")
       .setPath(Schema.Struct({ itemId: Schema.String }))

@@ -27,6 +27,8 @@ import { type Bucket, type RateLimit, takeToken } from "../domain/rateLimit"
 import { byScenario, missingFields } from "../domain/requirements"
 import { ApiKeys, type Principal } from "../ports/ApiKeys"
 import { ItemChanges } from "../ports/ItemChanges"
+import { JobLeases } from "../ports/JobLeases"
+import { JOB_NAMES } from "../jobs/BackgroundJobs"
 import { deletedAsChanged, ProfileStore } from "../ports/ProfileStore"
 
 export interface AdminApiConfig {
@@ -321,53 +323,91 @@ const LineageLive = HttpApiBuilder.group(AdminApi, "lineage", (handlers) =>
 )
 
 const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =>
-  handlers.handle("deleteItem", ({ path, urlParams }) =>
-    Effect.gen(function* () {
-      const tenant = yield* CurrentTenant
-      if (tenant.scope !== "admin") return yield* new Forbidden({ message: "deleting needs an admin key" })
-      const profiles = yield* ProfileStore
-      const changes = yield* ItemChanges
-      const by = `key:${tenant.key_id}`
-      const at = new Date(yield* Clock.currentTimeMillis)
-      const cascade = urlParams.cascade === "true"
-      const deleted = yield* profiles
-        .deleteItem(tenant.tenant_id, path.itemId, { by, reason: urlParams.reason, at, cascade })
-        .pipe(
-          Effect.catchTag(
-            "ProfileItemRefused",
-            (refused): Effect.Effect<never, NotFound | HasDependents> =>
-              Effect.fail(
-                refused.reason === "not_found"
-                  ? notFound("item")
-                  : new HasDependents({
-                      message: "other items derive from it; pass cascade=true to delete them too",
-                      dependents: refused.dependents ?? []
-                    })
-              )
-          ),
-          Effect.catchTag("ProfileStoreError", Effect.die)
-        )
-      // running instances' actors drop the values (this one's too: ItemChanges is the service's)
-      yield* changes.publish(deleted.map(deletedAsChanged))
-      yield* logAdmin(tenant, "item.delete", path.itemId, {
-        reason: urlParams.reason,
-        cascade,
-        deleted: deleted.map((d) => d.item_id)
+  handlers
+    .handle("listQuarantine", () =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const sessions = yield* reader.quarantinedSessions(tenant.tenant_id).pipe(Effect.orDie)
+        return { tenant_id: tenant.tenant_id, sessions }
       })
-      return {
-        tenant_id: tenant.tenant_id,
-        deleted: deleted.map((d) => ({
-          item_id: d.item_id,
-          customer_id: d.customer_id,
-          name: d.name,
-          deleted_at: d.deleted_at,
-          deleted_by: d.deleted_by,
-          reason: d.reason,
-          cascade_of: d.cascade_of
-        }))
-      }
-    })
-  )
+    )
+    .handle("jobStatus", () =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        if (tenant.scope !== "admin")
+          return yield* new Forbidden({ message: "job status needs an admin key" })
+        const leases = yield* JobLeases
+        const jobs = yield* Effect.forEach(JOB_NAMES, (job) =>
+          Effect.map(leases.list(job), (runs) => {
+            const last = runs[runs.length - 1]
+            const success = [...runs].reverse().find((run) => run.status === "ok")
+            return {
+              job,
+              last_run:
+                last === undefined
+                  ? null
+                  : {
+                      tick: last.tick,
+                      instance: last.instance,
+                      status: last.status,
+                      started_at: last.startedAt.toISOString(),
+                      finished_at: last.finishedAt?.toISOString() ?? null,
+                      items_changed: last.itemsChanged
+                    },
+              last_success_at: success?.finishedAt?.toISOString() ?? null
+            }
+          })
+        ).pipe(Effect.orDie)
+        return { jobs }
+      })
+    )
+    .handle("deleteItem", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const tenant = yield* CurrentTenant
+        if (tenant.scope !== "admin") return yield* new Forbidden({ message: "deleting needs an admin key" })
+        const profiles = yield* ProfileStore
+        const changes = yield* ItemChanges
+        const by = `key:${tenant.key_id}`
+        const at = new Date(yield* Clock.currentTimeMillis)
+        const cascade = urlParams.cascade === "true"
+        const deleted = yield* profiles
+          .deleteItem(tenant.tenant_id, path.itemId, { by, reason: urlParams.reason, at, cascade })
+          .pipe(
+            Effect.catchTag(
+              "ProfileItemRefused",
+              (refused): Effect.Effect<never, NotFound | HasDependents> =>
+                Effect.fail(
+                  refused.reason === "not_found"
+                    ? notFound("item")
+                    : new HasDependents({
+                        message: "other items derive from it; pass cascade=true to delete them too",
+                        dependents: refused.dependents ?? []
+                      })
+                )
+            ),
+            Effect.catchTag("ProfileStoreError", Effect.die)
+          )
+        // running instances' actors drop the values (this one's too: ItemChanges is the service's)
+        yield* changes.publish(deleted.map(deletedAsChanged))
+        yield* logAdmin(tenant, "item.delete", path.itemId, {
+          reason: urlParams.reason,
+          cascade,
+          deleted: deleted.map((d) => d.item_id)
+        })
+        return {
+          tenant_id: tenant.tenant_id,
+          deleted: deleted.map((d) => ({
+            item_id: d.item_id,
+            customer_id: d.customer_id,
+            name: d.name,
+            deleted_at: d.deleted_at,
+            deleted_by: d.deleted_by,
+            reason: d.reason,
+            cascade_of: d.cascade_of
+          }))
+        }
+      })
+    )
 )
 
 const DefinitionsLive = HttpApiBuilder.group(AdminApi, "definitions", (handlers) =>

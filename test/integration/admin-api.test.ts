@@ -15,6 +15,8 @@ import { ItemChanges } from "../../src/ports/ItemChanges"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
+import { QuarantineStore } from "../../src/ports/QuarantineStore"
+import { JobLeases } from "../../src/ports/JobLeases"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
 import { freePort } from "../support/child"
 import { freshDatabase } from "../support/postgres"
@@ -92,6 +94,26 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
           derivedFrom: raw.id
         })
       ])
+      const parked = (tenant: string, session: string, offset: string) => ({
+        tenant_id: tenant,
+        session_id: session,
+        customer_id: "cust-1",
+        event_id: `evt-${offset}`,
+        turn_id: null,
+        topic: "turnvault.turn-events.by-customer",
+        partition: 0,
+        offset,
+        key: null,
+        value: Buffer.from("{}"),
+        headers: {},
+        reason: "store_refused" as const,
+        error: "22023: refused"
+      })
+      yield* (yield* QuarantineStore).park([
+        parked("acme", "s-bad", "7"),
+        parked("acme", "s-bad", "8"),
+        parked("globex", "s-g", "9")
+      ])
       yield* (yield* ProfileStore).upsertRequirements(
         ["email", "phone"].map((field_name) => ({
           tenant_id: "acme",
@@ -133,6 +155,19 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
         sessionRecord(sessionState("acme", "s3")),
         sessionRecord(sessionState("globex", "s-g"))
       ])
+      const leases = yield* JobLeases
+      const claim = {
+        job: "expire",
+        tick: 5,
+        instance: "host:1",
+        startedAt: new Date("2024-05-01T10:00:00Z")
+      }
+      yield* leases.claim(claim)
+      yield* leases.finish(claim, {
+        status: "ok",
+        finishedAt: new Date("2024-05-01T10:05:00Z"),
+        itemsChanged: 3
+      })
       const keys = yield* ApiKeys
       const acme = yield* keys.create("acme", "read", "test", now)
       const globex = yield* keys.create("globex", "read", "test", now)
@@ -219,6 +254,8 @@ describe("admin API", () => {
         "/v1/items/{itemId}",
         "/v1/items/{itemId}/chain",
         "/v1/items/{itemId}/derived",
+        "/v1/jobs",
+        "/v1/quarantine",
         "/v1/sessions",
         "/v1/sessions/{sessionId}",
         "/v1/sessions/{sessionId}/history",
@@ -344,6 +381,25 @@ describe("admin API", () => {
         (yield* api.get("/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding", api.globex))
           .body.missing_fields
       ).toEqual([])
+
+      // operations: the tenant's quarantine; the jobs' last runs (admin keys)
+      const quarantine = yield* api.get("/v1/quarantine", api.acme)
+      expect(matches("QuarantineList", quarantine.body)).toEqual([])
+      expect(quarantine.body.sessions.map((q: any) => [q.session_id, q.parked, q.reason])).toEqual([
+        ["s-bad", 2, "store_refused"]
+      ])
+      expect(
+        (yield* api.get("/v1/quarantine", api.globex)).body.sessions.map((q: any) => q.session_id)
+      ).toEqual(["s-g"])
+      expect((yield* api.get("/v1/jobs", api.acme)).status).toBe(403)
+      const jobs = yield* api.get("/v1/jobs", api.acmeAdmin)
+      expect(matches("JobStatus", jobs.body)).toEqual([])
+      expect(
+        jobs.body.jobs.map((j: any) => [j.job, j.last_run?.tick, j.last_run?.status, j.last_success_at])
+      ).toEqual([
+        ["expire", 5, "ok", "2024-05-01T10:05:00.000Z"],
+        ["orphans", undefined, undefined, null]
+      ])
 
       const turns = yield* api.get("/v1/sessions/s1/turns", api.acme)
       expect(turns.status).toBe(200)

@@ -88,6 +88,10 @@ export interface TenantReaderService {
     tenantId: string,
     customerId: string
   ) => Effect.Effect<ReadonlyArray<ProfileAsset>, TenantReadError>
+  /** The tenant's quarantined sessions: parked events per session, by status, by session id. */
+  readonly quarantinedSessions: (
+    tenantId: string
+  ) => Effect.Effect<ReadonlyArray<QuarantinedSession>, TenantReadError>
   /** An agent's field definitions, by name (with their versions). */
   readonly listDefinitions: (
     tenantId: string,
@@ -112,6 +116,18 @@ export interface TenantReaderService {
     { readonly at: string; readonly fields: ReadonlyArray<ProfileField> } | null,
     TenantReadError
   >
+}
+
+export interface QuarantinedSession {
+  readonly session_id: string
+  readonly customer_id: string
+  readonly parked: number
+  readonly released: number
+  readonly dropped: number
+  readonly first_parked_at: string
+  /** The first parked event's reason and database error (no values). */
+  readonly reason: string
+  readonly error: string
 }
 
 export interface TurnFilter {
@@ -424,7 +440,23 @@ export const make = (config: TenantReaderConfig) =>
         (row: { definition: FieldDefinition }) => row.definition
       )(tenantId, agentId)
 
+    const quarantinedSessions = (tenantId: string) =>
+      rowsOf(
+        `SELECT session_id, min(customer_id) AS customer_id,
+           count(*) FILTER (WHERE status = 'parked')::int AS parked,
+           count(*) FILTER (WHERE status = 'released')::int AS released,
+           count(*) FILTER (WHERE status = 'dropped')::int AS dropped,
+           min(parked_at) AS first_parked_at,
+           (array_agg(reason ORDER BY seq))[1] AS reason, (array_agg(error ORDER BY seq))[1] AS error
+         FROM quarantined_events GROUP BY session_id ORDER BY session_id COLLATE "C"`,
+        (row: Omit<QuarantinedSession, "first_parked_at"> & { first_parked_at: Date }) => ({
+          ...row,
+          first_parked_at: row.first_parked_at.toISOString()
+        })
+      )(tenantId)
+
     return TenantReader.of({
+      quarantinedSessions,
       searchTurns,
       listRequirements,
       listDefinitions,
