@@ -6,7 +6,7 @@
  * the handler reads through TenantReader, whose connection sees the key's tenant only.
  */
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
-import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import {
   AdminApi,
@@ -51,6 +51,25 @@ const AuthorizationLive = (config: AdminApiConfig) =>
     Effect.gen(function* () {
       const keys = yield* ApiKeys
       const verified = new Map<string, { readonly principal: Principal; readonly until: number }>()
+      // a check in progress, shared by the requests that arrive meanwhile with the same key:
+      // a burst of one new key costs one scrypt, not one per request
+      const checking = new Map<string, Deferred.Deferred<Principal | null>>()
+      const check = (digest: string, token: string) =>
+        Effect.gen(function* () {
+          const pending = checking.get(digest)
+          if (pending !== undefined) return yield* Deferred.await(pending)
+          const deferred = yield* Deferred.make<Principal | null>()
+          checking.set(digest, deferred)
+          const principal = yield* keys.authenticate(token).pipe(
+            Effect.tapError((error) =>
+              Effect.logWarning("api key check failed", { operation: error.operation })
+            ),
+            Effect.orElseSucceed(() => null),
+            Effect.ensuring(Effect.sync(() => checking.delete(digest)))
+          )
+          yield* Deferred.succeed(deferred, principal)
+          return principal
+        })
       return {
         tenantKey: (token: Redacted.Redacted<string>) =>
           Effect.gen(function* () {
@@ -58,12 +77,7 @@ const AuthorizationLive = (config: AdminApiConfig) =>
             const digest = createHash("sha256").update(Redacted.value(token)).digest("hex")
             const cached = verified.get(digest)
             if (cached !== undefined && cached.until > now) return cached.principal
-            const principal = yield* keys.authenticate(Redacted.value(token)).pipe(
-              Effect.tapError((error) =>
-                Effect.logWarning("api key check failed", { operation: error.operation })
-              ),
-              Effect.orElseSucceed(() => null)
-            )
+            const principal = yield* check(digest, Redacted.value(token))
             if (principal === null)
               return yield* new Unauthorized({ message: "a valid tenant API key is required" })
             if (verified.size >= AUTH_CACHE_SIZE) verified.delete(verified.keys().next().value!)

@@ -304,8 +304,8 @@ export const make = (config: TenantReaderConfig) =>
         (client) => {
           const query = onClient(client, "withTenant")
           return bind(client, tenantId).pipe(
-            Effect.zipRight(query("BEGIN")),
-            Effect.zipRight(query(`SET LOCAL ROLE ${TENANT_ROLE}`)),
+            // one round trip: a simple-protocol string may hold several statements
+            Effect.zipRight(query(`BEGIN; SET LOCAL ROLE ${TENANT_ROLE}`)),
             Effect.zipRight(use(query)),
             Effect.tap(() => query("COMMIT"))
           )
