@@ -9,25 +9,17 @@
  * Knobs (environment): BENCH_CUSTOMERS (2000), BENCH_FIELDS (10), BENCH_RATE (200 requests/s),
  * BENCH_SECONDS (15), BENCH_TENANTS (4: reads alternate between tenants, so connections rebind).
  */
+import { knob } from "./lib/measure"
 import { Effect, Layer } from "effect"
 import { performance } from "node:perf_hooks"
 import { PgStoresWithReaderLive } from "../src/adapters/postgres"
 import { PgClient } from "../src/adapters/postgres/PgClient"
 import { TenantReader } from "../src/adapters/postgres/TenantReader"
-import { adminHttpApp, openApiDocument } from "../src/app/adminApi"
-import { HttpLive, Readiness } from "../src/observability/HttpApi"
-import { Metrics } from "../src/observability/Metrics"
 import { ApiKeys } from "../src/ports/ApiKeys"
-import { ItemChanges } from "../src/ports/ItemChanges"
 import { ProfileStore } from "../src/ports/ProfileStore"
 import { profileField } from "../test/contract/fixtures"
-import { freePort } from "../test/support/child"
+import { recordingItemChanges, serveAdminApi } from "../test/support/adminApi"
 import { freshDatabase } from "../test/support/postgres"
-
-const knob = (name: string, fallback: number) => {
-  const raw = process.env[name]
-  return raw === undefined ? fallback : Number(raw)
-}
 
 const params = {
   customers: knob("BENCH_CUSTOMERS", 2_000),
@@ -85,21 +77,10 @@ const main = Effect.gen(function* () {
   const tokens = yield* Effect.forEach(tenants, (t) =>
     Effect.map(keys.create(t, "read", "bench", new Date()), (k) => k.token)
   )
-  const changes = Layer.succeed(ItemChanges, {
-    publish: () => Effect.void,
-    subscribed: Effect.void,
-    onChange: () => Effect.void
-  })
-  const app = yield* adminHttpApp({ rateLimit: { perSecond: 1e6, burst: 1e6 }, authCacheMs: 30_000 }).pipe(
-    Effect.provide(Layer.merge(Layer.succeedContext(stores), changes))
-  )
-  const port = yield* Effect.promise(() => freePort())
-  const readiness = Layer.succeed(Readiness, {
-    check: Effect.succeed([]),
-    alive: Effect.succeed({ ok: true, detail: "" })
-  })
-  yield* Layer.build(
-    HttpLive(port, { app, openApi: openApiDocument() }).pipe(Layer.provide([Metrics.layerTest, readiness]))
+  const port = yield* serveAdminApi(
+    stores,
+    { rateLimit: { perSecond: 1e6, burst: 1e6 }, authCacheMs: 30_000 },
+    recordingItemChanges(() => {})
   )
 
   const pick = (i: number) => ({

@@ -9,6 +9,7 @@
  * Uses a throwaway database (test/support/postgres.ts: TEST_DATABASE_ADMIN_URL) and its own
  * redis-server on a free port unless REDIS_URL is set.
  */
+import { knob } from "./lib/measure"
 import { Context, Effect, Fiber, Layer, Option } from "effect"
 import type { ProfileField } from "../src/domain/model"
 import { RedisCacheConfig, withRedisCache } from "../src/adapters/redis"
@@ -17,11 +18,6 @@ import { PgStoresLive } from "../src/adapters/postgres"
 import { ProfileStore, type ProfileStoreService } from "../src/ports/ProfileStore"
 import { Metrics, makeMetrics } from "../src/observability/Metrics"
 import { freshDatabase } from "../test/support/postgres"
-
-const knob = (name: string, fallback: number) => {
-  const raw = process.env[name]
-  return raw === undefined ? fallback : Number(raw)
-}
 
 const params = {
   customers: knob("BENCH_CUSTOMERS", 2_000),

@@ -72,3 +72,9 @@ export const writeResult = (result: unknown) => {
 }
 
 export const log = (message: string) => process.stderr.write(`  · ${message}\n`)
+
+/** A numeric benchmark parameter from the environment (BENCH_*), or its default. */
+export const knob = (name: string, fallback: number) => {
+  const raw = process.env[name]
+  return raw === undefined ? fallback : Number(raw)
+}

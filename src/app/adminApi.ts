@@ -170,8 +170,19 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
 /** A page's cursor: the last row's keyset position, opaque to the caller. */
 const encodeCursor = (position: string) => Buffer.from(position, "utf8").toString("base64url")
 const decodeCursor = (cursor: string) => Buffer.from(cursor, "base64url").toString("utf8")
-const cursorOf = encodeCursor
-const afterCursor = decodeCursor
+
+/**
+ * A page of rows fetched `limit + 1` at a time (the extra row only tells that there is a next
+ * page): the first `limit` rows, and the cursor of the last of them when more follow.
+ */
+const pageOf = <A>(rows: ReadonlyArray<A>, limit: number, position: (row: A) => string) => {
+  const items = rows.slice(0, limit)
+  const last = items[items.length - 1]
+  return {
+    items,
+    next_cursor: rows.length > limit && last !== undefined ? encodeCursor(position(last)) : null
+  }
+}
 
 /** A turn search position, [occurred_at, turn_id], or null when the cursor is not one. */
 const parsePosition = (text: string): { occurred_at: string; turn_id: string } | null => {
@@ -215,15 +226,15 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
             ...(urlParams.status === undefined ? {} : { status: urlParams.status }),
             ...(urlParams.updated_from === undefined ? {} : { updatedFrom: urlParams.updated_from }),
             ...(urlParams.updated_to === undefined ? {} : { updatedTo: urlParams.updated_to }),
-            ...(urlParams.cursor === undefined ? {} : { after: afterCursor(urlParams.cursor) }),
+            ...(urlParams.cursor === undefined ? {} : { after: decodeCursor(urlParams.cursor) }),
             limit: limit + 1
           })
           .pipe(Effect.orDie)
-        const page = rows.slice(0, limit)
+        const page = pageOf(rows, limit, (row) => row.session_id)
         return {
           tenant_id: tenant.tenant_id,
-          sessions: page.map(summaryOf),
-          next_cursor: rows.length > limit ? cursorOf(page[page.length - 1]!.session_id) : null
+          sessions: page.items.map(summaryOf),
+          next_cursor: page.next_cursor
         }
       })
     )
@@ -265,14 +276,12 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
           })
           .pipe(Effect.orDie)
         if (rows.length === 0 && after === undefined) return yield* notFound("session")
-        const turns = rows.slice(0, limit)
-        const last = turns[turns.length - 1]
+        const page = pageOf(rows, limit, (turn) => String(turn.turn_number))
         return {
           tenant_id: tenant.tenant_id,
           session_id: path.sessionId,
-          turns,
-          next_cursor:
-            rows.length > limit && last !== undefined ? encodeCursor(String(last.turn_number)) : null
+          turns: page.items,
+          next_cursor: page.next_cursor
         }
       })
     )
@@ -296,16 +305,10 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
             limit: limit + 1
           })
           .pipe(Effect.orDie)
-        const turns = rows.slice(0, limit)
-        const last = turns[turns.length - 1]
-        return {
-          tenant_id: tenant.tenant_id,
-          turns,
-          next_cursor:
-            rows.length > limit && last !== undefined
-              ? encodeCursor(JSON.stringify([new Date(last.occurred_at).toISOString(), last.turn_id]))
-              : null
-        }
+        const page = pageOf(rows, limit, (turn) =>
+          JSON.stringify([new Date(turn.occurred_at).toISOString(), turn.turn_id])
+        )
+        return { tenant_id: tenant.tenant_id, turns: page.items, next_cursor: page.next_cursor }
       })
     )
 )

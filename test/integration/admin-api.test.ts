@@ -7,18 +7,14 @@ import { describe, expect, it } from "@effect/vitest"
 import Ajv from "ajv"
 import { Effect, Layer } from "effect"
 import { PgStoresWithReaderLive } from "../../src/adapters/postgres"
-import { adminHttpApp, openApiDocument } from "../../src/app/adminApi"
-import { HttpLive, Readiness } from "../../src/observability/HttpApi"
-import { Metrics } from "../../src/observability/Metrics"
 import { ApiKeys } from "../../src/ports/ApiKeys"
-import { ItemChanges } from "../../src/ports/ItemChanges"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { QuarantineStore } from "../../src/ports/QuarantineStore"
 import { JobLeases } from "../../src/ports/JobLeases"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
-import { freePort } from "../support/child"
+import { recordingItemChanges, serveAdminApi } from "../support/adminApi"
 import { freshDatabase } from "../support/postgres"
 
 const at = "2024-05-01T10:00:00Z"
@@ -184,22 +180,8 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
       }
     }).pipe(Effect.provide(stores))
     const forgotten: Array<string> = []
-    const changes = Layer.succeed(ItemChanges, {
-      publish: (items) => Effect.sync(() => void forgotten.push(...items.map((item) => item.id))),
-      subscribed: Effect.void,
-      onChange: () => Effect.void
-    })
-    const app = yield* adminHttpApp({ rateLimit, authCacheMs: 30_000 }).pipe(
-      Effect.provide(Layer.merge(Layer.succeedContext(stores), changes))
-    )
-    const port = yield* Effect.promise(() => freePort())
-    const readiness = Layer.succeed(Readiness, {
-      check: Effect.succeed([]),
-      alive: Effect.succeed({ ok: true, detail: "" })
-    })
-    yield* Layer.build(
-      HttpLive(port, { app, openApi: openApiDocument() }).pipe(Layer.provide([Metrics.layerTest, readiness]))
-    )
+    const changes = recordingItemChanges((items) => void forgotten.push(...items.map((item) => item.id)))
+    const port = yield* serveAdminApi(stores, { rateLimit, authCacheMs: 30_000 }, changes)
     const call = (method: string, path: string, token?: string) =>
       Effect.promise(async () => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`, {
