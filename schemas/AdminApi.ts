@@ -323,6 +323,45 @@ export const JobStatus = Schema.Struct({
   )
 }).annotations({ identifier: "JobStatus" })
 
+export const QuarantineResolution = Schema.Struct({
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  action: Schema.Literal("release", "drop"),
+  events: Schema.Number.annotations({ description: "parked events the owner will release or drop" }),
+  topic: Schema.String,
+  partition: Schema.Number
+}).annotations({
+  identifier: "QuarantineResolution",
+  description:
+    "accepted: a control message is on the session's partition; its owner carries it out where it stands in the stream"
+})
+
+export const VerifyReport = Schema.Struct({
+  tenant_id: Schema.String,
+  sessions: Schema.Number,
+  turn_records: Schema.Number,
+  ok: Schema.Boolean,
+  broken: Schema.Array(
+    Schema.Struct({
+      session_id: Schema.String,
+      problem: Schema.String,
+      at: Schema.optional(
+        Schema.Union(
+          Schema.Struct({ turn_id: Schema.String, turn_number: Schema.Number }),
+          Schema.Struct({ seq: Schema.Number, event_key: Schema.String })
+        )
+      )
+    })
+  )
+}).annotations({ identifier: "VerifyReport" })
+
+const resolveQuarantine = <Name extends string>(name: Name, verb: "release" | "drop") =>
+  HttpApiEndpoint.post(name, `/v1/quarantine/:sessionId/${verb}`)
+    .setPath(Schema.Struct({ sessionId: Schema.String }))
+    .addSuccess(QuarantineResolution, { status: 202 })
+    .addError(NotFound)
+    .addError(Forbidden)
+
 export class OperationsGroup extends HttpApiGroup.make("operations")
   .add(
     HttpApiEndpoint.get("listQuarantine", "/v1/quarantine")
@@ -330,6 +369,31 @@ export class OperationsGroup extends HttpApiGroup.make("operations")
       .annotate(
         OpenApi.Summary,
         "The tenant's quarantined sessions and their parked events, counted by status"
+      )
+  )
+  .add(
+    resolveQuarantine("releaseQuarantine", "release").annotate(
+      OpenApi.Summary,
+      "Release a quarantined session (admin keys): its parked events go through the flow again, in order"
+    )
+  )
+  .add(
+    resolveQuarantine("dropQuarantine", "drop").annotate(
+      OpenApi.Summary,
+      "Drop a quarantined session's parked events (admin keys): they go to the DLQ as operator_dropped"
+    )
+  )
+  .add(
+    HttpApiEndpoint.get("verify", "/v1/verify")
+      .setUrlParams(
+        Schema.Struct({ session: Schema.optional(Schema.String), customer: Schema.optional(Schema.String) })
+      )
+      .addSuccess(VerifyReport)
+      .addError(BadRequest)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Summary,
+        "Recompute one session's or one customer's sessions' hash chains and ledgers; list what does not match"
       )
   )
   .add(

@@ -19,10 +19,15 @@ import {
   Unauthorized
 } from "../../schemas/AdminApi"
 import { PgApiKeys, PgClient, TenantReader } from "../adapters/postgres"
+import { RedisCache } from "../adapters/redis"
 import type { SessionRow } from "../adapters/postgres/TenantReader"
 import type { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
 import { parseKey } from "../domain/apiKey"
+import { checkSession } from "../domain/integrity"
+import type { ControlAction } from "../../streams/quarantine"
+import { publishResolution } from "./commands/quarantine"
+import type { ProfileField } from "../domain/model"
 import { type Bucket, type RateLimit, takeToken } from "../domain/rateLimit"
 import { byScenario, missingFields } from "../domain/requirements"
 import { ApiKeys, type Principal } from "../ports/ApiKeys"
@@ -113,58 +118,108 @@ const requestContext = Effect.all([CurrentTenant, TenantReader.TenantReader])
 
 const notFound = (what: string) => new NotFound({ message: `no ${what} for this tenant` })
 
+/** A cached list of one customer's active fields (ids are checked: a corrupt entry is a miss). */
+const decodeActive =
+  (tenantId: string, customerId: string) =>
+  (text: string): ReadonlyArray<ProfileField> | undefined => {
+    try {
+      const rows: unknown = JSON.parse(text)
+      if (!Array.isArray(rows)) return undefined
+      const fields = rows as ReadonlyArray<ProfileField>
+      return fields.every((f) => f.tenant_id === tenantId && f.customer_id === customerId)
+        ? fields
+        : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+/**
+ * A customer's active fields. With Redis, read through the customer's profile entry (field `api`,
+ * beside the stream's own variants): every write of the customer invalidates the whole entry, so a
+ * hit is as current as the stream's. The entry is named by the key's tenant, and a miss is loaded
+ * on the tenant path, so what the cache holds came through row-level security too.
+ */
+const activeFields = (
+  cache: Option.Option<RedisCache["Type"]>,
+  reader: TenantReader.TenantReader["Type"],
+  tenantId: string,
+  customerId: string
+) => {
+  const load = Effect.map(reader.listProfile(tenantId, customerId), (rows) =>
+    rows.filter((row) => row.status === "active")
+  )
+  return Option.match(cache, {
+    onNone: () => load,
+    onSome: (redis) =>
+      redis.readThrough({
+        keys: redis.keys("profile", tenantId, customerId),
+        field: "api",
+        decode: decodeActive(tenantId, customerId),
+        encode: (fields) => (fields.length === 0 ? null : [["api", JSON.stringify(fields)]]),
+        load
+      })
+  })
+}
+
 const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
-  handlers
-    .handle("customerFields", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        const [tenant, reader] = yield* requestContext
-        const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
-        const fields = urlParams.history === "true" ? rows : rows.filter((row) => row.status === "active")
-        if (rows.length === 0) return yield* notFound("customer")
-        return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
-      })
-    )
-    .handle("customerMissingFields", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        const [tenant, reader] = yield* requestContext
-        const requirements = yield* reader
-          .listRequirements(tenant.tenant_id, urlParams.agent)
-          .pipe(Effect.orDie)
-        const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
-        const held = new Set(rows.filter((row) => row.status === "active").map((row) => row.name))
-        return {
-          tenant_id: tenant.tenant_id,
-          customer_id: path.customerId,
-          agent_id: urlParams.agent,
-          scenario_id: urlParams.scenario,
-          step_id: urlParams.step ?? null,
-          missing_fields: missingFields(
-            byScenario(requirements),
-            urlParams.scenario,
-            urlParams.step,
-            (name) => held.has(name)
-          )
-        }
-      })
-    )
-    .handle("customerFieldsAsOf", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        const [tenant, reader] = yield* requestContext
-        if ((urlParams.at === undefined) === (urlParams.turn === undefined))
-          return yield* new BadRequest({ message: "give exactly one of at and turn" })
-        const as = urlParams.turn === undefined ? { at: urlParams.at! } : { turnId: urlParams.turn }
-        const found = yield* reader.vaultAsOf(tenant.tenant_id, path.customerId, as).pipe(Effect.orDie)
-        if (found === null) return yield* notFound("turn")
-        if (found.fields.length === 0) return yield* notFound("customer fields at that time")
-        return {
-          tenant_id: tenant.tenant_id,
-          customer_id: path.customerId,
-          as_of: found.at,
-          ...(urlParams.turn === undefined ? {} : { turn_id: urlParams.turn }),
-          fields: found.fields
-        }
-      })
-    )
+  Effect.map(Effect.serviceOption(RedisCache), (cache) =>
+    handlers
+      .handle("customerFields", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const [tenant, reader] = yield* requestContext
+          const every = reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+          const fields =
+            urlParams.history === "true"
+              ? yield* every
+              : yield* activeFields(cache, reader, tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+          // none active: a customer whose values all ended (200, empty) or none of this tenant's (404)
+          if (fields.length === 0 && (yield* every).length === 0) return yield* notFound("customer")
+          return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
+        })
+      )
+      .handle("customerMissingFields", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const [tenant, reader] = yield* requestContext
+          const requirements = yield* reader
+            .listRequirements(tenant.tenant_id, urlParams.agent)
+            .pipe(Effect.orDie)
+          const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+          const held = new Set(rows.filter((row) => row.status === "active").map((row) => row.name))
+          return {
+            tenant_id: tenant.tenant_id,
+            customer_id: path.customerId,
+            agent_id: urlParams.agent,
+            scenario_id: urlParams.scenario,
+            step_id: urlParams.step ?? null,
+            missing_fields: missingFields(
+              byScenario(requirements),
+              urlParams.scenario,
+              urlParams.step,
+              (name) => held.has(name)
+            )
+          }
+        })
+      )
+      .handle("customerFieldsAsOf", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const [tenant, reader] = yield* requestContext
+          if ((urlParams.at === undefined) === (urlParams.turn === undefined))
+            return yield* new BadRequest({ message: "give exactly one of at and turn" })
+          const as = urlParams.turn === undefined ? { at: urlParams.at! } : { turnId: urlParams.turn }
+          const found = yield* reader.vaultAsOf(tenant.tenant_id, path.customerId, as).pipe(Effect.orDie)
+          if (found === null) return yield* notFound("turn")
+          if (found.fields.length === 0) return yield* notFound("customer fields at that time")
+          return {
+            tenant_id: tenant.tenant_id,
+            customer_id: path.customerId,
+            as_of: found.at,
+            ...(urlParams.turn === undefined ? {} : { turn_id: urlParams.turn }),
+            fields: found.fields
+          }
+        })
+      )
+  )
 )
 
 /** A page's cursor: the last row's keyset position, opaque to the caller. */
@@ -339,8 +394,50 @@ const LineageLive = HttpApiBuilder.group(AdminApi, "lineage", (handlers) =>
     )
 )
 
+/** Releases or drops a quarantined session of the key's tenant (admin keys), logged. */
+const resolveParked = (action: ControlAction, sessionId: string) =>
+  Effect.gen(function* () {
+    const tenant = yield* CurrentTenant
+    if (tenant.scope !== "admin")
+      return yield* new Forbidden({ message: `to ${action} a quarantined session needs an admin key` })
+    const resolution = yield* publishResolution(action, tenant.tenant_id, sessionId).pipe(Effect.orDie)
+    if (resolution === null) return yield* notFound("quarantined session")
+    yield* logAdmin(tenant, `quarantine.${action}`, sessionId, {
+      events: resolution.events,
+      topic: resolution.topic,
+      partition: resolution.partition
+    })
+    return resolution
+  })
+
 const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =>
   handlers
+    .handle("releaseQuarantine", ({ path }) => resolveParked("release", path.sessionId))
+    .handle("dropQuarantine", ({ path }) => resolveParked("drop", path.sessionId))
+    .handle("verify", ({ urlParams }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const { session, customer } = urlParams
+        if ((session === undefined) === (customer === undefined))
+          return yield* new BadRequest({ message: "give exactly one of session and customer" })
+        const target = session === undefined ? { customer: customer! } : { session }
+        const sessions = yield* reader.integritySnapshot(tenant.tenant_id, target).pipe(Effect.orDie)
+        if (sessions.length === 0) return yield* notFound(session === undefined ? "customer" : "session")
+        const broken = sessions.flatMap(({ session: row, records, history }) =>
+          checkSession(row.state, row.content_hash, records, history).map((problem) => ({
+            session_id: row.session_id,
+            ...problem
+          }))
+        )
+        return {
+          tenant_id: tenant.tenant_id,
+          sessions: sessions.length,
+          turn_records: sessions.reduce((n, one) => n + one.records.length, 0),
+          ok: broken.length === 0,
+          broken
+        }
+      })
+    )
     .handle("listQuarantine", () =>
       Effect.gen(function* () {
         const [tenant, reader] = yield* requestContext

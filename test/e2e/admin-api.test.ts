@@ -69,6 +69,11 @@ describe("the admin API of a running service", () => {
     const vault = await get(`/v1/customers/${turn!.customer_id}/fields`, token)
     expect(vault.status).toBe(200)
     expect(vault.body.fields.every((f: any) => f.status === "active")).toBe(true)
+    // the chains the running service wrote check out, read in one snapshot while it writes on
+    const verified = await get(`/v1/verify?customer=${turn!.customer_id}`, token)
+    expect(verified.status).toBe(200)
+    expect(verified.body.broken).toEqual([])
+    expect(verified.body.turn_records).toBeGreaterThan(0)
     expect((await get(`/v1/sessions/${turn!.session_id}/turns`)).status).toBe(401)
     expect((await get("/openapi.json")).body.info.title).toBe("turnvault admin and query API")
   })

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import Ajv from "ajv"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { PgStoresWithReaderLive } from "../../src/adapters/postgres"
 import { ApiKeys } from "../../src/ports/ApiKeys"
 import { AuditStore } from "../../src/ports/AuditStore"
@@ -14,20 +14,34 @@ import { SessionStore } from "../../src/ports/SessionStore"
 import { QuarantineStore } from "../../src/ports/QuarantineStore"
 import { JobLeases } from "../../src/ports/JobLeases"
 import { historyEntry, profileField, sessionRecord, sessionState, turnRecord } from "../contract/fixtures"
-import { recordingItemChanges, serveAdminApi } from "../support/adminApi"
-import { freshDatabase } from "../support/postgres"
+import { recordingItemChanges, recordingSink, serveAdminApi } from "../support/adminApi"
+import { freshDatabase, queryRows } from "../support/postgres"
+import { redisServerProcess } from "../support/redis"
+import { RedisCacheConfig, withRedisCache } from "../../src/adapters/redis"
+import { Metrics } from "../../src/observability/Metrics"
+import type { OutputMessage } from "../../src/ports/OutputSink"
+import { verifyStores } from "../../src/app/commands/verify"
+import { customerMessageKey } from "../../src/domain/model"
+import { CONTROL_HEADER } from "../../streams/quarantine"
 
 const at = "2024-05-01T10:00:00Z"
 const now = new Date(at)
 
 /** The stores on a fresh database, two tenants' data and keys, and the API on a free port. */
-const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
+const serve = (rateLimit = { perSecond: 50, burst: 100 }, redisUrl?: string) =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.promise(() => freshDatabase()),
       (d) => Effect.promise(() => d.drop())
     )
-    const stores = yield* Layer.build(PgStoresWithReaderLive({ connectionString: db.url, max: 4 }))
+    const pgStores = PgStoresWithReaderLive({ connectionString: db.url, max: 4 })
+    const stores = yield* Layer.build(
+      redisUrl === undefined
+        ? pgStores
+        : withRedisCache({ ...RedisCacheConfig.defaults, url: redisUrl })(pgStores).pipe(
+            Layer.provide(Metrics.layerTest)
+          )
+    )
     const seeded = yield* Effect.gen(function* () {
       yield* (yield* ProfileStore).writeFields([
         profileField({ tenant: "acme", customer: "cust-1", name: "email", value: "a@acme", at, turn: "t1" }),
@@ -181,7 +195,13 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
     }).pipe(Effect.provide(stores))
     const forgotten: Array<string> = []
     const changes = recordingItemChanges((items) => void forgotten.push(...items.map((item) => item.id)))
-    const port = yield* serveAdminApi(stores, { rateLimit, authCacheMs: 30_000 }, changes)
+    const published: Array<OutputMessage> = []
+    const port = yield* serveAdminApi(
+      stores,
+      { rateLimit, authCacheMs: 30_000 },
+      changes,
+      recordingSink((messages) => void published.push(...messages))
+    )
     const call = (method: string, path: string, token?: string) =>
       Effect.promise(async () => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -200,6 +220,9 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }) =>
       raw: "cust-3:raw:r1",
       summary: "cust-3:summary:r2",
       forgotten,
+      published,
+      stores,
+      db,
       actions: keysOf
     }
   })
@@ -238,11 +261,14 @@ describe("admin API", () => {
         "/v1/items/{itemId}/derived",
         "/v1/jobs",
         "/v1/quarantine",
+        "/v1/quarantine/{sessionId}/drop",
+        "/v1/quarantine/{sessionId}/release",
         "/v1/sessions",
         "/v1/sessions/{sessionId}",
         "/v1/sessions/{sessionId}/history",
         "/v1/sessions/{sessionId}/turns",
-        "/v1/turns"
+        "/v1/turns",
+        "/v1/verify"
       ])
       const matches = openApiValidator(doc.body)
 
@@ -520,6 +546,135 @@ describe("admin API", () => {
           api.acme
         )
         expect(missingAtPlan.body.missing_fields.map((m: any) => m.field_name)).toEqual(["phone", "plan"])
+      })
+  )
+
+  it.scoped("an admin key releases or drops a quarantined session through its owner, logged", () =>
+    Effect.gen(function* () {
+      const api = yield* serve()
+      const post = (path: string, key: string) => api.call("POST", path, key)
+      expect((yield* post("/v1/quarantine/s-bad/release", api.acme)).status).toBe(403)
+      // another tenant's quarantined session, or one with nothing parked: 404, nothing published
+      expect((yield* post("/v1/quarantine/s-g/release", api.acmeAdmin)).status).toBe(404)
+      expect((yield* post("/v1/quarantine/s1/drop", api.acmeAdmin)).status).toBe(404)
+      expect(api.published).toEqual([])
+      const released = yield* post("/v1/quarantine/s-bad/release", api.acmeAdmin)
+      expect(released.status).toBe(202)
+      // the 202 body's schema is inline in the document (a status other than 200 is not a component)
+      const doc = (yield* api.get("/openapi.json")).body
+      const release = doc.paths["/v1/quarantine/{sessionId}/release"].post.responses["202"]
+      const validate = new Ajv({ strict: false }).compile(release.content["application/json"].schema)
+      expect(validate(released.body), JSON.stringify(validate.errors)).toBe(true)
+      expect(released.body).toEqual({
+        action: "release",
+        tenant_id: "acme",
+        session_id: "s-bad",
+        events: 2,
+        topic: "turnvault.turn-events.by-customer",
+        partition: 0
+      })
+      // the control message goes where the session's events are read, keyed like them
+      expect(
+        api.published.map((m) => [m.topic, m.key, m.headers?.[CONTROL_HEADER], JSON.parse(String(m.value))])
+      ).toEqual([
+        [
+          "turnvault.turn-events.by-customer",
+          customerMessageKey("acme", "cust-1"),
+          "release",
+          { tenant_id: "acme", session_id: "s-bad" }
+        ]
+      ])
+      const dropped = yield* post("/v1/quarantine/s-g/drop", api.globexAdmin)
+      expect([dropped.status, dropped.body.action, dropped.body.events]).toEqual([202, "drop", 1])
+      const logged = (yield* api.actions).filter((a) => a.action.startsWith("quarantine."))
+      expect(logged.map((a) => [a.action, a.target, a.details.events])).toEqual([
+        ["quarantine.release", "s-bad", 2]
+      ])
+    })
+  )
+
+  it.scoped(
+    "verify recomputes a session's or a customer's chains as the CLI does, and finds a changed record",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* serve()
+        const matches = openApiValidator((yield* api.get("/openapi.json")).body)
+        const cli = yield* verifyStores({ tenantId: "acme", sessionId: "s1" }).pipe(
+          Effect.provide(api.stores)
+        )
+        const one = yield* api.get("/v1/verify?session=s1", api.acme)
+        expect(one.status).toBe(200)
+        expect(matches("VerifyReport", one.body)).toEqual([])
+        expect([one.body.sessions, one.body.turn_records]).toEqual([cli.sessions, cli.turnRecords])
+        expect(one.body.broken).toEqual(cli.broken.map(({ tenant_id: _, ...rest }) => rest))
+        // a record changed behind the processor's back (its append-only trigger switched off)
+        yield* Effect.promise(() =>
+          queryRows(
+            api.db.url,
+            `SET session_replication_role = replica;
+             UPDATE turn_records SET record = jsonb_set(record, '{outcome,resolution}', '"RESOLVED_BY_HAND"')
+           WHERE tenant_id = 'acme' AND turn_id = 's1-turn-2'`
+          )
+        )
+        const after = yield* api.get("/v1/verify?session=s1", api.acme)
+        expect(after.body.ok).toBe(false)
+        // the fixtures' records carry no real hashes, so every one is reported; the changed one
+        // is reported with its new content hash, the others as before
+        const at = (body: any, turn: string) =>
+          body.broken.filter((b: any) => b.at?.turn_id === turn).map((b: any) => b.problem)
+        expect(after.body.broken.length).toBe(one.body.broken.length)
+        expect(at(after.body, "s1-turn-2")).not.toEqual(at(one.body, "s1-turn-2"))
+        expect(at(after.body, "s1-turn-2").join()).toContain("changed after it was written")
+        for (const turn of ["s1-turn-1", "s1-turn-3"])
+          expect(at(after.body, turn)).toEqual(at(one.body, turn))
+        // one customer's sessions: cust-1 holds s1 and s3 (s2 is cust-2's)
+        const customer = yield* api.get("/v1/verify?customer=cust-1", api.acme)
+        expect(customer.body.sessions).toBe(2)
+        expect(customer.body.broken.map((b: any) => b.session_id)).toContain("s1")
+        // another tenant's session, no target, both targets
+        expect((yield* api.get("/v1/verify?session=s1", api.globex)).status).toBe(404)
+        expect((yield* api.get("/v1/verify", api.acme)).status).toBe(400)
+        expect((yield* api.get("/v1/verify?session=s1&customer=cust-1", api.acme)).status).toBe(400)
+      })
+  )
+
+  it.scoped(
+    "with Redis, a customer's active vault is read through the cache and a write invalidates it",
+    () =>
+      Effect.gen(function* () {
+        const redis = yield* Effect.acquireRelease(
+          Effect.promise(() => redisServerProcess()),
+          (r) => Effect.promise(() => r.stop())
+        )
+        const api = yield* serve(undefined, redis.url)
+        const values = (r: { body: any }) => r.body.fields.map((f: any) => `${f.name}=${f.value}`)
+        const read = (key: string) => api.get("/v1/customers/cust-1/fields", key)
+        expect(values(yield* read(api.acme))).toEqual(["email=b@acme", "otp=1234"])
+        const hits = Effect.promise(async () => {
+          const registry = Context.unsafeGet(api.stores, Metrics).registry
+          const metric = await registry.getSingleMetric("turnvault_cache_requests_total")?.get()
+          const hit = metric?.values.find((v) => v.labels.cache === "profile" && v.labels.result === "hit")
+          return hit?.value ?? 0
+        })
+        expect(yield* hits).toBe(0)
+        // the same customer id of another tenant is another entry
+        expect(values(yield* read(api.globex))).toEqual(["email=x@globex"])
+        expect(values(yield* read(api.acme))).toEqual(["email=b@acme", "otp=1234"])
+        expect(yield* hits).toBe(1)
+        // a write through the (cached) store: the next read sees it
+        yield* Effect.flatMap(ProfileStore, (store) =>
+          store.writeFields([
+            profileField({
+              tenant: "acme",
+              customer: "cust-1",
+              name: "email",
+              value: "c@acme",
+              at: "2024-05-03T10:00:00Z",
+              turn: "t3"
+            })
+          ])
+        ).pipe(Effect.provide(api.stores))
+        expect(values(yield* read(api.acme))).toEqual(["email=c@acme", "otp=1234"])
       })
   )
 })

@@ -97,6 +97,15 @@ export interface TenantReaderService {
     tenantId: string,
     agentId: string
   ) => Effect.Effect<ReadonlyArray<FieldDefinition>, TenantReadError>
+  /**
+   * One session, or every session of one customer, each with its turn records and history ledger,
+   * all read in one REPEATABLE READ snapshot: a batch committing meanwhile is wholly in it or
+   * wholly out of it, so the integrity checks never see half a batch (DESIGN 3.5).
+   */
+  readonly integritySnapshot: (
+    tenantId: string,
+    target: { readonly session: string } | { readonly customer: string }
+  ) => Effect.Effect<ReadonlyArray<SessionWithAudit>, TenantReadError>
   /** One session's stored state, or null. */
   readonly getSession: (
     tenantId: string,
@@ -148,6 +157,13 @@ export interface SessionFilter {
   readonly updatedTo?: string
   readonly after?: string
   readonly limit: number
+}
+
+/** A session with its turn records (by turn number) and its ledger (by seq). */
+export interface SessionWithAudit {
+  readonly session: SessionRow
+  readonly records: ReadonlyArray<TurnRecord>
+  readonly history: ReadonlyArray<SessionHistoryEntry>
 }
 
 /** A stored session: its columns and its state as the domain wrote it. */
@@ -220,6 +236,11 @@ WHERE p.customer_id = $1
   AND NOT EXISTS (
     SELECT 1 FROM profile_tombstones AS t WHERE t.item_id = p.id AND t.deleted_at <= $2::timestamptz)
 ORDER BY p.name, p.updated_at::timestamptz DESC, p.source_item_id COLLATE "C" DESC`
+
+const HISTORY = `
+SELECT tenant_id, session_id, seq::float8 AS seq, event_key, turn_id, prev_content_hash, new_content_hash,
+  from_status, to_status, actor, reason, occurred_at
+FROM session_history`
 
 const BIND = `
 INSERT INTO tenant_bindings (pid, bound_tenant_id, bound_at) VALUES ($1, $2, now())
@@ -295,7 +316,11 @@ export const make = (config: TenantReaderConfig) =>
               yield* Effect.ignore(asProcessor("unbind", UNBIND, [connection.pid]))
           })
 
-    const withTenant = <A, E, R>(tenantId: string, use: (query: TenantQuery) => Effect.Effect<A, E, R>) =>
+    const withTenant = <A, E, R>(
+      tenantId: string,
+      use: (query: TenantQuery) => Effect.Effect<A, E, R>,
+      begin = "BEGIN"
+    ) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({
           try: () => pool.connect(),
@@ -305,7 +330,7 @@ export const make = (config: TenantReaderConfig) =>
           const query = onClient(client, "withTenant")
           return bind(client, tenantId).pipe(
             // one round trip: a simple-protocol string may hold several statements
-            Effect.zipRight(query(`BEGIN; SET LOCAL ROLE ${TENANT_ROLE}`)),
+            Effect.zipRight(query(`${begin}; SET LOCAL ROLE ${TENANT_ROLE}`)),
             Effect.zipRight(use(query)),
             Effect.tap(() => query("COMMIT"))
           )
@@ -418,12 +443,43 @@ export const make = (config: TenantReaderConfig) =>
         )
 
     const listHistory = (tenantId: string, sessionId: string) =>
-      rowsOf(
-        `SELECT tenant_id, session_id, seq::float8 AS seq, event_key, turn_id, prev_content_hash, new_content_hash,
-           from_status, to_status, actor, reason, occurred_at
-         FROM session_history WHERE session_id = $1 ORDER BY seq`,
-        (row: SessionHistoryEntry) => row
-      )(tenantId, sessionId)
+      rowsOf(`${HISTORY} WHERE session_id = $1 ORDER BY seq`, (row: SessionHistoryEntry) => row)(
+        tenantId,
+        sessionId
+      )
+
+    const integritySnapshot = (
+      tenantId: string,
+      target: { readonly session: string } | { readonly customer: string }
+    ) =>
+      withTenant(
+        tenantId,
+        (query) =>
+          Effect.gen(function* () {
+            const sessions = (yield* query<SessionDbRow>(
+              "session" in target
+                ? `SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = $1`
+                : `SELECT ${SESSION_COLUMNS} FROM sessions WHERE customer_id = $1 ORDER BY session_id COLLATE "C"`,
+              ["session" in target ? target.session : target.customer]
+            )).rows.map(sessionOf)
+            const ids = sessions.map((row) => row.session_id)
+            const records = yield* query<{ record: TurnRecord }>(
+              `SELECT record FROM turn_records WHERE session_id = ANY($1::text[])
+               ORDER BY turn_number, turn_id COLLATE "C"`,
+              [ids]
+            )
+            const history = yield* query<SessionHistoryEntry>(
+              `${HISTORY} WHERE session_id = ANY($1::text[]) ORDER BY seq`,
+              [ids]
+            )
+            return sessions.map((session) => ({
+              session,
+              records: records.rows.map((r) => r.record).filter((r) => r.session_id === session.session_id),
+              history: history.rows.filter((h) => h.session_id === session.session_id)
+            }))
+          }),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+      )
 
     // the store's own statements, run on the tenant path: RLS holds them to the tenant too
     const itemChain = (tenantId: string, id: string) =>
@@ -466,6 +522,7 @@ export const make = (config: TenantReaderConfig) =>
       vaultAsOf,
       listSessions,
       getSession,
+      integritySnapshot,
       listHistory,
       itemChain,
       derivedItems,

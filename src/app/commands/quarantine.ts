@@ -37,17 +37,17 @@ export const showQuarantine = (tenantId: string, sessionId: string, values: bool
     (rows) => rows.map((row) => shown(row, values))
   )
 
-/** Publishes the control message that releases or drops a quarantined session. */
-export const resolveQuarantine = (action: ControlAction, tenantId: string, sessionId: string) =>
+/**
+ * Publishes the control message that releases or drops a quarantined session; null when the
+ * session has no parked events. The CLI and the admin API both come here.
+ */
+export const publishResolution = (action: ControlAction, tenantId: string, sessionId: string) =>
   Effect.gen(function* () {
     const rows = (yield* (yield* QuarantineStore).events(tenantId, sessionId)).filter(
       (r) => r.status === "parked"
     )
     const first = rows[0]
-    if (first === undefined)
-      return yield* new CliInputError({
-        message: `session ${sessionId} of tenant ${tenantId} is not quarantined`
-      })
+    if (first === undefined) return null
     yield* (yield* OutputSink).publish([controlMessage(first.topic, action, first)])
     return {
       action,
@@ -58,3 +58,11 @@ export const resolveQuarantine = (action: ControlAction, tenantId: string, sessi
       partition: first.partition
     }
   })
+
+/** `quarantine release|drop`: as publishResolution, and an input error when nothing is parked. */
+export const resolveQuarantine = (action: ControlAction, tenantId: string, sessionId: string) =>
+  Effect.flatMap(publishResolution(action, tenantId, sessionId), (resolution) =>
+    resolution === null
+      ? new CliInputError({ message: `session ${sessionId} of tenant ${tenantId} is not quarantined` })
+      : Effect.succeed(resolution)
+  )
