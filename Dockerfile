@@ -14,6 +14,8 @@ COPY bin ./bin
 COPY src ./src
 COPY streams ./streams
 COPY schemas ./schemas
+# The inspector page (/ui): static files served beside the admin API.
+COPY ui ./ui
 COPY migrations ./migrations
 COPY tsconfig.json ./
 

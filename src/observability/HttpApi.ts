@@ -1,11 +1,13 @@
 /**
  * The HTTP surface (DESIGN 7): `/metrics` (Prometheus exposition), `/healthz` (the process is
  * alive: its consumer runs, or was recreated within a grace period) and `/readyz` (connected and making progress), on TURNVAULT_HTTP_PORT.
+ * With the admin API mounted: `/v1`, `/openapi.json` and the inspector page that calls them (`/ui`).
  */
 import { type HttpApp, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import { inspectorRoutes } from "./InspectorUi"
 import { Metrics } from "./Metrics"
 
 /** One dependency's answer: usable right now or not, and why not. */
@@ -70,7 +72,10 @@ const router = HttpRouter.empty.pipe(
   )
 )
 
-/** An HTTP app served beside the probes: the admin API (paths under /v1) and its OpenAPI document. */
+/**
+ * An HTTP app served beside the probes: the admin API (paths under /v1) and its OpenAPI document.
+ * The inspector page comes with it: without the API it would have nothing to show.
+ */
 export interface MountedApi {
   readonly app: HttpApp.Default<never, HttpRouter.HttpRouter.DefaultServices>
   readonly openApi: unknown
@@ -82,7 +87,8 @@ export const HttpLive = (port: number, api?: MountedApi) =>
       ? router
       : router.pipe(
           HttpRouter.get("/openapi.json", HttpServerResponse.unsafeJson(api.openApi)),
-          HttpRouter.mountApp("/v1", api.app, { includePrefix: true })
+          HttpRouter.mountApp("/v1", api.app, { includePrefix: true }),
+          inspectorRoutes
         )
   ).pipe(
     HttpServer.withLogAddress,
