@@ -309,6 +309,13 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
       expect(
         yield* one.withTenant("rls-a", (q) => tenantsSeen(q, "SELECT tenant_id FROM profile_fields"))
       ).toEqual(["rls-a"])
+      // a transaction that leaves the session's role reset (committed): the next single-statement
+      // read on that connection reads nothing and fails; the connection is reset and serves again
+      yield* one.withTenant("rls-a", (q) => q("RESET ROLE"))
+      const denied = yield* Effect.flip(one.listProfile("rls-a", "cust-1"))
+      expect(String(denied.cause)).toMatch(/permission denied/)
+      expect((yield* one.listProfile("rls-a", "cust-1")).map((row) => row.tenant_id)).toEqual(["rls-a"])
+      expect((yield* one.listProfile("rls-b", "cust-1")).map((row) => row.tenant_id)).toEqual(["rls-b"])
       // concurrent tenants on one pool: each read sees its own tenant only
       const reads = yield* Effect.all(
         Array.from({ length: 24 }, (_, i) => {

@@ -7,13 +7,15 @@
  * connection's backend pid, and the tenant policies compare with that binding: nothing a statement
  * on the tenant connection does (RESET ROLE, SET ROLE, set_config, a cursor or temporary table left
  * by an earlier request) reaches another tenant's rows. A connection that moves to another tenant
- * is reset first (DISCARD ALL), so nothing of the previous tenant's session survives on it.
+ * is reset first (DISCARD ALL), so nothing of the previous tenant's session survives on it; the
+ * pool (TenantPool) hands a request a connection of its own tenant first, so that is rare.
  */
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
 import type { FieldDefinition, ScenarioFieldRequirement, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
 import { PgClient } from "./PgClient"
+import { makeTenantPool, type TenantConnection } from "./TenantPool"
 import * as Sql from "./profileSql"
 
 export class TenantReadError extends Data.TaggedError("TenantReadError")<{
@@ -237,6 +239,9 @@ WHERE p.customer_id = $1
     SELECT 1 FROM profile_tombstones AS t WHERE t.item_id = p.id AND t.deleted_at <= $2::timestamptz)
 ORDER BY p.name, p.updated_at::timestamptz DESC, p.source_item_id COLLATE "C" DESC`
 
+/** A read of several statements that must agree with each other: one snapshot. */
+const SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
 const HISTORY = `
 SELECT tenant_id, session_id, seq::float8 AS seq, event_key, turn_id, prev_content_hash, new_content_hash,
   from_status, to_status, actor, reason, occurred_at
@@ -251,28 +256,16 @@ const FORGET_GONE = `DELETE FROM tenant_bindings WHERE pid NOT IN (SELECT pid FR
 
 const UNBIND = `DELETE FROM tenant_bindings WHERE pid = $1`
 
-/** What the reader knows of one pooled connection: its backend, and the tenant it is bound to. */
-interface Connection {
-  readonly pid: number
-  tenant: string | null
-}
-
 export const make = (config: TenantReaderConfig) =>
   Effect.gen(function* () {
     const processor = yield* PgClient
-    const connections = new WeakMap<pg.PoolClient, Connection>()
     const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const pool = new pg.Pool({ connectionString: config.connectionString, max: config.max ?? 4 })
-        pool.on("error", () => {})
-        pool.on("connect", (client) => client.on("error", () => {}))
-        return pool
-      }),
+      Effect.sync(() => makeTenantPool(config.connectionString, config.max ?? 4)),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
     )
 
     const onClient =
-      (client: pg.PoolClient, operation: string): TenantQuery =>
+      (client: pg.Client, operation: string): TenantQuery =>
       (text, params = []) =>
         Effect.uninterruptible(
           Effect.tryPromise({
@@ -288,33 +281,69 @@ export const make = (config: TenantReaderConfig) =>
       )
 
     /** Binds the connection to `tenantId`, resetting its session first when it served another. */
-    const bind = (client: pg.PoolClient, tenantId: string) =>
+    const bind = (connection: TenantConnection, tenantId: string) =>
       Effect.gen(function* () {
-        let connection = connections.get(client)
-        if (connection === undefined) {
-          const found = yield* onClient(client, "bind.pid")<{ pid: number }>("SELECT pg_backend_pid() AS pid")
-          connection = { pid: found.rows[0]!.pid, tenant: null }
-          connections.set(client, connection)
-          yield* asProcessor("bind.forgetGone", FORGET_GONE, [])
-        }
         if (connection.tenant === tenantId) return
-        connection.tenant = null
-        // cursors WITH HOLD, temporary tables, settings, prepared statements: gone
-        yield* onClient(client, "bind.discard")("DISCARD ALL")
+        // a new backend may reuse the pid of one that is gone: its binding must not survive
+        if (connection.fresh) yield* asProcessor("bind.forgetGone", FORGET_GONE, [])
+        else {
+          connection.tenant = null
+          // cursors WITH HOLD, temporary tables, settings, prepared statements: gone (until
+          // this succeeds the connection is bound to nobody, and the next use resets it again)
+          yield* onClient(connection.client, "bind.discard")("DISCARD ALL")
+        }
         yield* asProcessor("bind", BIND, [connection.pid, tenantId])
+        // for the session, so a single read needs no transaction (RESET ROLE leaves nothing readable)
+        yield* onClient(connection.client, "bind.role")(`SET ROLE ${TENANT_ROLE}`)
         connection.tenant = tenantId
+        connection.fresh = false
       })
 
+    /** A connection whose request failed is reset and bound again before its next use. */
+    const forget = (connection: TenantConnection) =>
+      Effect.sync(() => {
+        connection.tenant = null
+        connection.fresh = false
+      })
+
+    const acquire = (tenantId: string) =>
+      Effect.tryPromise({
+        try: () => pool.acquire(tenantId),
+        catch: (cause) => new TenantReadError({ operation: "connect", cause })
+      })
+
+    /**
+     * One statement on a connection bound to `tenantId`, as the tenant role, without a transaction
+     * (one round trip). Most reads are one statement; `withTenant` is for those that are not.
+     */
+    const read = <R extends pg.QueryResultRow>(
+      operation: string,
+      tenantId: string,
+      text: string,
+      params: ReadonlyArray<unknown>
+    ) =>
+      Effect.acquireUseRelease(
+        acquire(tenantId),
+        (connection) =>
+          Effect.zipRight(
+            bind(connection, tenantId),
+            onClient(connection.client, operation)<R>(text, params)
+          ),
+        (connection, exit) =>
+          Effect.zipRight(
+            exit._tag === "Success" ? Effect.void : forget(connection),
+            release(connection, true)
+          )
+      )
+
     /** Gives a connection back; one whose state is unknown is closed and its binding dropped. */
-    const release = (client: pg.PoolClient, healthy: boolean) =>
+    const release = (connection: TenantConnection, healthy: boolean) =>
       healthy
-        ? Effect.sync(() => client.release())
-        : Effect.gen(function* () {
-            const connection = connections.get(client)
-            client.release(true)
-            if (connection !== undefined)
-              yield* Effect.ignore(asProcessor("unbind", UNBIND, [connection.pid]))
-          })
+        ? Effect.sync(() => pool.release(connection, true))
+        : Effect.zipRight(
+            Effect.sync(() => pool.release(connection, false)),
+            Effect.ignore(asProcessor("unbind", UNBIND, [connection.pid]))
+          )
 
     const withTenant = <A, E, R>(
       tenantId: string,
@@ -322,66 +351,61 @@ export const make = (config: TenantReaderConfig) =>
       begin = "BEGIN"
     ) =>
       Effect.acquireUseRelease(
-        Effect.tryPromise({
-          try: () => pool.connect(),
-          catch: (cause) => new TenantReadError({ operation: "connect", cause })
-        }),
-        (client) => {
-          const query = onClient(client, "withTenant")
-          return bind(client, tenantId).pipe(
+        acquire(tenantId),
+        (connection) => {
+          const query = onClient(connection.client, "withTenant")
+          return bind(connection, tenantId).pipe(
             // one round trip: a simple-protocol string may hold several statements
             Effect.zipRight(query(`${begin}; SET LOCAL ROLE ${TENANT_ROLE}`)),
             Effect.zipRight(use(query)),
             Effect.tap(() => query("COMMIT"))
           )
         },
-        (client, exit) =>
+        (connection, exit) =>
           exit._tag === "Success"
-            ? release(client, true)
+            ? release(connection, true)
             : onClient(
-                client,
+                connection.client,
                 "rollback"
               )("ROLLBACK").pipe(
                 Effect.matchEffect({
-                  onFailure: () => release(client, false),
-                  onSuccess: () => release(client, true)
+                  onFailure: () => release(connection, false),
+                  onSuccess: () => Effect.zipRight(forget(connection), release(connection, true))
                 })
               )
       )
 
     const listProfile = (tenantId: string, customerId: string) =>
-      withTenant(tenantId, (query) =>
-        query<Sql.FieldRow>(
-          `SELECT ${Sql.COLUMNS} FROM profile_fields WHERE customer_id = $1 ORDER BY ${Sql.LIST_ORDER}`,
-          [customerId]
-        ).pipe(Effect.map((result) => result.rows.map(Sql.fromRow)))
-      )
+      read<Sql.FieldRow>(
+        "listProfile",
+        tenantId,
+        `SELECT ${Sql.COLUMNS} FROM profile_fields WHERE customer_id = $1 ORDER BY ${Sql.LIST_ORDER}`,
+        [customerId]
+      ).pipe(Effect.map((result) => result.rows.map(Sql.fromRow)))
 
     const listTurnRecords = (
       tenantId: string,
       sessionId: string,
       page?: { readonly after?: number; readonly limit: number }
     ) =>
-      withTenant(tenantId, (query) =>
-        query<{ record: TurnRecord }>(
-          `SELECT record FROM turn_records WHERE session_id = $1 AND ($2::int IS NULL OR turn_number > $2)
+      read<{ record: TurnRecord }>(
+        "listTurnRecords",
+        tenantId,
+        `SELECT record FROM turn_records WHERE session_id = $1 AND ($2::int IS NULL OR turn_number > $2)
            ORDER BY turn_number, turn_id COLLATE "C" LIMIT $3`,
-          [sessionId, page?.after ?? null, page?.limit ?? null]
-        ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
-      )
+        [sessionId, page?.after ?? null, page?.limit ?? null]
+      ).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
 
     const searchTurns = (tenantId: string, filter: TurnFilter) =>
-      withTenant(tenantId, (query) =>
-        query<{ record: TurnRecord }>(SEARCH_TURNS, [
-          filter.resolution ?? null,
-          filter.category ?? null,
-          filter.from ?? null,
-          filter.to ?? null,
-          filter.after?.occurred_at ?? null,
-          filter.after?.turn_id ?? null,
-          filter.limit
-        ]).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
-      )
+      read<{ record: TurnRecord }>("searchTurns", tenantId, SEARCH_TURNS, [
+        filter.resolution ?? null,
+        filter.category ?? null,
+        filter.from ?? null,
+        filter.to ?? null,
+        filter.after?.occurred_at ?? null,
+        filter.after?.turn_id ?? null,
+        filter.limit
+      ]).pipe(Effect.map((result) => result.rows.map((row) => row.record)))
 
     const listRequirements = (tenantId: string, agentId: string) =>
       rowsOf(
@@ -395,52 +419,52 @@ export const make = (config: TenantReaderConfig) =>
       customerId: string,
       as: { readonly at: string } | { readonly turnId: string }
     ) =>
-      withTenant(tenantId, (query) =>
-        Effect.gen(function* () {
-          let at: string
-          let lastItem: string | null = null
-          if ("turnId" in as) {
-            const turn = yield* query<{ occurred_at: Date }>(
-              "SELECT occurred_at FROM turn_records WHERE turn_id = $1",
-              [as.turnId]
-            )
-            if (turn.rows[0] === undefined) return null
-            at = turn.rows[0].occurred_at.toISOString()
-            lastItem = as.turnId
-          } else at = new Date(as.at).toISOString()
-          const rows = yield* query<Sql.FieldRow>(VAULT_AS_OF, [customerId, at, lastItem])
-          const fields = rows.rows
-            .map(Sql.fromRow)
-            .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-          return { at, fields }
-        })
+      withTenant(
+        tenantId,
+        (query) =>
+          Effect.gen(function* () {
+            let at: string
+            let lastItem: string | null = null
+            if ("turnId" in as) {
+              const turn = yield* query<{ occurred_at: Date }>(
+                "SELECT occurred_at FROM turn_records WHERE turn_id = $1",
+                [as.turnId]
+              )
+              if (turn.rows[0] === undefined) return null
+              at = turn.rows[0].occurred_at.toISOString()
+              lastItem = as.turnId
+            } else at = new Date(as.at).toISOString()
+            const rows = yield* query<Sql.FieldRow>(VAULT_AS_OF, [customerId, at, lastItem])
+            const fields = rows.rows
+              .map(Sql.fromRow)
+              .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+            return { at, fields }
+          }),
+        SNAPSHOT
       )
 
     const listSessions = (tenantId: string, filter: SessionFilter) =>
-      withTenant(tenantId, (query) =>
-        query<SessionDbRow>(LIST_SESSIONS, [
-          filter.customerId ?? null,
-          filter.status ?? null,
-          filter.updatedFrom ?? null,
-          filter.updatedTo ?? null,
-          filter.after ?? null,
-          filter.limit
-        ]).pipe(Effect.map((result) => result.rows.map(sessionOf)))
-      )
+      read<SessionDbRow>("listSessions", tenantId, LIST_SESSIONS, [
+        filter.customerId ?? null,
+        filter.status ?? null,
+        filter.updatedFrom ?? null,
+        filter.updatedTo ?? null,
+        filter.after ?? null,
+        filter.limit
+      ]).pipe(Effect.map((result) => result.rows.map(sessionOf)))
 
     const getSession = (tenantId: string, sessionId: string) =>
-      withTenant(tenantId, (query) =>
-        query<SessionDbRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = $1`, [
-          sessionId
-        ]).pipe(Effect.map((result) => (result.rows[0] === undefined ? null : sessionOf(result.rows[0]))))
-      )
+      read<SessionDbRow>(
+        "getSession",
+        tenantId,
+        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = $1`,
+        [sessionId]
+      ).pipe(Effect.map((result) => (result.rows[0] === undefined ? null : sessionOf(result.rows[0]))))
 
     const rowsOf =
-      <R extends object, A>(text: string, map: (row: R) => A) =>
+      <R extends pg.QueryResultRow, A>(text: string, map: (row: R) => A) =>
       (tenantId: string, ...params: ReadonlyArray<unknown>) =>
-        withTenant(tenantId, (query) =>
-          query<R>(text, params).pipe(Effect.map((result) => result.rows.map(map)))
-        )
+        read<R>("read", tenantId, text, params).pipe(Effect.map((result) => result.rows.map(map)))
 
     const listHistory = (tenantId: string, sessionId: string) =>
       rowsOf(`${HISTORY} WHERE session_id = $1 ORDER BY seq`, (row: SessionHistoryEntry) => row)(
@@ -478,7 +502,7 @@ export const make = (config: TenantReaderConfig) =>
               history: history.rows.filter((h) => h.session_id === session.session_id)
             }))
           }),
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        SNAPSHOT
       )
 
     // the store's own statements, run on the tenant path: RLS holds them to the tenant too
