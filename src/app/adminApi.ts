@@ -5,7 +5,14 @@
  * a verified key is remembered for `authCacheMs`, so revocation takes effect within that), then
  * the handler reads through TenantReader, whose connection sees the key's tenant only.
  */
-import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
+import {
+  HttpApiBuilder,
+  HttpApiScalar,
+  HttpApp,
+  HttpServerRequest,
+  HttpServerResponse,
+  OpenApi
+} from "@effect/platform"
 import { Clock, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import {
@@ -638,9 +645,14 @@ export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>
   Effect.gen(function* () {
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provide(
-        HttpApiBuilder.api(AdminApi).pipe(
-          Layer.provide([VaultLive, SessionsLive, LineageLive, OperationsLive, DefinitionsLive]),
-          Layer.provide(AuthorizationLive(config)),
+        // the browsable reference of the same definitions (Scalar, served inline: no CDN)
+        HttpApiScalar.layer({ path: "/v1/docs" }).pipe(
+          Layer.provideMerge(
+            HttpApiBuilder.api(AdminApi).pipe(
+              Layer.provide([VaultLive, SessionsLive, LineageLive, OperationsLive, DefinitionsLive]),
+              Layer.provide(AuthorizationLive(config))
+            )
+          ),
           Layer.merge(HttpApiBuilder.Router.Live),
           Layer.merge(HttpApiBuilder.Middleware.layer)
         )

@@ -271,6 +271,10 @@ describe("admin API", () => {
         "/v1/verify"
       ])
       const matches = openApiValidator(doc.body)
+      // the browsable reference of the same document, without a key
+      const reference = yield* Effect.promise(() => fetch(`${api.base}/v1/docs`))
+      expect([reference.status, reference.headers.get("content-type")]).toEqual([200, "text/html"])
+      expect(yield* Effect.promise(() => reference.text())).toContain('"operationId":"vault.customerFields"')
 
       // the same customer id in both tenants: each key sees its own rows
       const acme = yield* api.get("/v1/customers/cust-1/fields", api.acme)
