@@ -459,25 +459,21 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
           return yield* new Forbidden({ message: "job status needs an admin key" })
         const leases = yield* JobLeases
         const jobs = yield* Effect.forEach(JOB_NAMES, (job) =>
-          Effect.map(leases.list(job), (runs) => {
-            const last = runs[runs.length - 1]
-            const success = [...runs].reverse().find((run) => run.status === "ok")
-            return {
-              job,
-              last_run:
-                last === undefined
-                  ? null
-                  : {
-                      tick: last.tick,
-                      instance: last.instance,
-                      status: last.status,
-                      started_at: last.startedAt.toISOString(),
-                      finished_at: last.finishedAt?.toISOString() ?? null,
-                      items_changed: last.itemsChanged
-                    },
-              last_success_at: success?.finishedAt?.toISOString() ?? null
-            }
-          })
+          Effect.map(leases.latest(job), ({ last, lastOk }) => ({
+            job,
+            last_run:
+              last === null
+                ? null
+                : {
+                    tick: last.tick,
+                    instance: last.instance,
+                    status: last.status,
+                    started_at: last.startedAt.toISOString(),
+                    finished_at: last.finishedAt?.toISOString() ?? null,
+                    items_changed: last.itemsChanged
+                  },
+            last_success_at: lastOk?.finishedAt?.toISOString() ?? null
+          }))
         ).pipe(Effect.orDie)
         return { jobs }
       })

@@ -9,7 +9,7 @@
 import { Context, Data, type Effect } from "effect"
 
 export class JobLeaseError extends Data.TaggedError("JobLeaseError")<{
-  readonly operation: "claim" | "finish" | "list"
+  readonly operation: "claim" | "finish" | "list" | "latest"
   readonly cause: unknown
 }> {}
 
@@ -44,6 +44,10 @@ export interface JobLeasesService {
   ) => Effect.Effect<void, JobLeaseError>
   /** The recorded runs of `job`, oldest tick first (operators, tests). */
   readonly list: (job: string) => Effect.Effect<ReadonlyArray<JobRun>, JobLeaseError>
+  /** The run of `job`'s latest tick and its latest successful run (job status; reads two rows). */
+  readonly latest: (
+    job: string
+  ) => Effect.Effect<{ readonly last: JobRun | null; readonly lastOk: JobRun | null }, JobLeaseError>
 }
 
 export class JobLeases extends Context.Tag("turnvault/JobLeases")<JobLeases, JobLeasesService>() {}

@@ -43,6 +43,15 @@ export const jobLeaseCases = (it: StoreIt, tenant: (label: string) => string) =>
         [101, "instance-b", "running", null]
       ])
       expect(runs[0]?.finishedAt?.toISOString()).toBe(finishedAt.toISOString())
+      // the status read: the latest tick's run, and the latest successful one
+      const latest = yield* leases.latest(job)
+      expect([
+        latest.last?.tick,
+        latest.last?.status,
+        latest.lastOk?.tick,
+        latest.lastOk?.itemsChanged
+      ]).toEqual([101, "running", 100, 3])
+      expect(yield* leases.latest(tenant("never-ran"))).toEqual({ last: null, lastOk: null })
     })
   )
 
@@ -56,6 +65,7 @@ export const jobLeaseCases = (it: StoreIt, tenant: (label: string) => string) =>
       expect(yield* leases.claim({ ...claim, instance: "instance-b" })).toBe(false)
       expect(yield* leases.claim({ ...claim, tick: 6 })).toBe(true)
       expect((yield* leases.list(job)).map((run) => run.status)).toEqual(["failed", "running"])
+      expect((yield* leases.latest(job)).lastOk).toBeNull()
     })
   )
 }

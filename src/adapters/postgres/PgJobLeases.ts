@@ -5,7 +5,13 @@
  * finished loses too (an advisory lock, released at the end of the run, would let it run again).
  */
 import { Effect, Layer } from "effect"
-import { type JobClaim, JobLeaseError, JobLeases, type JobRunStatus } from "../../ports/JobLeases"
+import {
+  type JobClaim,
+  JobLeaseError,
+  JobLeases,
+  type JobRun,
+  type JobRunStatus
+} from "../../ports/JobLeases"
 import { PgClient } from "./PgClient"
 
 const CLAIM = `
@@ -21,6 +27,14 @@ const LIST = `
 SELECT job, tick, instance, started_at, status, finished_at, items_changed
 FROM job_runs WHERE job = $1 ORDER BY tick`
 
+/** The latest tick's run and the latest successful one (each an index scan of the primary key). */
+const LATEST = `
+(SELECT 'last' AS kind, job, tick, instance, started_at, status, finished_at, items_changed
+ FROM job_runs WHERE job = $1 ORDER BY tick DESC LIMIT 1)
+UNION ALL
+(SELECT 'ok' AS kind, job, tick, instance, started_at, status, finished_at, items_changed
+ FROM job_runs WHERE job = $1 AND status = 'ok' ORDER BY tick DESC LIMIT 1)`
+
 interface RunRow {
   readonly job: string
   readonly tick: string
@@ -31,9 +45,19 @@ interface RunRow {
   readonly items_changed: number | null
 }
 
+const runOf = (row: RunRow): JobRun => ({
+  job: row.job,
+  tick: Number(row.tick),
+  instance: row.instance,
+  startedAt: row.started_at,
+  status: row.status,
+  finishedAt: row.finished_at,
+  itemsChanged: row.items_changed
+})
+
 export const make = Effect.map(PgClient, (pg) => {
   const sql = <R extends object>(
-    operation: "claim" | "finish" | "list",
+    operation: "claim" | "finish" | "list" | "latest",
     text: string,
     params: ReadonlyArray<unknown>
   ) =>
@@ -57,18 +81,15 @@ export const make = Effect.map(PgClient, (pg) => {
           outcome.itemsChanged
         ])
       ),
-    list: (job) =>
-      Effect.map(sql<RunRow>("list", LIST, [job]), (result) =>
-        result.rows.map((row) => ({
-          job: row.job,
-          tick: Number(row.tick),
-          instance: row.instance,
-          startedAt: row.started_at,
-          status: row.status,
-          finishedAt: row.finished_at,
-          itemsChanged: row.items_changed
-        }))
-      )
+    list: (job) => Effect.map(sql<RunRow>("list", LIST, [job]), (result) => result.rows.map(runOf)),
+    latest: (job) =>
+      Effect.map(sql<RunRow & { kind: "last" | "ok" }>("latest", LATEST, [job]), (result) => {
+        const of = (kind: "last" | "ok") => {
+          const row = result.rows.find((r) => r.kind === kind)
+          return row === undefined ? null : runOf(row)
+        }
+        return { last: of("last"), lastOk: of("ok") }
+      })
   })
 })
 
