@@ -4,7 +4,9 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
+import { checkArgs, FLAG_TYPES, USAGE } from "./cli"
 import { topicCatalogue } from "../../streams/topics"
 import {
   embeddedLogLayer,
@@ -36,65 +38,37 @@ import { isKeyScope } from "../domain/apiKey"
 import { deleteItem, derivedItems, fieldHistory, itemChain, shownRow, tombstones } from "./commands/items"
 import type { ProfileField } from "../domain/model"
 
-const USAGE = `usage: turnvault <command>
-  start                                   run the service (Kafka when KAFKA_BROKERS is set,
-                                          else embedded defaults with synthetic traffic)
-  process --definitions F [--requirements F] --input F --export DIR
-                                          run a file of events and export the stores
-  definitions import DEFS.json            upsert field definitions into the configured store
-  requirements import REQS.json           upsert scenario field requirements
-  export --export DIR                     export sessions, profile fields, turn records and ledgers
-  verify [--tenant T] [--session S]       recompute hash chains and content hashes
-  history --tenant T --session S          print a session's history ledger (a JSON line per entry)
-  migrate up|down [--all]|status          PostgreSQL schema migrations (DATABASE_URL)
-  jobs run expire|orphans                 run one background job now on the configured stores
-                                          (expire stale fields, mark orphaned items); prints a
-                                          JSON summary (start runs them on a schedule)
-  topics ensure                           create or check the Kafka topics (KAFKA_BROKERS)
-  quarantine list [--tenant T]            sessions set aside, their events parked (DATABASE_URL)
-  quarantine show --tenant T --session S [--values]
-                                          a quarantined session's parked events
-  quarantine release|drop --tenant T --session S
-                                          replay its parked events in order, or send them to
-                                          the DLQ (KAFKA_BROKERS: the partition's owner does it)
-  items chain|derived --tenant T --item ID [--values]
-                                          what an item derives from, or what derives from it
-  items history --tenant T --customer C --field NAME [--values]
-                                          every stored row of one field, newest first
-  items delete --tenant T --item ID --by WHO --reason WHY [--cascade]
-                                          tombstone an item (refused while others derive from it)
-  items tombstones --tenant T             who deleted what, when and why
-  keys create --tenant T [--scope read|admin] [--by WHO]
-                                          make a tenant API key; prints it once (DATABASE_URL)
-  keys list --tenant T                    the tenant's keys, without secrets
-  keys revoke --tenant T --key KEY_ID [--by WHO]
-                                          revoke a key (create and revoke are in admin_actions)
-  generate --lines N --output DIR         write a synthetic defs.json, reqs.json and events.jsonl`
-
-const { positionals, values } = parseArgs({
+const parsed = parseArgs({
   allowPositionals: true,
   strict: false,
+  tokens: true,
   options: {
-    definitions: { type: "string" },
-    requirements: { type: "string" },
-    input: { type: "string" },
-    export: { type: "string" },
-    tenant: { type: "string" },
-    session: { type: "string" },
-    item: { type: "string" },
-    key: { type: "string" },
-    scope: { type: "string" },
-    customer: { type: "string" },
-    field: { type: "string" },
-    by: { type: "string" },
-    reason: { type: "string" },
-    cascade: { type: "boolean" },
-    all: { type: "boolean" },
-    values: { type: "boolean" },
-    lines: { type: "string" },
-    output: { type: "string" }
+    ...Object.fromEntries(Object.entries(FLAG_TYPES).map(([name, type]) => [name, { type }])),
+    help: { type: "boolean", short: "h" }
   }
 })
+const { positionals, values } = parsed
+
+/** `--help`, `--version` and mistakes are answered before any layer is built. */
+const verdict = checkArgs(
+  positionals,
+  parsed.tokens.flatMap((token) => (token.kind === "option" ? [token.name] : []))
+)
+if (verdict.kind === "help") {
+  process.stdout.write(`${verdict.text}\n`)
+  process.exit(0)
+}
+if (verdict.kind === "version") {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string
+  }
+  process.stdout.write(`turnvault ${pkg.version}\n`)
+  process.exit(0)
+}
+if (verdict.kind === "mistake") {
+  process.stderr.write(`${verdict.message}\n`)
+  process.exit(2)
+}
 
 const flag = (name: string) => {
   const value = values[name]
@@ -330,7 +304,7 @@ const runCommand = (config: AppConfig) =>
         return yield* print(yield* writeWorkload(yield* required("output"), lines))
       }
       default:
-        return yield* Console.log(USAGE)
+        return yield* new CliInputError({ message: USAGE })
     }
   })
 
