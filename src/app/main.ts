@@ -16,7 +16,7 @@ import {
   serviceLayer,
   storesLayer
 } from "./layers"
-import { AppConfig } from "../config/AppConfig"
+import { AppConfig, LogFormatConfig } from "../config/AppConfig"
 import { httpLayer } from "./adminApi"
 import { consumerCheck, readinessLayer } from "../observability/Readiness"
 import { makeConsumerProgress } from "../observability/ConsumerProgress"
@@ -25,6 +25,7 @@ import { migrationStatus, postgresHealthCheck, runMigrations } from "../adapters
 import { redisHealthCheck } from "../adapters/redis"
 import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
+import { logFormatOf, loggerLayer } from "../observability/Logging"
 import { AuditStore } from "../ports/AuditStore"
 import { exportStores, historyRow } from "./commands/exportStores"
 import { isJobName } from "../jobs/BackgroundJobs"
@@ -326,6 +327,14 @@ program.pipe(
     )
   ),
   Effect.provide(Metrics.layer()),
-  Effect.provide(Logger.json),
+  // the format is read on its own, so even a configuration error is logged in it
+  Effect.provide(
+    Layer.unwrapEffect(
+      Effect.map(
+        Effect.orElseSucceed(LogFormatConfig, () => "auto"),
+        (format) => loggerLayer(logFormatOf(format, process.stdout.isTTY === true))
+      )
+    )
+  ),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -16,6 +16,12 @@ const intervalMs = (name: string, fallback: number, description: string) =>
     })
   )
 
+/** Read apart too: the logger is chosen before the rest of the configuration is. */
+export const LogFormatConfig = Config.string("TURNVAULT_LOG_FORMAT").pipe(
+  Config.withDefault("auto"),
+  Config.withDescription("json or pretty; auto: pretty on a terminal, JSON lines otherwise")
+)
+
 export const AppConfig = Config.all({
   kafkaBrokers: Config.option(Config.string("KAFKA_BROKERS")).pipe(
     Config.map(
@@ -164,8 +170,9 @@ export const AppConfig = Config.all({
   ),
   logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(
     Config.withDefault("info"),
-    Config.withDescription("Minimum log level of the JSON log lines")
-  )
+    Config.withDescription("Minimum log level of the log lines")
+  ),
+  logFormat: LogFormatConfig
 })
 
 export type AppConfig = Config.Config.Success<typeof AppConfig>
