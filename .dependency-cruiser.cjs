@@ -43,13 +43,14 @@ module.exports = {
     {
       name: "adapters-import-only-ports-domain-schemas-observability",
       comment:
-        "An adapter implements ports: it imports its own folder, src/ports, src/domain, schemas/ and src/observability (metrics), never the core flow (sessions, batch, streams), config or the app.",
+        "An adapter implements ports: it imports its own folder, src/ports, src/domain, schemas/ and src/observability (metrics), never the core flow (sessions, batch, streams), config (but where the install is: src/config/installRoot.ts) or the app.",
       severity: "error",
       from: { path: "^src/adapters/([^/]+)/" },
       to: {
         pathNot: [
           "^src/adapters/$1/",
           "^src/(ports|domain|observability)/",
+          "^src/config/installRoot\\.ts$",
           "^schemas/",
           "(^|/)node_modules/"
         ],

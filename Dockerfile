@@ -1,23 +1,29 @@
-# turnvault: `node bin/turnvault.mjs start` (tsx loads the TypeScript sources, no build step).
+# turnvault: `node bin/turnvault.mjs start`, running the built bundle (dist/turnvault.mjs).
 # Configure with KAFKA_BROKERS, DATABASE_URL and REDIS_URL (unset: embedded defaults).
-FROM node:20-slim
 
-ENV NODE_ENV=production \
-    TURNVAULT_HTTP_PORT=9464
-WORKDIR /app
-
+# Build: every dependency, then the bundle (`npm run build`).
+FROM node:20-slim AS build
+WORKDIR /build
 COPY package.json package-lock.json ./
-# tsx is a runtime dependency; dev dependencies (tests, linters) are not installed.
-RUN npm ci --omit=dev && npm cache clean --force
-
-COPY bin ./bin
+RUN npm ci --no-audit --no-fund
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 COPY streams ./streams
 COPY schemas ./schemas
+RUN npm run build
+
+# Run: production dependencies and the built output only (no sources, no TypeScript loader).
+FROM node:20-slim
+ENV NODE_ENV=production \
+    TURNVAULT_HTTP_PORT=9464
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY bin ./bin
+COPY --from=build /build/dist ./dist
+COPY migrations ./migrations
 # The inspector page (/ui): static files served beside the admin API.
 COPY ui ./ui
-COPY migrations ./migrations
-COPY tsconfig.json ./
 
 USER node
 EXPOSE 9464

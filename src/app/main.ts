@@ -7,6 +7,7 @@ import { Console, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effe
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { checkArgs, FLAG_TYPES, USAGE } from "./cli"
+import { installPath } from "../config/installRoot"
 import { topicCatalogue } from "../../streams/topics"
 import {
   embeddedLogLayer,
@@ -60,7 +61,7 @@ if (verdict.kind === "help") {
   process.exit(0)
 }
 if (verdict.kind === "version") {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(installPath("package.json"), "utf8")) as {
     version: string
   }
   process.stdout.write(`turnvault ${pkg.version}\n`)

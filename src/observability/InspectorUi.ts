@@ -6,9 +6,11 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { installPath } from "../config/installRoot"
 
-/** Found from this module, not the working directory: `start` may run from anywhere. */
-const folder = new URL("../../ui/", import.meta.url)
+/** Found from the install, not the working directory: `start` may run from anywhere. */
+const folder = installPath("ui")
 
 /**
  * The only files served, with their types. A fixed list rather than a directory lookup: a
@@ -38,7 +40,7 @@ const notFound = HttpServerResponse.text("not found", { status: 404, headers })
 const serve = (name: string) => {
   const contentType = files.get(name)
   if (contentType === undefined) return Effect.succeed(notFound)
-  return Effect.tryPromise(() => readFile(new URL(name, folder))).pipe(
+  return Effect.tryPromise(() => readFile(join(folder, name))).pipe(
     Effect.map((body) => HttpServerResponse.uint8Array(body, { contentType, headers })),
     // An install without the folder (an image that left it out) still serves the API.
     Effect.orElseSucceed(() => notFound)

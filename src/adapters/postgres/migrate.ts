@@ -4,12 +4,12 @@
  * `pgmigrations`; node-pg-migrate holds an advisory lock while it runs, and an instance that finds
  * it taken waits for it (then finds nothing left to run), so instances may start together.
  */
-import { fileURLToPath } from "node:url"
+import { installPath } from "../../config/installRoot"
 import { Data, Effect } from "effect"
 import { runner } from "node-pg-migrate"
 import pg from "pg"
 
-export const migrationsDir = fileURLToPath(new URL("../../../migrations", import.meta.url))
+export const migrationsDir = installPath("migrations")
 const migrationsTable = "pgmigrations"
 
 export class MigrationError extends Data.TaggedError("MigrationError")<{
