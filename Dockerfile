@@ -2,7 +2,7 @@
 # Configure with KAFKA_BROKERS, DATABASE_URL and REDIS_URL (unset: embedded defaults).
 
 # Build: every dependency, then the bundle (`npm run build`).
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +13,7 @@ COPY schemas ./schemas
 RUN npm run build
 
 # Run: production dependencies and the built output only (no sources, no TypeScript loader).
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production \
     TURNVAULT_HTTP_PORT=9464
 WORKDIR /app

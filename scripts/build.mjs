@@ -23,7 +23,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node22",
   plugins: [otherPackagesExternal],
   // stack traces name src/ files and lines (bin enables source maps)
   sourcemap: "linked",

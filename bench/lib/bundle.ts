@@ -12,7 +12,7 @@ export const bundle = async (entry: string, outfile: string) => {
     bundle: true,
     platform: "node",
     format: "esm",
-    target: "node20",
+    target: "node22",
     packages: "external",
     sourcemap: "external",
     keepNames: true,
