@@ -31,6 +31,8 @@ if (fromSource) {
   register()
   await import(fileURLToPath(new URL("src/app/main.ts", root)))
 } else {
-  process.setSourceMapsEnabled(true)
+  // the bundle's source map (12 MB) costs ~0.2 s to parse: only when asked, for stack traces
+  // that name src/ files and lines (or NODE_OPTIONS=--enable-source-maps)
+  if (process.env.TURNVAULT_SOURCE_MAPS === "1") process.setSourceMapsEnabled(true)
   await import(built)
 }

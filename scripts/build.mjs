@@ -25,7 +25,7 @@ await build({
   format: "esm",
   target: "node22",
   plugins: [otherPackagesExternal],
-  // stack traces name src/ files and lines (bin enables source maps)
+  // stack traces can name src/ files and lines (TURNVAULT_SOURCE_MAPS=1: bin enables source maps)
   sourcemap: "linked",
   keepNames: true,
   logLevel: "warning"
