@@ -5,7 +5,7 @@
  *   schemas ← domain ← ports ← sessions ← batch ← streams ← app
  *                                   ↑ jobs ─────────────────────┘
  *                        ↑ observability ↑                    ↑
- *                        └──── adapters/{embedded,file,kafka,postgres,redis} ┘
+ *                        └──── adapters/{embedded,file,kafka,llm,postgres,redis} ┘
  *
  * Type-only imports count like any other (`tsPreCompilationDeps`): a type is an arrow too.
  */

@@ -22,6 +22,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /build/dist ./dist
 COPY migrations ./migrations
+# The prompt templates of the ingest extraction (nunjucks).
+COPY prompts ./prompts
 # The inspector page (/ui): static files served beside the admin API.
 COPY ui ./ui
 

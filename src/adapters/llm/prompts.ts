@@ -1,0 +1,35 @@
+/**
+ * The prompt templates in `prompts/` (Jinja-compatible, rendered with nunjucks): `<name>.v<N>.njk`,
+ * the version in the file name, so the version used is known and recorded with every result.
+ * Rendering is strict: a variable the template names but the context lacks is an error, not an
+ * empty string in a prompt.
+ */
+import nunjucks from "nunjucks"
+import { installPath } from "../../config/installRoot"
+import type { FieldView } from "../../domain/extraction"
+
+const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(installPath("prompts")), {
+  // prompts are plain text, not HTML
+  autoescape: false,
+  throwOnUndefined: true
+})
+
+/** A template and the version of it that was used. */
+export interface Template {
+  readonly name: string
+  readonly version: number
+}
+
+export const ENTITY_EXTRACTION: Template = { name: "entity-extraction", version: 1 }
+
+/** `name@version`, as results record it. */
+export const templateId = (template: Template) => `${template.name}@${template.version}`
+
+export const render = (template: Template, context: Readonly<Record<string, unknown>>): string =>
+  environment.render(`${template.name}.v${template.version}.njk`, context)
+
+/** The system prompt of an extraction: the agent's fields (never their values) and what is missing. */
+export const extractionPrompt = (
+  fields: ReadonlyArray<FieldView>,
+  missing: ReadonlyArray<Pick<FieldView, "name" | "collection_prompt">>
+) => render(ENTITY_EXTRACTION, { fields, missing }).trim()
