@@ -19,6 +19,10 @@ const folder = installPath("ui")
 const files = new Map([
   ["index.html", "text/html; charset=utf-8"],
   ["inspector.js", "text/javascript; charset=utf-8"],
+  ["api.js", "text/javascript; charset=utf-8"],
+  ["dom.js", "text/javascript; charset=utf-8"],
+  ["turns.js", "text/javascript; charset=utf-8"],
+  ["vault.js", "text/javascript; charset=utf-8"],
   ["inspector.css", "text/css; charset=utf-8"]
 ])
 
