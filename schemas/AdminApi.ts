@@ -157,13 +157,19 @@ export class VaultGroup extends HttpApiGroup.make("vault")
         Schema.Struct({
           agent: Schema.String,
           scenario: Schema.String,
-          step: Schema.optional(Schema.String)
+          step: Schema.optional(Schema.String),
+          session: Schema.optional(
+            Schema.String.annotations({
+              description: "also count this session's values (session-only ones included), as its turns do"
+            })
+          )
         })
       )
       .addSuccess(CustomerMissingFields)
+      .addError(NotFound)
       .annotate(
         OpenApi.Summary,
-        "The required fields of a scenario step the customer's vault does not hold (session-only values are not seen here)"
+        "The required fields of a scenario step the customer's vault (and, with session, that session) does not hold"
       )
   )
   .add(

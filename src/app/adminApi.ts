@@ -193,6 +193,13 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
             .pipe(Effect.orDie)
           const rows = yield* reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
           const held = new Set(rows.filter((row) => row.status === "active").map((row) => row.name))
+          // a session's own values count too, as they do for its turns' missing_fields
+          if (urlParams.session !== undefined) {
+            const session = yield* reader.getSession(tenant.tenant_id, urlParams.session).pipe(Effect.orDie)
+            if (session === null || session.customer_id !== path.customerId)
+              return yield* notFound("session of this customer")
+            for (const name of Object.keys(session.state.variables)) held.add(name)
+          }
           return {
             tenant_id: tenant.tenant_id,
             customer_id: path.customerId,

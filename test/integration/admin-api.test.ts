@@ -158,7 +158,19 @@ const serve = (rateLimit = { perSecond: 50, burst: 100 }, redisUrl?: string) =>
       yield* (yield* SessionStore).save([
         sessionRecord(
           sessionState("acme", "s1", {
-            lifecycle: { active_scenario_id: "onboarding", current_step_id: "a", canonical_intent: null }
+            lifecycle: { active_scenario_id: "onboarding", current_step_id: "a", canonical_intent: null },
+            // a value the session holds and the vault does not (a session-only field)
+            variables: {
+              phone: {
+                value: "+15550100",
+                source: "USER",
+                confidence: 1,
+                updated_at: at,
+                source_item_id: "s1-turn-1",
+                scope: "SESSION",
+                history: []
+              }
+            }
           })
         ),
         sessionRecord(sessionState("acme", "s2", { customer_id: "cust-2", status: "ENDED" })),
@@ -389,6 +401,18 @@ describe("admin API", () => {
       )
       expect(matches("CustomerMissingFields", missing.body)).toEqual([])
       expect(missing.body.missing_fields).toEqual([{ field_name: "phone", fallback_action: "ask" }])
+      // with the session: its own phone counts, as it does for its turns
+      const inSession = (query: string, key = api.acme) =>
+        api.get(`/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding&${query}`, key)
+      expect((yield* inSession("session=s1")).body.missing_fields).toEqual([])
+      // another customer's session, another tenant's, or none: 404
+      for (const [query, key] of [
+        ["session=s2", api.acme],
+        ["session=s-g", api.acme],
+        ["session=s1", api.globex],
+        ["session=nope", api.acme]
+      ] as const)
+        expect((yield* inSession(query, key)).status, query).toBe(404)
       expect(
         (yield* api.get("/v1/customers/cust-1/missing-fields?agent=agent-1&scenario=onboarding", api.globex))
           .body.missing_fields
