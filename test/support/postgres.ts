@@ -48,8 +48,21 @@ export const freshDatabase = async (options: { readonly migrate?: boolean } = {}
   const name = `turnvault_test_${randomBytes(6).toString("hex")}`
   await withAdmin((client) => client.query(`CREATE DATABASE ${name}`))
   const url = urlFor(name)
+  // A client that is still closing when FORCE ends its backend gets an error it may have no
+  // listener for (a library's own client, e.g. node-pg-migrate's): wait up to 2 s for the
+  // database's connections to go away by themselves, then force what is left.
   const drop = () =>
-    withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {})
+    withAdmin(async (client) => {
+      for (let i = 0; i < 40; i++) {
+        const left = await client.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
+          [name]
+        )
+        if (left.rows[0]!.n === 0) break
+        await sleep(50)
+      }
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    }).then(() => {})
   if (options.migrate !== false) {
     await migrateUp(url).catch(async (error) => {
       await drop()
