@@ -4,7 +4,7 @@
  * logged; every request has a deadline; the answer is checked against the part of the response
  * shape we read, so a proxy's HTML error page is a `malformed` error, not a crash.
  */
-import { Effect, Redacted, Schema } from "effect"
+import { Clock, Effect, Redacted, Schema } from "effect"
 import { type ChatRequest, LlmError, type LlmProviderService } from "../../ports/LlmProvider"
 
 export interface OpenAiCompatibleConfig {
@@ -30,39 +30,57 @@ const retryAfterMs = (header: string | null, now: number): number | undefined =>
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
+/**
+ * Runs `use` with a signal that aborts after `ms` or when `interrupted` does. A plain timer and an
+ * AbortController, not AbortSignal.timeout inside AbortSignal.any: Node may collect a composite
+ * signal's timeout before it fires, and the request then waits for ever.
+ */
+const within = async <A>(ms: number, interrupted: AbortSignal, use: (signal: AbortSignal) => Promise<A>) => {
+  const controller = new AbortController()
+  const abort = () => controller.abort()
+  const timer = setTimeout(abort, ms)
+  interrupted.addEventListener("abort", abort, { once: true })
+  try {
+    return await use(controller.signal)
+  } finally {
+    clearTimeout(timer)
+    interrupted.removeEventListener("abort", abort)
+  }
+}
+
 export const make = (config: OpenAiCompatibleConfig): LlmProviderService => {
   const url = `${config.baseUrl.replace(/\/+$/, "")}/chat/completions`
+  /** The request and its whole answer, status and body. */
+  const post = async (signal: AbortSignal, request: ChatRequest) => {
+    const response = await fetch(url, {
+      method: "POST",
+      signal,
+      headers: {
+        authorization: `Bearer ${Redacted.value(config.apiKey)}`,
+        "content-type": "application/json"
+      },
+      body: JSON.stringify({
+        model: config.model,
+        messages: [
+          { role: "system", content: request.system },
+          { role: "user", content: request.user }
+        ],
+        ...(request.json ? { response_format: { type: "json_object" } } : {})
+      })
+    })
+    return { response, text: await response.text() }
+  }
   const complete = (request: ChatRequest) =>
     Effect.gen(function* () {
-      const response = yield* Effect.tryPromise({
-        try: (signal) =>
-          fetch(url, {
-            method: "POST",
-            signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]),
-            headers: {
-              authorization: `Bearer ${Redacted.value(config.apiKey)}`,
-              "content-type": "application/json"
-            },
-            body: JSON.stringify({
-              model: config.model,
-              messages: [
-                { role: "system", content: request.system },
-                { role: "user", content: request.user }
-              ],
-              ...(request.json ? { response_format: { type: "json_object" } } : {})
-            })
-          }),
+      const { response, text } = yield* Effect.tryPromise({
+        try: (interrupted) => within(config.timeoutMs, interrupted, (signal) => post(signal, request)),
         catch: (cause) =>
-          cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError")
+          cause instanceof Error && cause.name === "AbortError"
             ? new LlmError({ kind: "timeout", message: `no answer within ${config.timeoutMs} ms` })
             : new LlmError({ kind: "server", message: `request failed: ${String(cause)}` })
       })
-      const text = yield* Effect.tryPromise({
-        try: () => response.text(),
-        catch: () => new LlmError({ kind: "timeout", message: `answer cut off after ${config.timeoutMs} ms` })
-      })
       if (response.status === 429) {
-        const after = retryAfterMs(response.headers.get("retry-after"), Date.now())
+        const after = retryAfterMs(response.headers.get("retry-after"), yield* Clock.currentTimeMillis)
         return yield* new LlmError({
           kind: "rate_limited",
           status: 429,
