@@ -14,20 +14,7 @@ if command -v kafkacat >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "kcat is missing and apt-get is unavailable: install kcat (https://github.com/edenhill/kcat)" >&2
-  exit 1
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-echo "== installing kcat"
-export DEBIAN_FRONTEND=noninteractive
-# Try without refreshing the package lists first; refresh once only if the package is unknown.
-if ! $SUDO apt-get install -y --no-install-recommends kcat >/dev/null 2>&1; then
-  $SUDO apt-get update -q >/dev/null
-  $SUDO apt-get install -y --no-install-recommends kcat >/dev/null
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install kcat "install kcat (https://github.com/edenhill/kcat)"
 command -v kcat >/dev/null 2>&1 || { echo "kcat installation failed" >&2; exit 1; }
 echo "== kcat installed: $(kcat -V 2>&1 | grep -m1 -o 'Version [^ ]*' || true)"

@@ -11,24 +11,11 @@ if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1;
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "prometheus is missing and apt-get is unavailable: install prometheus and promtool" >&2
-  exit 1
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-echo "== installing prometheus"
-export DEBIAN_FRONTEND=noninteractive
-# Try without refreshing the package lists first; refresh once only if the package is unknown.
-if ! $SUDO apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; then
-  $SUDO apt-get update -q >/dev/null
-  $SUDO apt-get install -y --no-install-recommends prometheus >/dev/null
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install prometheus "install prometheus and promtool"
 # Where systemd started the packaged service, stop it: it would hold port 9090 for nothing.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-  $SUDO systemctl stop prometheus || true
+  as_root systemctl stop prometheus || true
 fi
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ||
   { echo "prometheus installation failed" >&2; exit 1; }

@@ -176,13 +176,21 @@ const VaultLive = HttpApiBuilder.group(AdminApi, "vault", (handlers) =>
         Effect.gen(function* () {
           const [tenant, reader] = yield* requestContext
           const every = reader.listProfile(tenant.tenant_id, path.customerId).pipe(Effect.orDie)
-          const fields =
-            urlParams.history === "true"
-              ? yield* every
-              : yield* activeFields(cache, reader, tenant.tenant_id, path.customerId).pipe(Effect.orDie)
+          const answer = (fields: ReadonlyArray<ProfileField>) => ({
+            tenant_id: tenant.tenant_id,
+            customer_id: path.customerId,
+            fields
+          })
+          if (urlParams.history === "true") {
+            const rows = yield* every
+            return rows.length === 0 ? yield* notFound("customer") : answer(rows)
+          }
+          const fields = yield* activeFields(cache, reader, tenant.tenant_id, path.customerId).pipe(
+            Effect.orDie
+          )
           // none active: a customer whose values all ended (200, empty) or none of this tenant's (404)
           if (fields.length === 0 && (yield* every).length === 0) return yield* notFound("customer")
-          return { tenant_id: tenant.tenant_id, customer_id: path.customerId, fields }
+          return answer(fields)
         })
       )
       .handle("customerMissingFields", ({ path, urlParams }) =>

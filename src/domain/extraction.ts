@@ -135,14 +135,15 @@ export const extractByHints = (
 }
 
 const firstMatch = (hints: ReadonlyArray<string>, messages: ReadonlyArray<string>): string | null => {
+  const patterns = hints.flatMap((hint) => {
+    try {
+      return [new RegExp(hint, "iu")]
+    } catch {
+      return []
+    }
+  })
   for (let m = messages.length - 1; m >= 0; m--) {
-    for (const hint of hints) {
-      let pattern: RegExp
-      try {
-        pattern = new RegExp(hint, "iu")
-      } catch {
-        continue
-      }
+    for (const pattern of patterns) {
       const match = pattern.exec(messages[m]!)
       if (match !== null) return (match[1] ?? match[0]).trim()
     }

@@ -14,6 +14,7 @@ import { Context, Data, Duration, Effect, Layer } from "effect"
 import pg from "pg"
 import type { FieldDefinition, ScenarioFieldRequirement, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
+import { groupBy } from "../../domain/integrity"
 import { PgClient } from "./PgClient"
 import { makeTenantPool, type TenantConnection } from "./TenantPool"
 import * as Sql from "./profileSql"
@@ -496,10 +497,15 @@ export const make = (config: TenantReaderConfig) =>
               `${HISTORY} WHERE session_id = ANY($1::text[]) ORDER BY seq`,
               [ids]
             )
+            const recordsOf = groupBy(
+              records.rows.map((r) => r.record),
+              (r) => r.session_id
+            )
+            const historyOf = groupBy(history.rows, (h) => h.session_id)
             return sessions.map((session) => ({
               session,
-              records: records.rows.map((r) => r.record).filter((r) => r.session_id === session.session_id),
-              history: history.rows.filter((h) => h.session_id === session.session_id)
+              records: recordsOf.get(session.session_id) ?? [],
+              history: historyOf.get(session.session_id) ?? []
             }))
           }),
         SNAPSHOT
