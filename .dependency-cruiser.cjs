@@ -67,6 +67,14 @@ module.exports = {
       from: { path: "^(streams|src|schemas)/", pathNot: "^src/app/" },
       to: { path: "^(streams|src/app)/", pathNot: "^$1/(?!app/)" }
     },
+    {
+      name: "nothing-imports-sdk",
+      comment:
+        "sdk/ (the producer SDK, the package's turnvault/producer) is an entry point like src/app: nothing of ours imports it.",
+      severity: "error",
+      from: { path: "^(src|streams|schemas)/" },
+      to: { path: "^sdk/" }
+    },
     mustNotImport(
       "no-folder-cycles-schemas",
       "schemas/ is the wire contract: it imports nothing from src/ or streams/.",

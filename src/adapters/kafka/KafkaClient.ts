@@ -3,11 +3,13 @@
  * change): a `Kafka` instance from the configured brokers, kafkajs logs routed to Effect's logger.
  */
 import { Context, Layer } from "effect"
-import { Kafka, logLevel } from "kafkajs"
+import { Kafka, type KafkaConfig, logLevel } from "kafkajs"
 
 export interface KafkaClientConfig {
   readonly brokers: ReadonlyArray<string>
   readonly clientId: string
+  /** TLS, SASL and timeouts (the producer SDK passes its caller's). */
+  readonly connection?: Pick<KafkaConfig, "ssl" | "sasl" | "connectionTimeout" | "requestTimeout">
 }
 
 export class KafkaClient extends Context.Tag("turnvault/KafkaClient")<KafkaClient, Kafka>() {
@@ -16,6 +18,7 @@ export class KafkaClient extends Context.Tag("turnvault/KafkaClient")<KafkaClien
       KafkaClient,
       () =>
         new Kafka({
+          ...config.connection,
           clientId: config.clientId,
           brokers: [...config.brokers],
           logLevel: logLevel.WARN,
