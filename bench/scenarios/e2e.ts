@@ -14,6 +14,7 @@ import { Effect, Layer, Logger, LogLevel } from "effect"
 import { kafkaClientLayer, kafkaSourceLayer, serviceLayer } from "../../src/app/layers"
 import { AppConfig, partitionsConcurrently } from "../../src/config/AppConfig"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
+import { PlatformaticSinkLive } from "../../src/adapters/kafka/PlatformaticSink"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
 import { TurnStream } from "../../streams/TurnStream"
 import { OutputSink } from "../../src/ports/OutputSink"
@@ -58,6 +59,7 @@ process.env.TURNVAULT_CONSUMER_GROUP = args.group
 process.env.TURNVAULT_CACHE_KEY_PREFIX = args.prefix
 process.env.TURNVAULT_MIGRATE_ON_START = "false"
 
+const config = await Effect.runPromise(AppConfig)
 const workload = makeWorkload(args.events)
 const expected = workload.stats.turns
 const topics = topicNames(args.prefix)
@@ -87,7 +89,14 @@ const observedSink = Layer.effect(
         )
       })
   }))
-).pipe(Layer.provide(KafkaSinkLive))
+).pipe(
+  // TURNVAULT_KAFKA_PRODUCER picks the output producer's client, as in `turnvault start`
+  Layer.provide(
+    config.kafkaProducer === "kafkajs"
+      ? KafkaSinkLive
+      : PlatformaticSinkLive({ brokers: args.brokers, clientId: "turnvault" })
+  )
+)
 
 const logLayer = Layer.provideMerge(observedSink, kafkaClientLayer(args.brokers))
 
@@ -254,7 +263,8 @@ const measure = Effect.gen(function* () {
     latencyMs: distribution(latencies),
     latencyAfterWarmupMs: distribution(afterWarmup),
     latencyToPublishedMs: distribution(toPublished),
-    latencyIsLowerBound: !complete
+    latencyIsLowerBound: !complete,
+    outputProducer: config.kafkaProducer
   }
 })
 
@@ -266,7 +276,7 @@ const program = Effect.gen(function* () {
   writeResult(result)
   process.exit(0)
 }).pipe(
-  Effect.provide(serviceLayer(await Effect.runPromise(AppConfig), logLayer)),
+  Effect.provide(serviceLayer(config, logLayer)),
   Effect.provide(Metrics.layer({ processMetrics: false })),
   Logger.withMinimumLogLevel(LogLevel.Warning),
   Effect.scoped

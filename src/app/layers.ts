@@ -8,6 +8,7 @@ import { ActorRegistry } from "../sessions/ActorRegistry"
 import { type AppConfig, partitionsConcurrently } from "../config/AppConfig"
 import { KafkaClient } from "../adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
+import { PlatformaticSinkLive } from "../adapters/kafka/PlatformaticSink"
 import { KafkaSourceLive } from "../adapters/kafka/KafkaSource"
 import type { ConsumerProgress } from "../observability/ConsumerProgress"
 import { InProcessLog } from "../adapters/embedded/InProcessLog"
@@ -72,9 +73,17 @@ export const kafkaSourceLayer = (
 export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
   KafkaClient.layer({ brokers, clientId: "turnvault" })
 
-/** Kafka client and the Kafka output sink (used when KAFKA_BROKERS is set). */
-export const kafkaLogLayer = (brokers: ReadonlyArray<string>) =>
-  Layer.provideMerge(KafkaSinkLive, kafkaClientLayer(brokers))
+/**
+ * Kafka client and the Kafka output sink (used when KAFKA_BROKERS is set): the sink's producer is
+ * kafkajs's or @platformatic/kafka's (TURNVAULT_KAFKA_PRODUCER); the consumer and admin are kafkajs.
+ */
+export const kafkaLogLayer = (
+  brokers: ReadonlyArray<string>,
+  producer: AppConfig["kafkaProducer"] = "kafkajs"
+) =>
+  producer === "kafkajs"
+    ? Layer.provideMerge(KafkaSinkLive, kafkaClientLayer(brokers))
+    : Layer.merge(PlatformaticSinkLive({ brokers, clientId: "turnvault" }), kafkaClientLayer(brokers))
 
 /**
  * The turn pipeline over given stores and output sink: actors, persistence, telemetry buffer, the

@@ -140,7 +140,7 @@ const runCommand = (config: AppConfig) =>
             progress
           )
         if (Option.isSome(config.kafkaBrokers)) {
-          const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value))
+          const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer))
           // the API's deletes go through the service's (cached) store and reach its actors
           return yield* startKafka(config, progress).pipe(
             Effect.provide(
@@ -262,7 +262,9 @@ const runCommand = (config: AppConfig) =>
           })
         return yield* print(
           yield* resolveQuarantine(sub, tenant, session).pipe(
-            Effect.provide(Layer.merge(stores, kafkaLogLayer(config.kafkaBrokers.value)))
+            Effect.provide(
+              Layer.merge(stores, kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer))
+            )
           )
         )
       }

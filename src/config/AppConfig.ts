@@ -41,6 +41,15 @@ export const AppConfig = Config.all({
     Config.withDescription("Redis connection string; unset = no cache")
   ),
   httpPort: int("TURNVAULT_HTTP_PORT", 9464, "Port of /metrics, /healthz and /readyz"),
+  kafkaProducer: Config.literal(
+    "kafkajs",
+    "platformatic"
+  )("TURNVAULT_KAFKA_PRODUCER").pipe(
+    Config.withDefault("kafkajs" as const),
+    Config.withDescription(
+      "Kafka client of the output producer: kafkajs, or platformatic (@platformatic/kafka; bench/kafka-clients.bench.ts)"
+    )
+  ),
   topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(
     Config.withDefault("turnvault."),
     Config.withDescription("Prefix of every topic name")

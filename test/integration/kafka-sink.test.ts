@@ -1,20 +1,34 @@
-// KafkaSink against a REAL single-node Kafka broker: concurrent publishes (sent in groups) each keep
-// its own order, one publish the broker refuses (a record over its size limit) fails alone, and one
-// publish larger than a topic's limit in total goes out as several requests, in order.
+// Both Kafka output sinks (kafkajs's KafkaSinkLive, @platformatic/kafka's PlatformaticSinkLive)
+// against a REAL single-node Kafka broker: concurrent publishes (sent in groups) each keep its own
+// order, one publish the broker refuses (a record over its size limit) fails alone, one publish
+// larger than a topic's limit in total goes out as several requests, in order, and keys land on
+// Java's murmur2 partition (12 partitions: a count that is not a power of two).
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
 import { type ITopicConfig, Kafka, logLevel } from "kafkajs"
 import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../../src/adapters/kafka/KafkaSink"
+import { PlatformaticSinkLive } from "../../src/adapters/kafka/PlatformaticSink"
 import { OutputSink } from "../../src/ports/OutputSink"
 import { KAFKA_UP_TIMEOUT_MS, kafkaBrokers } from "../support/kafka"
+import { partitionOf } from "../support/turnvaultProcess"
+
+type SinkLayer = (brokers: Array<string>, clientId: string) => Layer.Layer<OutputSink, unknown>
+
+const sinks: ReadonlyArray<readonly [string, SinkLayer]> = [
+  [
+    "kafkajs",
+    (brokers, clientId) => KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId })))
+  ],
+  ["@platformatic/kafka", (brokers, clientId) => PlatformaticSinkLive({ brokers, clientId })]
+]
 
 /**
  * A topic of its own for the test's scope (deleted at the end), a KafkaSink built in that scope
  * (its producer and sender fiber live until the end), and a reader of what arrived.
  */
-const sinkOnTopic = (label: string, topicConfig: Omit<ITopicConfig, "topic">) =>
+const sinkOnTopic = (makeSink: SinkLayer, label: string, topicConfig: Omit<ITopicConfig, "topic">) =>
   Effect.gen(function* () {
     const brokers = yield* Effect.promise(() => kafkaBrokers())
     const runId = randomUUID().slice(0, 8)
@@ -32,23 +46,18 @@ const sinkOnTopic = (label: string, topicConfig: Omit<ITopicConfig, "topic">) =>
           await admin.disconnect()
         })
     )
-    const sink = Context.get(
-      yield* Layer.build(
-        KafkaSinkLive.pipe(Layer.provide(KafkaClient.layer({ brokers, clientId: `it-${runId}-sink` })))
-      ),
-      OutputSink
-    )
+    const sink = Context.get(yield* Layer.build(makeSink(brokers, `it-${runId}-sink`)), OutputSink)
     /** The first `count` messages of the topic, from the beginning. */
     const consume = (count: number) => {
       const consumer = kafka.consumer({ groupId: `it-kafka-sink-${label}-${runId}`, maxWaitTimeInMs: 200 })
-      const received: Array<{ key: string; value: string }> = []
+      const received: Array<{ key: string; value: string; partition: number }> = []
       return Effect.promise(async () => {
         await consumer.connect()
         await consumer.subscribe({ topics: [topic], fromBeginning: true })
         await new Promise<void>((resolve) => {
           void consumer.run({
-            eachMessage: async ({ message }) => {
-              received.push({ key: message.key!.toString(), value: message.value!.toString() })
+            eachMessage: async ({ message, partition }) => {
+              received.push({ key: message.key!.toString(), value: message.value!.toString(), partition })
               if (received.length === count) resolve()
             }
           })
@@ -60,12 +69,12 @@ const sinkOnTopic = (label: string, topicConfig: Omit<ITopicConfig, "topic">) =>
     return { topic, sink, consume }
   })
 
-describe("KafkaSink (real broker)", () => {
+describe.each(sinks)("%s output sink (real broker)", (_, makeSink) => {
   it.live(
     "concurrent publishes all arrive in their own order; a refused one fails without the others",
     () =>
       Effect.gen(function* () {
-        const { topic, sink, consume } = yield* sinkOnTopic("groups", {
+        const { topic, sink, consume } = yield* sinkOnTopic(makeSink, "groups", {
           numPartitions: 2,
           replicationFactor: 1
         })
@@ -98,7 +107,7 @@ describe("KafkaSink (real broker)", () => {
     "one publish of 3 MB to one partition of a topic that takes 1 MiB + 64 KiB arrives whole, in order",
     () =>
       Effect.gen(function* () {
-        const { topic, sink, consume } = yield* sinkOnTopic("big", {
+        const { topic, sink, consume } = yield* sinkOnTopic(makeSink, "big", {
           numPartitions: 1,
           replicationFactor: 1,
           // what the topic catalogue gives an event-sized topic at the default maximum
@@ -110,6 +119,22 @@ describe("KafkaSink (real broker)", () => {
         expect(received.map((m) => m.value.slice(0, m.value.indexOf(":")))).toEqual(
           values.map((_, i) => String(i))
         )
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
+
+  it.live(
+    "puts each key on Java's murmur2 partition",
+    () =>
+      Effect.gen(function* () {
+        const { topic, sink, consume } = yield* sinkOnTopic(makeSink, "placement", {
+          numPartitions: 12,
+          replicationFactor: 1
+        })
+        const keys = Array.from({ length: 200 }, (_, i) => `sess-${i}`)
+        yield* sink.publish(keys.map((key) => ({ topic, key, value: key })))
+        const received = yield* consume(keys.length)
+        expect(received.filter((m) => m.partition !== partitionOf(m.key, 12))).toEqual([])
       }).pipe(Effect.scoped),
     KAFKA_UP_TIMEOUT_MS
   )

@@ -685,6 +685,10 @@ export const kafkaEnv = (options: {
   TURNVAULT_CONSUMER_GROUP: options.group,
   TURNVAULT_MIGRATE_ON_START: "false",
   TURNVAULT_LOG_LEVEL: "info",
+  // TEST_KAFKA_PRODUCER=platformatic runs the Kafka scenarios with @platformatic/kafka's sink
+  ...(process.env.TEST_KAFKA_PRODUCER === undefined
+    ? {}
+    : { TURNVAULT_KAFKA_PRODUCER: process.env.TEST_KAFKA_PRODUCER }),
   ...options.extra
 })
 

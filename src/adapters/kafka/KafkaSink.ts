@@ -9,6 +9,7 @@
  * partitions' publishes queued behind each other and a publish waited about 250 ms at 1,000
  * turns/s (bench: batchStepDuration{*,publish}).
  * A publish completes when the send carrying its messages is acknowledged, and fails with it.
+ * `groupedSink` is that sender, whatever the client; PlatformaticSink.ts gives it another request.
  */
 import { Deferred, Duration, Effect, Exit, Layer, Queue } from "effect"
 import { CompressionTypes, Partitioners } from "kafkajs"
@@ -88,14 +89,14 @@ const topicMessagesOf = (messages: ReadonlyArray<OutputMessage>) => {
   return [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
 }
 
-const LOST_SEQUENCE = new Set([
+export const LOST_SEQUENCE = new Set([
   "OUT_OF_ORDER_SEQUENCE_NUMBER",
   "UNKNOWN_PRODUCER_ID",
   "INVALID_PRODUCER_EPOCH"
 ])
 
 /** Whether a send failed because the broker no longer accepts the producer's id or sequence. */
-const sequenceLost = (cause: unknown): boolean => {
+export const sequenceLost = (cause: unknown): boolean => {
   for (let at = cause, depth = 0; typeof at === "object" && at !== null && depth < 8; depth++) {
     const error = at as { type?: unknown; originalError?: unknown; cause?: unknown }
     if (typeof error.type === "string" && LOST_SEQUENCE.has(error.type)) return true
@@ -103,6 +104,61 @@ const sequenceLost = (cause: unknown): boolean => {
   }
   return false
 }
+
+/** One request to the broker: resolves once every message in it is acknowledged. */
+export type SendRequest = (messages: ReadonlyArray<OutputMessage>) => Effect.Effect<void, OutputSinkError>
+
+/**
+ * The OutputSink over a client's request: one sender fiber (forked in the caller's scope) owns
+ * the client and has one request in flight; publishes that arrive meanwhile go out together as
+ * the next one (see the module comment). Every Kafka client of the sink shares this part.
+ */
+export const groupedSink = (sendOne: SendRequest) =>
+  Effect.gen(function* () {
+    /**
+     * Sends messages in order as consecutive requests of at most MAX_GROUP_BYTES each (a larger
+     * message goes alone). A client puts one partition's messages of a request in one record batch,
+     * which the broker checks against the topic's `max.message.bytes` (at least MAX_GROUP_BYTES plus
+     * headroom on every topic turnvault creates): one large publish, such as a backlog's re-keyed
+     * batch, no longer makes a batch the broker refuses for ever. A failed request fails the
+     * publish; the requests before it were delivered, and the retry delivers them again
+     * (consumers de-duplicate; the stateful stage recognises repeated events).
+     */
+    const send = (messages: ReadonlyArray<OutputMessage>) =>
+      Effect.forEach(chunksOf(messages), sendOne, { discard: true })
+
+    const pending = yield* Queue.unbounded<Waiting>()
+    let carried: ReadonlyArray<Waiting> = []
+    const sendNext = Effect.gen(function* () {
+      const first = carried.length > 0 ? carried : [yield* Queue.take(pending)]
+      const { group, rest } = cut([...first, ...(yield* Queue.takeAll(pending))])
+      carried = rest
+      const exit = yield* Effect.exit(send(group.flatMap((w) => w.messages)))
+      if (Exit.isSuccess(exit) || group.length === 1) {
+        for (const waiting of group) yield* Deferred.done(waiting.done, Exit.asVoid(exit))
+        return
+      }
+      // One publish that cannot be sent (a record too large) must not fail the others with it:
+      // a failed group is sent again one publish at a time, each with its own outcome.
+      for (const waiting of group) {
+        const alone = yield* Effect.exit(send(waiting.messages))
+        yield* Deferred.done(waiting.done, Exit.asVoid(alone))
+      }
+    })
+    // Released before the client (acquired after it): nothing is sending when it disconnects.
+    yield* Effect.forkScoped(Effect.forever(sendNext))
+
+    return OutputSink.of({
+      publish: (messages) =>
+        messages.length === 0
+          ? Effect.void
+          : Effect.gen(function* () {
+              const done = yield* Deferred.make<void, OutputSinkError>()
+              yield* Queue.offer(pending, { messages, bytes: bytesOf(messages), done })
+              yield* Deferred.await(done)
+            })
+    })
+  })
 
 export const KafkaSinkLive = Layer.scoped(
   OutputSink,
@@ -118,7 +174,7 @@ export const KafkaSinkLive = Layer.scoped(
         createPartitioner: Partitioners.DefaultPartitioner,
         retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 }
       })
-    // Only the sender fiber (below) touches these: one send at a time.
+    // Only the sender fiber (groupedSink) touches these: one send at a time.
     let producer = makeProducer()
     let connected = false
     const connect = Effect.tryPromise({
@@ -150,7 +206,7 @@ export const KafkaSinkLive = Layer.scoped(
       connected = false
     })
 
-    const sendOne = (messages: ReadonlyArray<OutputMessage>) =>
+    return yield* groupedSink((messages) =>
       connect.pipe(
         Effect.zipRight(
           Effect.tryPromise({
@@ -165,49 +221,6 @@ export const KafkaSinkLive = Layer.scoped(
         ),
         Effect.tapError((error) => (sequenceLost(error.cause) ? renew : Effect.void))
       )
-
-    /**
-     * Sends messages in order as consecutive requests of at most MAX_GROUP_BYTES each (a larger
-     * message goes alone). kafkajs puts one partition's messages of a request in one record batch,
-     * which the broker checks against the topic's `max.message.bytes` (at least MAX_GROUP_BYTES plus
-     * headroom on every topic turnvault creates): one large publish, such as a backlog's re-keyed
-     * batch, no longer makes a batch the broker refuses for ever. A failed request fails the
-     * publish; the requests before it were delivered, and the retry delivers them again
-     * (consumers de-duplicate; the stateful stage recognises repeated events).
-     */
-    const send = (messages: ReadonlyArray<OutputMessage>) =>
-      Effect.forEach(chunksOf(messages), sendOne, { discard: true })
-
-    const pending = yield* Queue.unbounded<Waiting>()
-    let carried: ReadonlyArray<Waiting> = []
-    const sendNext = Effect.gen(function* () {
-      const first = carried.length > 0 ? carried : [yield* Queue.take(pending)]
-      const { group, rest } = cut([...first, ...(yield* Queue.takeAll(pending))])
-      carried = rest
-      const exit = yield* Effect.exit(send(group.flatMap((w) => w.messages)))
-      if (Exit.isSuccess(exit) || group.length === 1) {
-        for (const waiting of group) yield* Deferred.done(waiting.done, Exit.asVoid(exit))
-        return
-      }
-      // One publish that cannot be sent (a record too large) must not fail the others with it:
-      // a failed group is sent again one publish at a time, each with its own outcome.
-      for (const waiting of group) {
-        const alone = yield* Effect.exit(send(waiting.messages))
-        yield* Deferred.done(waiting.done, Exit.asVoid(alone))
-      }
-    })
-    // Released before the producer (acquired after it): nothing is sending when it disconnects.
-    yield* Effect.forkScoped(Effect.forever(sendNext))
-
-    return {
-      publish: (messages) =>
-        messages.length === 0
-          ? Effect.void
-          : Effect.gen(function* () {
-              const done = yield* Deferred.make<void, OutputSinkError>()
-              yield* Queue.offer(pending, { messages, bytes: bytesOf(messages), done })
-              yield* Deferred.await(done)
-            })
-    }
+    )
   })
 )
