@@ -66,6 +66,7 @@ export const PlatformaticSinkLive = (config: PlatformaticSinkConfig) =>
         try: () => producer.metadata({ topics: [] }),
         catch: (cause) => new OutputSinkError({ cause })
       })
+      yield* Effect.logInfo("output producer: @platformatic/kafka (TURNVAULT_KAFKA_PRODUCER=platformatic)")
 
       const renew = Effect.gen(function* () {
         yield* Effect.logWarning(
