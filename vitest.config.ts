@@ -2,9 +2,27 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    pool: "forks"
+    pool: "forks",
+    projects: [
+      { extends: true, test: { name: "kafkajs", include: ["test/**/*.test.ts"] } },
+      // The Kafka reliability scenarios again with @platformatic/kafka as consumer and producer
+      // (TURNVAULT_KAFKA_CONSUMER / _PRODUCER=platformatic): both clients stay selectable only
+      // while both keep every guarantee.
+      {
+        extends: true,
+        test: {
+          name: "platformatic",
+          include: [
+            "test/e2e/kafka-e2e.test.ts",
+            "test/e2e/kafka-crash.test.ts",
+            "test/e2e/kafka-group.test.ts",
+            "test/e2e/kafka-pitfalls.test.ts"
+          ],
+          env: { TEST_KAFKA_CONSUMER: "platformatic", TEST_KAFKA_PRODUCER: "platformatic" }
+        }
+      }
+    ]
   }
 })

@@ -180,7 +180,7 @@ const measure = Effect.gen(function* () {
   const cpu0 = process.cpuUsage()
   const machine0 = machineCpu()
   const started = wallMs()
-  const source = kafkaSourceLayer(config, progress, args.group)
+  const source = kafkaSourceLayer(config, args.brokers, progress, args.group)
   yield* Effect.fork(
     Effect.flatMap(TurnStream, (stream) => stream.run({ repartition: true, fence: true })).pipe(
       Effect.provide(source)
@@ -264,7 +264,8 @@ const measure = Effect.gen(function* () {
     latencyAfterWarmupMs: distribution(afterWarmup),
     latencyToPublishedMs: distribution(toPublished),
     latencyIsLowerBound: !complete,
-    outputProducer: config.kafkaProducer
+    outputProducer: config.kafkaProducer,
+    inputConsumer: config.kafkaConsumer
   }
 })
 

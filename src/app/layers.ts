@@ -10,6 +10,7 @@ import { KafkaClient } from "../adapters/kafka/KafkaClient"
 import { KafkaSinkLive } from "../adapters/kafka/KafkaSink"
 import { PlatformaticSinkLive } from "../adapters/kafka/PlatformaticSink"
 import { KafkaSourceLive } from "../adapters/kafka/KafkaSource"
+import { PlatformaticSourceLive } from "../adapters/kafka/PlatformaticSource"
 import type { ConsumerProgress } from "../observability/ConsumerProgress"
 import { InProcessLog } from "../adapters/embedded/InProcessLog"
 import { Persistence } from "../batch/Persistence"
@@ -51,23 +52,27 @@ export const fileLogLayer = (config: AppConfig) => {
 
 /**
  * The Kafka source of `start`: one consumer for both stages, the input (re-keyed by customer) and
- * the by-customer topic, with heartbeats every tenth of the session timeout.
+ * the by-customer topic, with heartbeats every tenth of the session timeout; kafkajs's or
+ * @platformatic/kafka's consumer (TURNVAULT_KAFKA_CONSUMER).
  */
 export const kafkaSourceLayer = (
   config: AppConfig,
+  brokers: ReadonlyArray<string>,
   progress: ConsumerProgress,
   group = config.consumerGroup
 ) => {
   const topics = topicNames(config.topicPrefix)
-  return KafkaSourceLive({
+  const common = {
     topics: [topics.turnEvents, topics.byCustomer],
     group,
     batchSize: config.batchSize,
-    partitionsConcurrently: partitionsConcurrently(config),
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     heartbeatIntervalMs: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
     progress
-  })
+  }
+  return config.kafkaConsumer === "platformatic"
+    ? PlatformaticSourceLive({ ...common, brokers, clientId: "turnvault" })
+    : KafkaSourceLive({ ...common, partitionsConcurrently: partitionsConcurrently(config) })
 }
 
 export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
@@ -75,7 +80,7 @@ export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
 
 /**
  * Kafka client and the Kafka output sink (used when KAFKA_BROKERS is set): the sink's producer is
- * kafkajs's or @platformatic/kafka's (TURNVAULT_KAFKA_PRODUCER); the consumer and admin are kafkajs.
+ * kafkajs's or @platformatic/kafka's (TURNVAULT_KAFKA_PRODUCER); the admin is kafkajs.
  */
 export const kafkaLogLayer = (
   brokers: ReadonlyArray<string>,

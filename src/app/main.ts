@@ -142,7 +142,7 @@ const runCommand = (config: AppConfig) =>
         if (Option.isSome(config.kafkaBrokers)) {
           const layer = serviceLayer(config, kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer))
           // the API's deletes go through the service's (cached) store and reach its actors
-          return yield* startKafka(config, progress).pipe(
+          return yield* startKafka(config, config.kafkaBrokers.value, progress).pipe(
             Effect.provide(
               Layer.provideMerge(httpLayer(config).pipe(Layer.provide(readiness("kafka"))), layer)
             )

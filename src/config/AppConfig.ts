@@ -50,6 +50,15 @@ export const AppConfig = Config.all({
       "Kafka client of the output producer: kafkajs, or platformatic (@platformatic/kafka; bench/kafka-clients.bench.ts)"
     )
   ),
+  kafkaConsumer: Config.literal(
+    "kafkajs",
+    "platformatic"
+  )("TURNVAULT_KAFKA_CONSUMER").pipe(
+    Config.withDefault("kafkajs" as const),
+    Config.withDescription(
+      "Kafka client of the input consumer: kafkajs, or platformatic (@platformatic/kafka; bench/kafka-clients.bench.ts)"
+    )
+  ),
   topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(
     Config.withDefault("turnvault."),
     Config.withDescription("Prefix of every topic name")

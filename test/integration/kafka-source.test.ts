@@ -1,13 +1,15 @@
-// KafkaSource against a REAL single-node Kafka broker: a partition whose batch is slow does not
-// hold back the others (each partition has its own lane), batches take what is queued up to the
-// batch size, every partition is handled in order and committed to its end, and a partition's
-// next batch is started while the previous one completes, then completes after it.
+// Both Kafka sources (kafkajs's KafkaSource, @platformatic/kafka's PlatformaticSource) against a
+// REAL single-node Kafka broker: a partition whose batch is slow does not hold back the others
+// (each partition has its own lane), batches take what is queued up to the batch size, every
+// partition is handled in order and committed to its end, and a partition's next batch is started
+// while the previous one completes, then completes after it.
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import { KafkaClient } from "../../src/adapters/kafka/KafkaClient"
 import { makeKafkaSource } from "../../src/adapters/kafka/KafkaSource"
+import { makePlatformaticSource } from "../../src/adapters/kafka/PlatformaticSource"
 import { makeConsumerProgress } from "../../src/observability/ConsumerProgress"
 import { Metrics } from "../../src/observability/Metrics"
 import type { SourceBatch, StartedBatch } from "../../src/ports/EventSource"
@@ -58,20 +60,27 @@ const withTopic = (partitions: number) =>
     return { runId, topic, group, send, admin, brokers }
   })
 
-const sourceOn = (brokers: Array<string>, runId: string, topic: string, group: string) =>
-  makeKafkaSource({
+type Client = "kafkajs" | "platformatic"
+
+const sourceOn = (client: Client, brokers: Array<string>, runId: string, topic: string, group: string) => {
+  const common = {
     topics: [topic],
     group,
     batchSize: BATCH_SIZE,
-    partitionsConcurrently: 2,
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
     progress: makeConsumerProgress()
-  }).pipe(
+  }
+  return (
+    client === "kafkajs"
+      ? makeKafkaSource({ ...common, partitionsConcurrently: 2 })
+      : makePlatformaticSource({ ...common, brokers, clientId: `it-${runId}-source` })
+  ).pipe(
     Effect.provide(
       Layer.merge(KafkaClient.layer({ brokers, clientId: `it-${runId}-source` }), Metrics.layerTest)
     )
   )
+}
 
 /** A batch with nothing to start: all of it runs when it completes. */
 const completing = (complete: Effect.Effect<void, unknown>): StartedBatch<never> => ({
@@ -79,7 +88,7 @@ const completing = (complete: Effect.Effect<void, unknown>): StartedBatch<never>
   abandon: Effect.void
 })
 
-describe("KafkaSource (real broker)", () => {
+describe.each(["kafkajs", "platformatic"] as const)("Kafka source over %s (real broker)", (client) => {
   it.live(
     "a partition held in its batch does not stop the others; each is handled in order to its end",
     () =>
@@ -111,7 +120,7 @@ describe("KafkaSource (real broker)", () => {
             )
           )
 
-        const source = yield* sourceOn(brokers, runId, topic, group)
+        const source = yield* sourceOn(client, brokers, runId, topic, group)
         yield* send(0, 0, 3)
         const running = yield* Effect.forkScoped(source.run({ onBatch, onRevoked: () => Effect.void }))
         // Closing the scope interrupts the source: nothing may still hold a batch then.
@@ -175,7 +184,7 @@ describe("KafkaSource (real broker)", () => {
               abandon: Effect.void
             } satisfies StartedBatch<never>
           })
-        const source = yield* sourceOn(brokers, runId, topic, group)
+        const source = yield* sourceOn(client, brokers, runId, topic, group)
         yield* send(0, 0, 8)
         const running = yield* Effect.forkScoped(source.run({ onBatch, onRevoked: () => Effect.void }))
         yield* Deferred.await(done).pipe(Effect.timeout("30 seconds"))

@@ -685,10 +685,14 @@ export const kafkaEnv = (options: {
   TURNVAULT_CONSUMER_GROUP: options.group,
   TURNVAULT_MIGRATE_ON_START: "false",
   TURNVAULT_LOG_LEVEL: "info",
-  // TEST_KAFKA_PRODUCER=platformatic runs the Kafka scenarios with @platformatic/kafka's sink
+  // TEST_KAFKA_PRODUCER / TEST_KAFKA_CONSUMER=platformatic run the Kafka scenarios with
+  // @platformatic/kafka's sink / source
   ...(process.env.TEST_KAFKA_PRODUCER === undefined
     ? {}
     : { TURNVAULT_KAFKA_PRODUCER: process.env.TEST_KAFKA_PRODUCER }),
+  ...(process.env.TEST_KAFKA_CONSUMER === undefined
+    ? {}
+    : { TURNVAULT_KAFKA_CONSUMER: process.env.TEST_KAFKA_CONSUMER }),
   ...options.extra
 })
 

@@ -103,7 +103,7 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
     )
   }).pipe(Effect.onInterrupt(() => stopped))
 
-export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
+export const startKafka = (config: AppConfig, brokers: ReadonlyArray<string>, progress: ConsumerProgress) =>
   Effect.gen(function* () {
     const topics = topicNames(config.topicPrefix)
     if (config.ensureTopics) {
@@ -131,7 +131,7 @@ export const startKafka = (config: AppConfig, progress: ConsumerProgress) =>
       topic: topics.turnEvents,
       group: config.consumerGroup
     })
-    const source = kafkaSourceLayer(config, progress)
+    const source = kafkaSourceLayer(config, brokers, progress)
     const stream = yield* TurnStream
     yield* Effect.all(
       [

@@ -1,0 +1,303 @@
+/**
+ * EventSource over @platformatic/kafka (TURNVAULT_KAFKA_CONSUMER=platformatic): the maintained
+ * client, behind the same port as KafkaSource and running the same lanes (PartitionLanes.ts). One
+ * consumer of the group reads every topic through one messages stream in `committed` mode (the
+ * group's committed offset, the earliest for a partition never committed), autocommit off: a
+ * batch's `commit` commits its offset explicitly.
+ *
+ * Three things differ from kafkajs, and this file is about them:
+ * - **Backpressure** is the stream's: the reader takes what the stream buffered and queues it on
+ *   the lanes; while a lane is full the reader waits, the stream's buffer fills and it stops
+ *   fetching. The client heartbeats on its own timer meanwhile.
+ * - **Group joins.** After a join the stream fetches every partition again from its committed
+ *   offset, but a fetch already in flight still delivers what it read, and a partition never
+ *   committed keeps its read position. So the reader keeps, per partition, the offset the lanes
+ *   need next under the current join: the committed offset (or the partition's earliest) once
+ *   the join is known, then one past each record queued. A record below it is a duplicate and
+ *   dropped; one above it is a gap: dropped, and the stream is rewound to the offset needed. A
+ *   gap that persists across GAP_TRIES fetches from the needed offset is the log's (aborted
+ *   transactions, compaction, retention) and is accepted with a warning.
+ * - **Lag**: messages carry no high watermark, so the partitions' end offsets are listed every
+ *   END_OFFSETS_EVERY.
+ */
+import { Consumer, ListOffsetTimestamps, type Message, type MessagesStream } from "@platformatic/kafka"
+import { Deferred, Duration, Effect, Layer, Schedule } from "effect"
+import { type ConsumerProgress, partitionKey } from "../../observability/ConsumerProgress"
+import { Metrics } from "../../observability/Metrics"
+import { type BatchHandler, EventSource, EventSourceError } from "../../ports/EventSource"
+import { attempt, type Fetched, makeLanes, makeMembership, superviseConsumers } from "./PartitionLanes"
+
+export interface PlatformaticSourceConfig {
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId: string
+  /** Every topic this group consumes (one consumer subscribes to all of them). */
+  readonly topics: ReadonlyArray<string>
+  readonly group: string
+  readonly batchSize: number
+  readonly sessionTimeoutMs: number
+  readonly heartbeatIntervalMs: number
+  readonly progress: ConsumerProgress
+}
+
+type Record_ = Message<Buffer, Buffer, Buffer, Buffer>
+
+/** How many fetches from the needed offset a gap must survive before it is taken as the log's. */
+const GAP_TRIES = 3
+const END_OFFSETS_EVERY = Duration.seconds(2)
+/** Records the reader holds before it pauses the stream (the lanes hold the rest). */
+const INBOX_MAX = 4096
+
+const headersOf = (headers: Map<Buffer, Buffer>): Record<string, string> => {
+  const result: Record<string, string> = {}
+  for (const [name, value] of headers) result[name.toString()] = value.toString()
+  return result
+}
+
+export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
+  Effect.gen(function* () {
+    const metrics = yield* Metrics
+    const { progress } = config
+    const membership = makeMembership(config.topics, progress)
+
+    /** Sets up one consumer and its messages stream; `crashed` fails when either gives up. */
+    const runConsumer = <R>(handler: BatchHandler<R>, crashed: Deferred.Deferred<never, EventSourceError>) =>
+      Effect.gen(function* () {
+        const consumer = new Consumer({
+          clientId: config.clientId,
+          bootstrapBrokers: [...config.brokers],
+          groupId: config.group,
+          sessionTimeout: config.sessionTimeoutMs,
+          heartbeatInterval: config.heartbeatIntervalMs,
+          rebalanceTimeout: config.sessionTimeoutMs * 2,
+          autocommit: false,
+          // the default waits up to 5 s for data: an idle partition then stalls the others' fetch
+          maxWaitTime: 250,
+          maxBytesPerPartition: 1024 * 1024,
+          autocreateTopics: false
+        })
+
+        // The join the reader accepts records of (the client's group generation), and per
+        // partition the offset the lanes need next under it: null until the join's committed
+        // offsets are known.
+        let joinedGeneration = -1
+        const gaps = new Map<string, { readonly at: bigint; tries: number }>()
+        /**
+         * Where each assigned partition resumes: its committed offset, or its earliest when it has
+         * none or the committed one is out of the log's range (as after a topic was recreated; the
+         * client itself falls back the same way, `fallbackMode`). `reset` lists the latter.
+         */
+        const resumePositions = async () => {
+          const assignments = consumer.assignments ?? []
+          const positions = new Map<string, bigint>()
+          const reset: Array<{ topic: string; partition: number; committed: string; earliest: string }> = []
+          if (assignments.length === 0) return { positions, reset }
+          const topics = [...config.topics]
+          const [committed, earliest, latest] = await Promise.all([
+            consumer.listCommittedOffsets({ topics: assignments }),
+            consumer.listOffsets({ topics, timestamp: ListOffsetTimestamps.EARLIEST }),
+            consumer.listOffsets({ topics, timestamp: ListOffsetTimestamps.LATEST })
+          ])
+          for (const { topic, partitions } of assignments) {
+            for (const partition of partitions) {
+              const offset = committed.get(topic)?.[partition] ?? -1n
+              const first = earliest.get(topic)?.[partition] ?? 0n
+              const end = latest.get(topic)?.[partition] ?? offset
+              const inRange = offset >= first && offset <= end
+              if (offset >= 0n && !inRange)
+                reset.push({ topic, partition, committed: offset.toString(), earliest: first.toString() })
+              positions.set(partitionKey(topic, partition), inRange ? offset : first)
+            }
+          }
+          return { positions, reset }
+        }
+        let needed: ReturnType<typeof resumePositions> | null = null
+        consumer.on("consumer:group:join", (payload) => {
+          membership.joined((topic) => payload.assignments?.find((a) => a.topic === topic)?.partitions ?? [])
+          joinedGeneration = payload.generationId ?? consumer.generationId
+          gaps.clear()
+          const positions = resumePositions()
+          positions.catch(() => {}) // the reader awaits it and fails the consumer then
+          needed = positions
+        })
+        // An error the client cannot recover from (a rejoin that failed, say) ends this consumer.
+        consumer.on("error", (cause: unknown) =>
+          Deferred.unsafeDone(crashed, Effect.fail(new EventSourceError({ operation: "group", cause })))
+        )
+        consumer.on("client:broker:connect", () => progress.connected(true))
+        consumer.on("client:broker:disconnect", () => progress.connected(false))
+
+        const stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> = yield* Effect.acquireRelease(
+          attempt("consume", () =>
+            consumer.consume({
+              topics: [...config.topics],
+              mode: "committed",
+              fallbackMode: "earliest",
+              autocommit: false,
+              sessionTimeout: config.sessionTimeoutMs,
+              heartbeatInterval: config.heartbeatIntervalMs,
+              rebalanceTimeout: config.sessionTimeoutMs * 2
+            })
+          ),
+          (stream) =>
+            // Runs after the lanes closed (their batches in flight finished and committed).
+            Effect.promise(async () => {
+              await stream.close().catch(() => {})
+              // leaving the group hands the partitions over now, not after the session timeout
+              await consumer.close().catch(() => consumer.close(true))
+            }).pipe(
+              Effect.timeout(Duration.seconds(30)),
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => progress.connected(false)))
+            )
+        )
+        progress.connected(true)
+        yield* Effect.logInfo("input consumer: @platformatic/kafka (TURNVAULT_KAFKA_CONSUMER=platformatic)")
+
+        const lanes = yield* makeLanes(handler, {
+          batchSize: config.batchSize,
+          membership,
+          progress,
+          metrics,
+          crashed,
+          commit: (topic, partition, offset, leaderEpoch) =>
+            consumer.commit({ offsets: [{ topic, partition, offset: BigInt(offset), leaderEpoch }] })
+        })
+
+        // The partitions' end offsets, for lag.
+        const ends = new Map<string, bigint>()
+        const recordEnds = (offsets: Map<string, Array<bigint>>) => {
+          for (const [topic, partitions] of offsets) {
+            for (const [partition, end] of partitions.entries()) ends.set(partitionKey(topic, partition), end)
+          }
+        }
+        yield* attempt("end offsets", () => consumer.listOffsets({ topics: [...config.topics] })).pipe(
+          Effect.map(recordEnds),
+          Effect.ignore,
+          Effect.repeat(Schedule.spaced(END_OFFSETS_EVERY)),
+          Effect.forkScoped
+        )
+
+        // The stream flows into the inbox; the reader drains it. A full inbox pauses the stream.
+        let inbox: Array<Record_> = []
+        let wake: (() => void) | null = null
+        // A fetch's records arrive as one synchronous run of "data" events: the reader wakes after
+        // it (setImmediate), so a batch takes the whole fetch, not its first record.
+        stream.on("data", (message: Record_) => {
+          inbox.push(message)
+          if (inbox.length >= INBOX_MAX) stream.pause()
+          if (wake !== null) {
+            const woken = wake
+            wake = null
+            setImmediate(woken)
+          }
+        })
+        stream.on("error", (cause) =>
+          Deferred.unsafeDone(crashed, Effect.fail(new EventSourceError({ operation: "consume", cause })))
+        )
+        stream.once("end", () =>
+          Deferred.unsafeDone(
+            crashed,
+            Effect.fail(new EventSourceError({ operation: "consume", cause: "the messages stream ended" }))
+          )
+        )
+        const takeInbox = Effect.async<ReadonlyArray<Record_>>((resume) => {
+          const take = () => {
+            wake = null
+            const taken = inbox
+            inbox = []
+            if (stream.isPaused()) stream.resume()
+            resume(Effect.succeed(taken))
+          }
+          if (inbox.length > 0) take()
+          else wake = take
+          return Effect.sync(() => {
+            wake = null
+          })
+        })
+
+        /**
+         * Whether `message` is the record its partition needs next (see the module's comment); a
+         * gap given up on is added to `absent`, to be logged.
+         */
+        const accept = (message: Record_, positions: Map<string, bigint>, absent: Array<object>): boolean => {
+          const key = partitionKey(message.topic, message.partition)
+          const next = positions.get(key)
+          if (next === undefined || message.offset < next) return false
+          if (message.offset > next) {
+            const gap = gaps.get(key)
+            const tries = gap !== undefined && gap.at === next ? gap.tries + 1 : 1
+            if (tries < GAP_TRIES) {
+              gaps.set(key, { at: next, tries })
+              // the stream's own key for the partition
+              stream.offsetsToFetch.set(`${message.topic}:${message.partition}`, next)
+              return false
+            }
+            absent.push({
+              topic: message.topic,
+              partition: message.partition,
+              from: next.toString(),
+              to: (message.offset - 1n).toString()
+            })
+          }
+          gaps.delete(key)
+          positions.set(key, message.offset + 1n)
+          return true
+        }
+
+        const read = Effect.gen(function* () {
+          const taken = yield* takeInbox
+          const generation = joinedGeneration
+          const fresh = taken.filter((m) => (consumerGeneration(m) ?? generation) === generation)
+          if (fresh.length === 0 || needed === null) return
+          const joinedNeeded = needed
+          const { positions, reset } = yield* attempt("committed offsets", () => joinedNeeded)
+          if (generation !== joinedGeneration) return // another join meanwhile: its offsets apply
+          for (const partition of reset.splice(0))
+            yield* Effect.logWarning("Offset out of range, resetting to the earliest offset", partition)
+          const joined = membership.generation()
+          const byPartition = new Map<string, Array<Fetched>>()
+          const absent: Array<object> = []
+          for (const message of fresh) {
+            if (!accept(message, positions, absent)) continue
+            const key = partitionKey(message.topic, message.partition)
+            const records = byPartition.get(key) ?? []
+            if (records.length === 0) byPartition.set(key, records)
+            records.push({
+              generation: joined,
+              highWatermark: (ends.get(key) ?? message.offset + 1n).toString(),
+              leaderEpoch: message.leaderEpoch,
+              record: {
+                topic: message.topic,
+                partition: message.partition,
+                offset: message.offset.toString(),
+                key: message.key === undefined || message.key === null ? null : message.key.toString("utf8"),
+                value: message.value ?? Buffer.alloc(0),
+                headers: headersOf(message.headers)
+              }
+            })
+          }
+          for (const gap of absent)
+            yield* Effect.logWarning("offsets absent from the log; consuming on after them", gap)
+          for (const records of byPartition.values()) {
+            const first = records[0]!.record
+            yield* lanes.enqueue(first.topic, first.partition, records)
+          }
+        })
+        yield* read.pipe(
+          Effect.forever,
+          Effect.catchAll((error) => Deferred.fail(crashed, error)),
+          Effect.forkScoped
+        )
+      })
+
+    return EventSource.of({
+      run: (handler) => superviseConsumers(progress, (crashed) => runConsumer(handler, crashed))
+    })
+  })
+
+/** The group generation a message was fetched under (the client records it in its metadata). */
+const consumerGeneration = (message: Record_) =>
+  (message.metadata.consumer as { readonly generationId?: number } | undefined)?.generationId
+
+export const PlatformaticSourceLive = (config: PlatformaticSourceConfig) =>
+  Layer.effect(EventSource, makePlatformaticSource(config))
