@@ -199,4 +199,70 @@ describe.each(["kafkajs", "platformatic"] as const)("Kafka source over %s (real 
       }).pipe(Effect.scoped),
     KAFKA_UP_TIMEOUT_MS
   )
+
+  it.live(
+    "a rebalance while never-committed partitions' first batches are held: every record comes again to its owner",
+    () =>
+      Effect.gen(function* () {
+        const { runId, topic, group, send, admin, brokers } = yield* withTopic(2)
+        // offsets each partition's owner completed after the rebalance
+        const handled = new Map<number, Set<string>>([
+          [0, new Set()],
+          [1, new Set()]
+        ])
+        const heldPartitions = new Set<number>()
+        const held = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const completing = (batch: SourceBatch, hold: boolean): StartedBatch<never> => ({
+          complete: Effect.gen(function* () {
+            if (hold) yield* Deferred.await(release)
+            else for (const r of batch.records) handled.get(batch.partition)!.add(r.offset)
+            yield* Effect.orDie(batch.commit)
+          }),
+          abandon: Effect.void
+        })
+        // The first member holds the first batch of each partition (nothing committed yet) until
+        // a second member has joined: the records it held must come again, to whoever owns them.
+        const first = (batch: SourceBatch) =>
+          Effect.sync(() => {
+            const hold = !heldPartitions.has(batch.partition)
+            heldPartitions.add(batch.partition)
+            if (heldPartitions.size === 2) Deferred.unsafeDone(held, Effect.void)
+            return completing(batch, hold)
+          })
+        const second = (batch: SourceBatch) => Effect.succeed(completing(batch, false))
+        const a = yield* sourceOn(client, brokers, `${runId}a`, topic, group)
+        const b = yield* sourceOn(client, brokers, `${runId}b`, topic, group)
+        yield* send(0, 0, 3)
+        yield* send(1, 0, 3)
+        yield* Effect.forkScoped(a.run({ onBatch: first, onRevoked: () => Effect.void }))
+        yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+        yield* Deferred.await(held).pipe(Effect.timeout("30 seconds"))
+        yield* Effect.forkScoped(b.run({ onBatch: second, onRevoked: () => Effect.void }))
+        yield* Effect.promise(async () => {
+          for (;;) {
+            const described = (await admin.describeGroups([group])).groups[0]
+            if (described?.state === "Stable" && described.members.length === 2) return
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        }).pipe(Effect.timeout("30 seconds"))
+        yield* Deferred.succeed(release, undefined)
+        yield* send(0, 3, 3)
+        yield* send(1, 3, 3)
+        const all = ["0", "1", "2", "3", "4", "5"]
+        const missing = () =>
+          [...handled].flatMap(([p, offsets]) => all.filter((o) => !offsets.has(o)).map((o) => `${p}/${o}`))
+        yield* Effect.sleep("100 millis").pipe(
+          Effect.repeat({ while: () => missing().length > 0 }),
+          Effect.timeout("30 seconds"),
+          Effect.catchAll(() => Effect.void)
+        )
+        expect(missing()).toEqual([])
+        const committed = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+        expect(
+          Object.fromEntries((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
+        ).toEqual({ 0: "6", 1: "6" })
+      }).pipe(Effect.scoped),
+    KAFKA_UP_TIMEOUT_MS
+  )
 })

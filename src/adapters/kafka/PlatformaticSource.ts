@@ -14,9 +14,10 @@
  *   committed keeps its read position. So the reader keeps, per partition, the offset the lanes
  *   need next under the current join: the committed offset (or the partition's earliest) once
  *   the join is known, then one past each record queued. A record below it is a duplicate and
- *   dropped; one above it is a gap: dropped, and the stream is rewound to the offset needed. A
- *   gap that persists across GAP_TRIES fetches from the needed offset is the log's (aborted
- *   transactions, compaction, retention) and is accepted with a warning.
+ *   dropped; one above it is a gap: dropped, and the stream is rewound to the offset needed
+ *   (paused while its fetches in flight land, `rewind`). A gap that survives REWINDS_BEFORE_GAP
+ *   rewinds to the same offset is the log's (aborted transactions, compaction) and is accepted
+ *   with a warning.
  * - **Lag**: messages carry no high watermark, so the partitions' end offsets are listed every
  *   END_OFFSETS_EVERY.
  */
@@ -41,8 +42,10 @@ export interface PlatformaticSourceConfig {
 
 type Record_ = Message<Buffer, Buffer, Buffer, Buffer>
 
-/** How many fetches from the needed offset a gap must survive before it is taken as the log's. */
-const GAP_TRIES = 3
+/** How many rewinds to the needed offset a gap must survive before it is taken as the log's. */
+const REWINDS_BEFORE_GAP = 2
+/** How long a paused stream's fetches in flight are given to land (the fetch wait is 250 ms). */
+const REWIND_SETTLE = Duration.seconds(1)
 const END_OFFSETS_EVERY = Duration.seconds(2)
 /** Records the reader holds before it pauses the stream (the lanes hold the rest). */
 const INBOX_MAX = 4096
@@ -76,11 +79,8 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
           autocreateTopics: false
         })
 
-        // The join the reader accepts records of (the client's group generation), and per
-        // partition the offset the lanes need next under it: null until the join's committed
-        // offsets are known.
-        let joinedGeneration = -1
-        const gaps = new Map<string, { readonly at: bigint; tries: number }>()
+        // Per partition, the offset the stream was last rewound to and how often in a row.
+        const rewinds = new Map<string, { readonly at: bigint; readonly count: number }>()
         /**
          * Where each assigned partition resumes: its committed offset, or its earliest when it has
          * none or the committed one is out of the log's range (as after a topic was recreated; the
@@ -110,11 +110,12 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
           }
           return { positions, reset }
         }
+        // Per partition, the offset the lanes need next under the current join: known once the
+        // join's committed offsets are (null before the first join).
         let needed: ReturnType<typeof resumePositions> | null = null
         consumer.on("consumer:group:join", (payload) => {
           membership.joined((topic) => payload.assignments?.find((a) => a.topic === topic)?.partitions ?? [])
-          joinedGeneration = payload.generationId ?? consumer.generationId
-          gaps.clear()
+          rewinds.clear()
           const positions = resumePositions()
           positions.catch(() => {}) // the reader awaits it and fails the consumer then
           needed = positions
@@ -215,73 +216,107 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
           })
         })
 
+        /** A fetched message as the lanes take it, tagged with the group join it is read under. */
+        const fetched = (message: Record_, joined: number, key: string): Fetched => ({
+          generation: joined,
+          highWatermark: (ends.get(key) ?? message.offset + 1n).toString(),
+          leaderEpoch: message.leaderEpoch,
+          record: {
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset.toString(),
+            key: message.key === undefined || message.key === null ? null : message.key.toString("utf8"),
+            value: message.value ?? Buffer.alloc(0),
+            headers: headersOf(message.headers)
+          }
+        })
+
         /**
-         * Whether `message` is the record its partition needs next (see the module's comment); a
-         * gap given up on is added to `absent`, to be logged.
+         * Queues on the lanes the messages that are, each, the record its partition needs next
+         * (see the module's comment), and returns the partitions that showed a gap. A gap the
+         * stream was already rewound for, twice, at the same offset is the log's: it is accepted
+         * and logged.
          */
-        const accept = (message: Record_, positions: Map<string, bigint>, absent: Array<object>): boolean => {
-          const key = partitionKey(message.topic, message.partition)
-          const next = positions.get(key)
-          if (next === undefined || message.offset < next) return false
-          if (message.offset > next) {
-            const gap = gaps.get(key)
-            const tries = gap !== undefined && gap.at === next ? gap.tries + 1 : 1
-            if (tries < GAP_TRIES) {
-              gaps.set(key, { at: next, tries })
+        const deliver = (messages: ReadonlyArray<Record_>, positions: Map<string, bigint>) =>
+          Effect.gen(function* () {
+            const joined = membership.generation()
+            const byPartition = new Map<string, Array<Fetched>>()
+            const gapped = new Map<string, Record_>()
+            for (const message of messages) {
+              const key = partitionKey(message.topic, message.partition)
+              const next = positions.get(key)
+              if (next === undefined || message.offset < next || gapped.has(key)) continue
+              if (message.offset > next) {
+                const rewound = rewinds.get(key)
+                if (rewound === undefined || rewound.at !== next || rewound.count < REWINDS_BEFORE_GAP) {
+                  gapped.set(key, message)
+                  continue
+                }
+                yield* Effect.logWarning("offsets absent from the log; consuming on after them", {
+                  topic: message.topic,
+                  partition: message.partition,
+                  from: next.toString(),
+                  to: (message.offset - 1n).toString()
+                })
+              }
+              rewinds.delete(key)
+              positions.set(key, message.offset + 1n)
+              const records = byPartition.get(key) ?? []
+              if (records.length === 0) byPartition.set(key, records)
+              records.push(fetched(message, joined, key))
+            }
+            for (const records of byPartition.values()) {
+              const first = records[0]!.record
+              yield* lanes.enqueue(first.topic, first.partition, records)
+            }
+            return gapped
+          })
+
+        /**
+         * Points the stream back at the offsets the gapped partitions need. A fetch in flight would
+         * overwrite a read position set now, so the stream is paused first, the fetches in flight
+         * are let land (REWIND_SETTLE) and what they brought is delivered (their gaps dropped
+         * unrewound), and only then are the positions set and the stream resumed.
+         */
+        const rewind = (gapped: ReadonlyMap<string, Record_>, positions: Map<string, bigint>) =>
+          Effect.gen(function* () {
+            stream.pause()
+            yield* Effect.sleep(REWIND_SETTLE)
+            const late = inbox
+            inbox = []
+            yield* deliver(late, positions)
+            const rewound: Array<{ topic: string; partition: number; from: string; to: string }> = []
+            for (const [key, message] of gapped) {
+              const next = positions.get(key)
+              if (next === undefined) continue
+              const before = rewinds.get(key)
+              rewinds.set(key, { at: next, count: before?.at === next ? before.count + 1 : 1 })
               // the stream's own key for the partition
               stream.offsetsToFetch.set(`${message.topic}:${message.partition}`, next)
-              return false
+              rewound.push({
+                topic: message.topic,
+                partition: message.partition,
+                from: message.offset.toString(),
+                to: next.toString()
+              })
             }
-            absent.push({
-              topic: message.topic,
-              partition: message.partition,
-              from: next.toString(),
-              to: (message.offset - 1n).toString()
+            stream.resume()
+            yield* Effect.logInfo("stream rewound to the offsets its lanes need next", {
+              partitions: rewound
             })
-          }
-          gaps.delete(key)
-          positions.set(key, message.offset + 1n)
-          return true
-        }
+          })
 
         const read = Effect.gen(function* () {
           const taken = yield* takeInbox
-          const generation = joinedGeneration
-          const fresh = taken.filter((m) => (consumerGeneration(m) ?? generation) === generation)
-          if (fresh.length === 0 || needed === null) return
+          const generation = membership.generation()
+          if (needed === null) return
           const joinedNeeded = needed
           const { positions, reset } = yield* attempt("committed offsets", () => joinedNeeded)
-          if (generation !== joinedGeneration) return // another join meanwhile: its offsets apply
+          if (generation !== membership.generation()) return // another join meanwhile: its offsets apply
           for (const partition of reset.splice(0))
             yield* Effect.logWarning("Offset out of range, resetting to the earliest offset", partition)
-          const joined = membership.generation()
-          const byPartition = new Map<string, Array<Fetched>>()
-          const absent: Array<object> = []
-          for (const message of fresh) {
-            if (!accept(message, positions, absent)) continue
-            const key = partitionKey(message.topic, message.partition)
-            const records = byPartition.get(key) ?? []
-            if (records.length === 0) byPartition.set(key, records)
-            records.push({
-              generation: joined,
-              highWatermark: (ends.get(key) ?? message.offset + 1n).toString(),
-              leaderEpoch: message.leaderEpoch,
-              record: {
-                topic: message.topic,
-                partition: message.partition,
-                offset: message.offset.toString(),
-                key: message.key === undefined || message.key === null ? null : message.key.toString("utf8"),
-                value: message.value ?? Buffer.alloc(0),
-                headers: headersOf(message.headers)
-              }
-            })
-          }
-          for (const gap of absent)
-            yield* Effect.logWarning("offsets absent from the log; consuming on after them", gap)
-          for (const records of byPartition.values()) {
-            const first = records[0]!.record
-            yield* lanes.enqueue(first.topic, first.partition, records)
-          }
+          const gapped = yield* deliver(taken, positions)
+          if (gapped.size > 0) yield* rewind(gapped, positions)
         })
         yield* read.pipe(
           Effect.forever,
@@ -294,10 +329,6 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
       run: (handler) => superviseConsumers(progress, (crashed) => runConsumer(handler, crashed))
     })
   })
-
-/** The group generation a message was fetched under (the client records it in its metadata). */
-const consumerGeneration = (message: Record_) =>
-  (message.metadata.consumer as { readonly generationId?: number } | undefined)?.generationId
 
 export const PlatformaticSourceLive = (config: PlatformaticSourceConfig) =>
   Layer.effect(EventSource, makePlatformaticSource(config))

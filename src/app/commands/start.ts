@@ -129,7 +129,9 @@ export const startKafka = (config: AppConfig, brokers: ReadonlyArray<string>, pr
     }
     yield* Effect.logInfo("turnvault consuming from Kafka", {
       topic: topics.turnEvents,
-      group: config.consumerGroup
+      group: config.consumerGroup,
+      kafka_consumer: config.kafkaConsumer,
+      kafka_producer: config.kafkaProducer
     })
     const source = kafkaSourceLayer(config, brokers, progress)
     const stream = yield* TurnStream
