@@ -335,7 +335,11 @@ program.pipe(
     Layer.unwrapEffect(
       Effect.map(
         Effect.orElseSucceed(LogFormatConfig, () => "auto"),
-        (format) => loggerLayer(logFormatOf(format, process.stdout.isTTY === true))
+        (format) =>
+          // the services (`start`, `jobs start`) log to stdout; a one-shot command to stderr
+          positionals[0] === "start" || (positionals[0] === "jobs" && positionals[1] === "start")
+            ? loggerLayer(logFormatOf(format, process.stdout.isTTY === true))
+            : loggerLayer(logFormatOf(format, process.stderr.isTTY === true), undefined, "stderr")
       )
     )
   ),

@@ -76,12 +76,22 @@ export const withRepeatLimit = <O>(inner: Logger.Logger<unknown, O>, limit: Repe
   })
 }
 
-/** The process's logger: the format, with repeated lines limited. JSON goes to stdout as before. */
-export const loggerLayer = (format: LogFormat, limit: RepeatLimit = defaultRepeatLimit) =>
+/**
+ * The process's logger: the format, with repeated lines limited. The service (`start`) logs to
+ * stdout, as services do; a one-shot command logs to stderr, so that its stdout is only its
+ * output (JSON a script parses: a client's log line there broke `quarantine release`).
+ */
+export const loggerLayer = (
+  format: LogFormat,
+  limit: RepeatLimit = defaultRepeatLimit,
+  to: "stdout" | "stderr" = "stdout"
+) =>
   Logger.replace(
     Logger.defaultLogger,
     withRepeatLimit(
-      format === "json" ? Logger.withConsoleLog(Logger.jsonLogger) : Logger.prettyLogger(),
+      format === "json"
+        ? (to === "stdout" ? Logger.withConsoleLog : Logger.withConsoleError)(Logger.jsonLogger)
+        : Logger.prettyLogger({ stderr: to === "stderr" }),
       limit
     )
   ) satisfies Layer.Layer<never>
