@@ -6,22 +6,22 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: "forks",
     projects: [
-      // Everything, on the default Kafka client (@platformatic/kafka, consumer and producer)
+      // Everything, on the default Kafka client (kafkajs, consumer and producer)
       { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },
-      // The Kafka reliability scenarios again with kafkajs as consumer and producer
-      // (TURNVAULT_KAFKA_CONSUMER / _PRODUCER=kafkajs): a client stays selectable only while it
-      // keeps every guarantee (docs/decisions/0016-platformatic-kafka-by-default.md).
+      // The Kafka reliability scenarios again with @platformatic/kafka as consumer and producer
+      // (TURNVAULT_KAFKA_CONSUMER / _PRODUCER=platformatic), so the selectable client keeps its
+      // guarantees (docs/decisions/0016-kafka-clients-side-by-side.md).
       {
         extends: true,
         test: {
-          name: "kafkajs",
+          name: "platformatic",
           include: [
             "test/e2e/kafka-e2e.test.ts",
             "test/e2e/kafka-crash.test.ts",
             "test/e2e/kafka-group.test.ts",
             "test/e2e/kafka-pitfalls.test.ts"
           ],
-          env: { TEST_KAFKA_CONSUMER: "kafkajs", TEST_KAFKA_PRODUCER: "kafkajs" }
+          env: { TEST_KAFKA_CONSUMER: "platformatic", TEST_KAFKA_PRODUCER: "platformatic" }
         }
       }
     ]

@@ -84,7 +84,7 @@ export const kafkaClientLayer = (brokers: ReadonlyArray<string>) =>
  */
 export const kafkaLogLayer = (
   brokers: ReadonlyArray<string>,
-  producer: AppConfig["kafkaProducer"] = "platformatic"
+  producer: AppConfig["kafkaProducer"] = "kafkajs"
 ) =>
   producer === "kafkajs"
     ? Layer.provideMerge(KafkaSinkLive, kafkaClientLayer(brokers))

@@ -45,18 +45,18 @@ export const AppConfig = Config.all({
     "kafkajs",
     "platformatic"
   )("TURNVAULT_KAFKA_PRODUCER").pipe(
-    Config.withDefault("platformatic" as const),
+    Config.withDefault("kafkajs" as const),
     Config.withDescription(
-      "Kafka client of the output producer: platformatic (@platformatic/kafka), or kafkajs (docs/decisions/0016-platformatic-kafka-by-default.md)"
+      "Kafka client of the output producer: kafkajs, or platformatic (@platformatic/kafka) (docs/decisions/0016-kafka-clients-side-by-side.md)"
     )
   ),
   kafkaConsumer: Config.literal(
     "kafkajs",
     "platformatic"
   )("TURNVAULT_KAFKA_CONSUMER").pipe(
-    Config.withDefault("platformatic" as const),
+    Config.withDefault("kafkajs" as const),
     Config.withDescription(
-      "Kafka client of the input consumer: platformatic (@platformatic/kafka), or kafkajs (docs/decisions/0016-platformatic-kafka-by-default.md)"
+      "Kafka client of the input consumer: kafkajs, or platformatic (@platformatic/kafka) (docs/decisions/0016-kafka-clients-side-by-side.md)"
     )
   ),
   topicPrefix: Config.string("TURNVAULT_TOPIC_PREFIX").pipe(

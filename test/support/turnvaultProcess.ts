@@ -686,7 +686,7 @@ export const kafkaEnv = (options: {
   TURNVAULT_MIGRATE_ON_START: "false",
   TURNVAULT_LOG_LEVEL: "info",
   // TEST_KAFKA_PRODUCER / TEST_KAFKA_CONSUMER (kafkajs | platformatic) pick the Kafka clients of
-  // the scenarios (the vitest project "kafkajs" sets them; unset, turnvault's default runs)
+  // the scenarios (the vitest project "platformatic" sets them; unset, turnvault's default runs)
   ...(process.env.TEST_KAFKA_PRODUCER === undefined
     ? {}
     : { TURNVAULT_KAFKA_PRODUCER: process.env.TEST_KAFKA_PRODUCER }),
