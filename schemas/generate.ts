@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import { JSONSchema, type Schema } from "effect"
 import { FieldDefinition, FieldDefinitions } from "./FieldDefinition"
 import { MemoryIngestionTask, TelemetryEntry, TurnRecord } from "./Outputs"
+import { RequirementProposals, Scenario } from "./Scenario"
 import { ScenarioFieldRequirement, ScenarioFieldRequirements } from "./ScenarioRequirement"
 import { TurnEvent } from "./TurnEvent"
 
@@ -29,6 +30,8 @@ export const contracts: ReadonlyArray<Contract> = [
   { name: "field-definition", schema: FieldDefinition, allowUnknownProperties: false },
   { name: "scenario-requirements", schema: ScenarioFieldRequirements, allowUnknownProperties: false },
   { name: "scenario-requirement", schema: ScenarioFieldRequirement, allowUnknownProperties: false },
+  { name: "scenario", schema: Scenario, allowUnknownProperties: false },
+  { name: "requirement-proposals", schema: RequirementProposals, allowUnknownProperties: false },
   { name: "turn-record", schema: TurnRecord, allowUnknownProperties: false },
   { name: "memory-ingestion-task", schema: MemoryIngestionTask, allowUnknownProperties: false },
   { name: "telemetry-entry", schema: TelemetryEntry, allowUnknownProperties: false }

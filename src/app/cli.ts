@@ -45,9 +45,13 @@ export const COMMANDS: ReadonlyArray<Command> = [
   ),
   command(
     "requirements",
-    ["import"],
-    [],
-    "  requirements import REQS.json           upsert scenario field requirements"
+    ["import", "extract"],
+    ["output", "apply"],
+    `  requirements import REQS.json           upsert scenario field requirements
+  requirements extract SCENARIO.json [--output FILE] [--apply]
+                                          propose the fields a scenario's conditions need (a model
+                                          when TURNVAULT_LLM_BASE_URL is set, else the rules), written
+                                          for review; --apply imports those not needing review`
   ),
   command(
     "export",
@@ -146,6 +150,7 @@ export const FLAG_TYPES: Readonly<Record<string, "string" | "boolean">> = {
   lines: "string",
   output: "string",
   cascade: "boolean",
+  apply: "boolean",
   all: "boolean",
   values: "boolean",
   help: "boolean",

@@ -32,6 +32,8 @@ import { exportStores, historyRow } from "./commands/exportStores"
 import { isJobName } from "../jobs/BackgroundJobs"
 import { runJobNow } from "./commands/jobs"
 import { CliInputError, importDefinitions, importRequirements, processFile } from "./commands/process"
+import { extractRequirements } from "./commands/requirementsExtract"
+import * as OpenAiCompatible from "../adapters/llm/OpenAiCompatible"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
@@ -176,8 +178,39 @@ const runCommand = (config: AppConfig) =>
       }
       case "requirements": {
         const path = positionals[2]
-        if (sub !== "import" || path === undefined) return yield* new CliInputError({ message: USAGE })
-        return yield* print(yield* importRequirements(path).pipe(Effect.provide(stores)))
+        if (path === undefined) return yield* new CliInputError({ message: USAGE })
+        if (sub === "import")
+          return yield* print(yield* importRequirements(path).pipe(Effect.provide(stores)))
+        const provider = Option.match(config.llmBaseUrl, {
+          onNone: () => null,
+          onSome: (baseUrl) =>
+            OpenAiCompatible.make({
+              baseUrl,
+              model: config.llmModel,
+              apiKey: config.llmApiKey,
+              timeoutMs: config.llmTimeoutMs
+            })
+        })
+        const extracted = extractRequirements({
+          scenarioPath: path,
+          output: flag("output"),
+          apply: values.apply === true,
+          provider
+        })
+        return yield* extracted.pipe(
+          Effect.provide(stores),
+          Effect.flatMap(print),
+          // a model that failed (after its retries) or answered nonsense: said plainly, exit 1
+          Effect.catchTag("LlmError", (e) =>
+            Console.error(`turnvault requirements extract: the model failed (${e.kind}): ${e.message}`).pipe(
+              Effect.zipRight(
+                Effect.sync(() => {
+                  process.exitCode = 1
+                })
+              )
+            )
+          )
+        )
       }
       case "export":
         return yield* print(yield* exportStores(yield* required("export")).pipe(Effect.provide(stores)))

@@ -2,7 +2,7 @@
  * Every knob, read once through Effect's Config (environment by default, a map in tests).
  * Unset backends mean the embedded default (DESIGN 7).
  */
-import { Config, Option } from "effect"
+import { Config, Option, Redacted } from "effect"
 
 const int = (name: string, fallback: number, description: string) =>
   Config.integer(name).pipe(Config.withDefault(fallback), Config.withDescription(description))
@@ -190,7 +190,21 @@ export const AppConfig = Config.all({
     Config.withDefault("info"),
     Config.withDescription("Minimum log level of the log lines")
   ),
-  logFormat: LogFormatConfig
+  logFormat: LogFormatConfig,
+  llmBaseUrl: Config.option(Config.string("TURNVAULT_LLM_BASE_URL")).pipe(
+    Config.withDescription(
+      "OpenAI-compatible chat-completions endpoint, e.g. https://api.openai.com/v1; unset = the rules that need no model"
+    )
+  ),
+  llmModel: Config.string("TURNVAULT_LLM_MODEL").pipe(
+    Config.withDefault("gpt-4o-mini"),
+    Config.withDescription("Model asked at TURNVAULT_LLM_BASE_URL")
+  ),
+  llmApiKey: Config.redacted("TURNVAULT_LLM_API_KEY").pipe(
+    Config.withDefault(Redacted.make("")),
+    Config.withDescription("Bearer key of TURNVAULT_LLM_BASE_URL (never logged)")
+  ),
+  llmTimeoutMs: int("TURNVAULT_LLM_TIMEOUT_MS", 30_000, "Deadline of one model request, body included")
 })
 
 export type AppConfig = Config.Config.Success<typeof AppConfig>

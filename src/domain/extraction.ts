@@ -70,18 +70,23 @@ export interface Accepted {
   readonly dropped: ReadonlyArray<DroppedValue>
 }
 
-/** The answer's text as an ExtractionAnswer, or why it is not one (no partial trust). */
-export const parseAnswer = (text: string): Either.Either<ExtractionAnswer, string> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return Either.left("the answer is not JSON")
+/** A model's answer text as JSON of `schema`, or why it is not. */
+export const parseJsonAnswer =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (text: string): Either.Either<A, string> => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return Either.left("the answer is not JSON")
+    }
+    return Either.mapLeft(Schema.decodeUnknownEither(schema)(json), (error) =>
+      ParseResult.TreeFormatter.formatErrorSync(error)
+    )
   }
-  return Either.mapLeft(Schema.decodeUnknownEither(ExtractionAnswer)(json), (error) =>
-    ParseResult.TreeFormatter.formatErrorSync(error)
-  )
-}
+
+/** The answer's text as an ExtractionAnswer, or why it is not one (no partial trust). */
+export const parseAnswer = parseJsonAnswer(ExtractionAnswer)
 
 /**
  * Keeps each answered value whose field the agent defines and whose value its definition accepts

@@ -6,6 +6,7 @@
  */
 import nunjucks from "nunjucks"
 import { installPath } from "../../config/installRoot"
+import { Scope, type Scenario, ValueType } from "../../../schemas"
 import type { FieldView } from "../../domain/extraction"
 
 const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(installPath("prompts")), {
@@ -21,6 +22,7 @@ export interface Template {
 }
 
 export const ENTITY_EXTRACTION: Template = { name: "entity-extraction", version: 1 }
+export const REQUIREMENTS_EXTRACTION: Template = { name: "requirements-extraction", version: 1 }
 
 /** `name@version`, as results record it. */
 export const templateId = (template: Template) => `${template.name}@${template.version}`
@@ -33,3 +35,12 @@ export const extractionPrompt = (
   fields: ReadonlyArray<FieldView>,
   missing: ReadonlyArray<Pick<FieldView, "name" | "collection_prompt">>
 ) => render(ENTITY_EXTRACTION, { fields, missing }).trim()
+
+/** The system prompt of a requirements extraction: the scenario and the agent's fields (never values). */
+export const requirementsPrompt = (scenario: Scenario, fields: ReadonlyArray<FieldView>) =>
+  render(REQUIREMENTS_EXTRACTION, {
+    scenario,
+    fields,
+    value_types: ValueType.literals,
+    scopes: Scope.literals
+  }).trim()

@@ -20,7 +20,7 @@ export class CliInputError extends Schema.TaggedError<CliInputError>()("CliInput
 }) {}
 
 /** Reads and decodes a JSON file of the given schema; every problem is a CliInputError naming the file. */
-const readJsonFile = <A, I>(path: string, schema: Schema.Schema<A, I>) =>
+export const readJsonFile = <A, I>(path: string, schema: Schema.Schema<A, I>) =>
   Effect.gen(function* () {
     const text = yield* Effect.tryPromise({
       try: () => readFile(path, "utf8"),
