@@ -52,6 +52,9 @@ export const makeMembership = (topics: ReadonlyArray<string>, progress: Consumer
       owned = assigned
       generation += 1
     },
+    /** What the last group join assigned, `topic: [partitions]` (for the log). */
+    assignment: () =>
+      Object.fromEntries([...owned].map(([topic, ps]) => [topic, [...ps].sort((a, b) => a - b)])),
     /** The revocations not yet told, once: the caller tells the stream. */
     takeRevoked: () => {
       const lost = revoked
@@ -106,12 +109,21 @@ export const makeLanes = <R>(handler: BatchHandler<R>, options: LanesOptions) =>
     const { membership, progress, metrics, crashed } = options
     const current = membership.generation
 
-    /** Tells the stream about lost partitions, before it handles anything else. */
-    const flushRevoked = Effect.suspend(() =>
-      Effect.forEach(membership.takeRevoked(), (r) => handler.onRevoked(r.topic, r.partitions), {
-        discard: true
-      })
-    )
+    /**
+     * Tells the stream about lost partitions, before it handles anything else, and logs the join
+     * that took them (a rebalance is the first thing to read when a partition stops moving).
+     */
+    const flushRevoked = Effect.suspend(() => {
+      const lost = membership.takeRevoked()
+      if (lost.length === 0) return Effect.void
+      return Effect.zipRight(
+        Effect.logInfo("group joined: partitions revoked and assigned", {
+          generation: current(),
+          assigned: membership.assignment()
+        }),
+        Effect.forEach(lost, (r) => handler.onRevoked(r.topic, r.partitions), { discard: true })
+      )
+    })
 
     // Chunks started and not yet completed (or abandoned), per group join they were fetched under.
     const running = new Map<number, number>()
