@@ -72,7 +72,7 @@ export const VaultField = Schema.Struct({
   name: Schema.String,
   value: Schema.Unknown,
   scope: Schema.String,
-  status: Schema.Literal("active", "superseded", "expired", "orphaned", "deleted"),
+  status: Schema.Literal("active", "superseded", "expired", "orphaned", "deleted", "pending_review"),
   source: Schema.String,
   confidence: Schema.Number,
   updated_at: Schema.String,

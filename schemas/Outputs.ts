@@ -146,9 +146,27 @@ export const MemoryIngestionTask = Schema.Struct({
   occurred_at: Schema.String,
   user_message: Schema.String,
   agent_response: Schema.String,
-  missing_fields: missingFields
+  missing_fields: missingFields,
+  case_id: Schema.optional(
+    Schema.String.annotations({
+      description: "the turn's case: CASE-scoped values inferred from it belong to it"
+    })
+  )
 }).annotations({ identifier: "MemoryIngestionTask", title: "turnvault memory-ingestion task" })
 export type MemoryIngestionTask = typeof MemoryIngestionTask.Type
+
+/** A memory-ingestion task the ingest worker gave up on, on `turnvault.memory-ingestion.dlq`. */
+export const IngestionDeadLetter = Schema.Struct({
+  reason: Schema.Literal("malformed_task", "provider_failed", "invalid_answer").annotations({
+    description:
+      "malformed_task: not a MemoryIngestionTask; provider_failed: the model kept failing or refused; invalid_answer: its answer stayed unusable"
+  }),
+  detail: Schema.String,
+  attempts: Schema.Number,
+  failed_at: Schema.String,
+  task: Schema.Unknown.annotations({ description: "the task as it came (as text when it was not JSON)" })
+}).annotations({ identifier: "IngestionDeadLetter", title: "turnvault memory-ingestion dead letter" })
+export type IngestionDeadLetter = typeof IngestionDeadLetter.Type
 
 export const TelemetryEntry = Schema.Struct({
   kind: Schema.Literal("turn", "dlq", "session"),

@@ -69,6 +69,20 @@ export const CandidateVariable = Schema.Struct({
 }).annotations({ identifier: "CandidateVariable" })
 export type CandidateVariable = typeof CandidateVariable.Type
 
+/**
+ * Variables by field name. A refined record key would drop a longer name as an excess property:
+ * the whole record is checked.
+ */
+const variablesRecord = <A, I>(value: Schema.Schema<A, I>) =>
+  Schema.Record({ key: Schema.String, value }).pipe(
+    Schema.filter(
+      (variables) =>
+        Object.keys(variables).every((name) => name.length >= 1 && name.length <= MAX_VARIABLE_NAME) ||
+        `a variable name must be 1 to ${MAX_VARIABLE_NAME} characters long`,
+      { jsonSchema: { propertyNames: { minLength: 1, maxLength: MAX_VARIABLE_NAME } } }
+    )
+  )
+
 export const MatchedRule = Schema.Struct({
   rule_id: NonEmpty,
   score: Schema.optional(Schema.Number)
@@ -159,15 +173,7 @@ export const TurnCompleted = Schema.Struct({
   user_message: Schema.String,
   agent_response: Schema.String,
   canonical_intent: Schema.optional(Schema.NullOr(Schema.String)),
-  // A refined record key would drop a longer name as an excess property: the whole record is checked.
-  candidate_variables: Schema.Record({ key: Schema.String, value: CandidateVariable }).pipe(
-    Schema.filter(
-      (variables) =>
-        Object.keys(variables).every((name) => name.length >= 1 && name.length <= MAX_VARIABLE_NAME) ||
-        `a variable name must be 1 to ${MAX_VARIABLE_NAME} characters long`,
-      { jsonSchema: { propertyNames: { minLength: 1, maxLength: MAX_VARIABLE_NAME } } }
-    )
-  ),
+  candidate_variables: variablesRecord(CandidateVariable),
   matched_rules: Schema.Array(MatchedRule),
   scenario: Schema.NullOr(ScenarioState),
   tool_executions: Schema.Array(ToolExecution),
@@ -190,7 +196,46 @@ export const CaseClosed = Schema.Struct({
 }).annotations({ identifier: "CaseClosed", title: "case.closed" })
 export type CaseClosed = typeof CaseClosed.Type
 
-export const TurnEvent = Schema.Union(TurnCompleted, SessionEnded, CaseClosed).annotations({
+/** A value the ingest worker inferred from a turn (issue 15): always `source: INFERENCE`. */
+export const InferredVariable = Schema.Struct({
+  value: Schema.Unknown.annotations({ description: "the inferred value, any JSON value" }),
+  confidence: Schema.Number.pipe(Schema.between(0, 1)).annotations({
+    description: "the extractor's confidence that the customer stated this value"
+  }),
+  needs_human_review: Schema.Boolean.annotations({
+    description:
+      "confidence below 0.8: the value is stored with status pending_review and does not become current unless TURNVAULT_EXTRACTION_REVIEW=activate"
+  }),
+  derived_from: Schema.Array(Id(261))
+    .pipe(Schema.minItems(1), Schema.maxItems(MAX_DERIVED_FROM))
+    .annotations({
+      description: "the items the value was inferred from: `turn:<turn_id>` of the turn"
+    })
+}).annotations({ identifier: "InferredVariable" })
+export type InferredVariable = typeof InferredVariable.Type
+
+export const ExtractionCompleted = Schema.Struct({
+  ...common,
+  event_type: Schema.Literal("extraction.completed"),
+  occurred_at: ZonedDateTime.annotations({
+    description:
+      "the occurred_at of the turn the values were inferred from: an inference is as recent as what the customer said, for last-writer-wins"
+  }),
+  turn_id: LongId.annotations({ description: "the turn the values were inferred from" }),
+  template: NonEmpty.annotations({ description: "the prompt template and its version, name@version" }),
+  model: NonEmpty.annotations({
+    description: "the model that answered, or `hints` for the embedded extractor"
+  }),
+  candidate_variables: variablesRecord(InferredVariable)
+}).annotations({ identifier: "ExtractionCompleted", title: "extraction.completed" })
+export type ExtractionCompleted = typeof ExtractionCompleted.Type
+
+export const TurnEvent = Schema.Union(
+  TurnCompleted,
+  SessionEnded,
+  CaseClosed,
+  ExtractionCompleted
+).annotations({
   identifier: "TurnEvent",
   title: "turnvault turn event, schema version 1",
   description:

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { JSONSchema, type Schema } from "effect"
 import { FieldDefinition, FieldDefinitions } from "./FieldDefinition"
-import { MemoryIngestionTask, TelemetryEntry, TurnRecord } from "./Outputs"
+import { IngestionDeadLetter, MemoryIngestionTask, TelemetryEntry, TurnRecord } from "./Outputs"
 import { RequirementProposals, Scenario } from "./Scenario"
 import { ScenarioFieldRequirement, ScenarioFieldRequirements } from "./ScenarioRequirement"
 import { TurnEvent } from "./TurnEvent"
@@ -34,6 +34,7 @@ export const contracts: ReadonlyArray<Contract> = [
   { name: "requirement-proposals", schema: RequirementProposals, allowUnknownProperties: false },
   { name: "turn-record", schema: TurnRecord, allowUnknownProperties: false },
   { name: "memory-ingestion-task", schema: MemoryIngestionTask, allowUnknownProperties: false },
+  { name: "ingestion-dead-letter", schema: IngestionDeadLetter, allowUnknownProperties: false },
   { name: "telemetry-entry", schema: TelemetryEntry, allowUnknownProperties: false }
 ]
 

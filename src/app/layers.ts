@@ -119,6 +119,7 @@ export const pipelineLayer = (config: AppConfig) => {
     defaultMode: config.validationMode,
     maxHistory: config.maxHistoryEntries,
     persistProfile: config.customerDataPersistence,
+    activateUnreviewed: config.extractionReview === "activate",
     memoryIngestion: config.memoryIngestion,
     sessionCleanupOnEnd: config.sessionCleanupOnEnd
   })

@@ -116,6 +116,8 @@ export const makeTurnBatch = (config: TurnBatchConfig) =>
         }
         case "case.closed":
           return actor.handleCaseClosed(event)
+        case "extraction.completed":
+          return actor.handleExtraction(event, config)
       }
     }
 

@@ -91,6 +91,15 @@ export const AppConfig = Config.all({
       "Keep the customer profile; false keeps every value in its session only, as `persist: false` would"
     )
   ),
+  extractionReview: Config.literal(
+    "hold",
+    "activate"
+  )("TURNVAULT_EXTRACTION_REVIEW").pipe(
+    Config.withDefault("hold" as const),
+    Config.withDescription(
+      "An inferred value below 0.8 confidence: hold = stored as pending_review, never current; activate = applied like any other"
+    )
+  ),
   memoryIngestion: Config.boolean("TURNVAULT_MEMORY_INGESTION").pipe(
     Config.withDefault(true),
     Config.withDescription("Publish a memory-ingestion task per applied turn")
@@ -204,7 +213,55 @@ export const AppConfig = Config.all({
     Config.withDefault(Redacted.make("")),
     Config.withDescription("Bearer key of TURNVAULT_LLM_BASE_URL (never logged)")
   ),
-  llmTimeoutMs: int("TURNVAULT_LLM_TIMEOUT_MS", 30_000, "Deadline of one model request, body included")
+  llmTimeoutMs: int("TURNVAULT_LLM_TIMEOUT_MS", 30_000, "Deadline of one model request, body included"),
+  ingestGroup: Config.string("TURNVAULT_INGEST_GROUP").pipe(
+    Config.withDefault("turnvault-ingest"),
+    Config.withDescription("Consumer group of `turnvault ingest` on the memory-ingestion topic")
+  ),
+  ingestHttpPort: int(
+    "TURNVAULT_INGEST_HTTP_PORT",
+    9465,
+    "Port of `turnvault ingest`'s /metrics, /healthz and /readyz"
+  ),
+  ingestAttempts: int(
+    "TURNVAULT_INGEST_ATTEMPTS",
+    4,
+    "Tries of one model request before a task is dead-lettered"
+  ).pipe(
+    Config.validate({ message: "TURNVAULT_INGEST_ATTEMPTS must be at least 1", validation: (n) => n >= 1 })
+  ),
+  ingestRetryBaseMs: intervalMs(
+    "TURNVAULT_INGEST_RETRY_BASE_MS",
+    1000,
+    "First wait before trying a failed model request again (doubled each try; a Retry-After wins)"
+  ),
+  ingestTenantConcurrency: int(
+    "TURNVAULT_INGEST_TENANT_CONCURRENCY",
+    4,
+    "Sessions of one tenant the ingest worker processes at the same time"
+  ).pipe(
+    Config.validate({
+      message: "TURNVAULT_INGEST_TENANT_CONCURRENCY must be at least 1",
+      validation: (n) => n >= 1
+    })
+  ),
+  ingestChunk: int(
+    "TURNVAULT_INGEST_CHUNK",
+    64,
+    "Tasks the ingest worker processes before committing their offsets"
+  ).pipe(
+    Config.validate({ message: "TURNVAULT_INGEST_CHUNK must be at least 1", validation: (n) => n >= 1 })
+  ),
+  ingestEmbedded: Config.boolean("TURNVAULT_INGEST_EMBEDDED").pipe(
+    Config.withDefault(true),
+    Config.withDescription(
+      "On embedded defaults, `turnvault start` runs the ingest worker in-process (with Kafka it is `turnvault ingest`)"
+    )
+  ),
+  ingestSummaries: Config.boolean("TURNVAULT_INGEST_SUMMARIES").pipe(
+    Config.withDefault(true),
+    Config.withDescription("Keep a rolling summary per session (one more model request per turn)")
+  )
 })
 
 export type AppConfig = Config.Config.Success<typeof AppConfig>

@@ -55,7 +55,7 @@ export interface CustomerDataResult {
   }>
 }
 
-const keepsInSession = (def: FieldDefinition, options: CustomerDataOptions) =>
+export const keepsInSession = (def: FieldDefinition, options: CustomerDataOptions) =>
   def.scope === "SESSION" || !def.persist || !options.persistProfile
 
 /** Deterministic row id: a replayed turn writes the same id, which makes the write idempotent. */

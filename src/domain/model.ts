@@ -74,9 +74,13 @@ export interface SessionRecord {
   readonly content_hash: string
 }
 
-/** `deleted`: a tombstone (ProfileStore.deleteItem); the row stays, with who, when and why. */
-export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned" | "deleted"
-export type SourceItemType = "turn" | "tool" | "import" | "field" | "asset"
+/**
+ * `deleted`: a tombstone (ProfileStore.deleteItem); the row stays, with who, when and why.
+ * `pending_review`: an inferred value below the review confidence, stored but never current.
+ */
+export type ProfileStatus = "active" | "superseded" | "expired" | "orphaned" | "deleted" | "pending_review"
+/** `inference`: a value the ingest worker inferred from a turn (an `extraction.completed` event). */
+export type SourceItemType = "turn" | "tool" | "import" | "field" | "asset" | "inference"
 
 /** One stored profile row (customer context vault, DESIGN 3.6). */
 export interface ProfileField extends ValueVersion {

@@ -19,7 +19,7 @@ const nonConformingDefaults = ["active_handles_total", "active_requests_total", 
 
 /** The bounded label values every series is created with, so that dashboards never show "no data". */
 export const labelValues = {
-  eventTypes: ["turn.completed", "session.ended", "case.closed"],
+  eventTypes: ["turn.completed", "session.ended", "case.closed", "extraction.completed"],
   eventResults: ["applied", "duplicate", "ignored", "dlq", "quarantined"],
   operations: ["session", "customer_data", "turn_record", "quarantine"],
   operationStatuses: ["success", "failure"],

@@ -6,6 +6,7 @@
  */
 import type {
   CaseClosed,
+  ExtractionCompleted,
   MemoryIngestionTask,
   MissingField,
   SessionEnded,
@@ -23,6 +24,7 @@ import {
   type SessionHistoryEntry,
   type SessionRecord
 } from "../domain/model"
+import { applyInference } from "../domain/inference"
 import { computeOutcome } from "../domain/outcome"
 import { assetRows } from "../domain/assets"
 import { missingFields, noRequirements, type Requirements } from "../domain/requirements"
@@ -35,6 +37,8 @@ export interface ActorSettings {
   /** Customer-data persistence switch (CustomerDataOptions). */
   readonly persistProfile: boolean
   readonly sessionCleanupOnEnd: boolean
+  /** Inferred values flagged for review become current all the same (TURNVAULT_EXTRACTION_REVIEW). */
+  readonly activateUnreviewed: boolean
 }
 
 /** A customer's active profile values, shared by all of the customer's active session actors. */
@@ -146,7 +150,8 @@ export const memoryTaskFor = (
   occurred_at: normaliseInstant(event.occurred_at),
   user_message: event.user_message,
   agent_response: event.agent_response,
-  ...(missing === undefined ? {} : { missing_fields: missing })
+  ...(missing === undefined ? {} : { missing_fields: missing }),
+  ...(event.case_id === undefined || event.case_id === "" ? {} : { case_id: event.case_id })
 })
 
 const noEffects = {
@@ -233,9 +238,7 @@ export class SessionActor {
         canonical_intent: event.canonical_intent ?? null
       }
     })
-    const expiries = expiriesOf(customerData.profileWrites)
-    for (const [name, entry] of customerData.profileChanges)
-      this.customer.setCurrent(name, entry, expiries.get(`${name}\u0000${entry.source_item_id}`) ?? null)
+    this.adopt(customerData)
     this.record = session
     this.rememberTurn(event.turn_id)
     return {
@@ -254,6 +257,33 @@ export class SessionActor {
             : assetRows({ ...event, occurred_at: occurredAt }, event.assets)
       }
     }
+  }
+
+  /**
+   * Applies the values the ingest worker inferred from one of the session's turns to the customer's
+   * profile (domain/inference.ts). No session state changes and no turn record is written: the
+   * rows carry their own lineage. A redelivered extraction writes rows with the same ids, which the
+   * stores skip, and finds its values current already.
+   */
+  handleExtraction(event: ExtractionCompleted, settings: ActorSettings): EventEffects {
+    const customerData = applyInference(
+      event,
+      normaliseInstant(event.occurred_at),
+      this.definitions,
+      this.customer.profile,
+      this.customer.expired,
+      settings
+    )
+    this.adopt(customerData)
+    return { ...noEffects, profileWrites: customerData.profileWrites, customerData }
+  }
+
+  /** The values that became current join the customer's snapshot, with their expiry. */
+  private adopt(customerData: CustomerDataResult) {
+    if (customerData.profileChanges.size === 0) return
+    const expiries = expiriesOf(customerData.profileWrites)
+    for (const [name, entry] of customerData.profileChanges)
+      this.customer.setCurrent(name, entry, expiries.get(`${name}\u0000${entry.source_item_id}`) ?? null)
   }
 
   handleEnded(event: SessionEnded, settings: ActorSettings): SessionEventDecision {

@@ -20,12 +20,14 @@ const TABLES = [
   "admin_actions",
   "api_keys",
   "field_definitions",
+  "ingestion_results",
   "profile_assets",
   "profile_fields",
   "profile_tombstones",
   "quarantined_events",
   "scenario_requirements",
   "session_history",
+  "session_summaries",
   "sessions",
   "turn_records"
 ]
@@ -139,6 +141,12 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
         [TABLES]
       )
       expect(rls.rows.map((row) => row.relname).sort()).toEqual(TABLES)
+      // every tenant policy reads the bound tenant, never a setting the session could change
+      const policies = yield* pg.query<{ tablename: string; qual: string }>(
+        `SELECT tablename, qual FROM pg_policies WHERE 'turnvault_tenant' = ANY(roles) ORDER BY tablename`
+      )
+      expect(policies.rows.length).toBeGreaterThanOrEqual(TABLES.length - 2)
+      expect(policies.rows.filter((row) => !row.qual.includes("turnvault_bound_tenant()"))).toEqual([])
     })
   )
 

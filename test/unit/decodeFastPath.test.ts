@@ -288,7 +288,8 @@ describe("edge cases", () => {
       expect(decodeTurnEvent(raw)).toEqual(
         Either.left({
           reason: "schema_violation",
-          detail: "event_type: expected one of turn.completed, session.ended, case.closed"
+          detail:
+            "event_type: expected one of turn.completed, session.ended, case.closed, extraction.completed"
         })
       )
     }

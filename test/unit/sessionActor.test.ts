@@ -1,36 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import type {
-  CaseClosed,
-  FieldDefinition,
-  SessionEnded,
-  TurnCompleted,
-  TurnRecord,
-  VariableSource
-} from "../../schemas"
-import { type ActorSettings, CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
+import type { CaseClosed, SessionEnded, TurnCompleted, TurnRecord, VariableSource } from "../../schemas"
+import { CustomerSnapshot, SessionActor } from "../../src/sessions/SessionActor"
 import { deepEqual } from "../../src/domain/deepEqual"
 import { type DataEntry, type Definitions, newRows } from "../../src/domain/model"
 import { recordHash } from "../../src/domain/turnRecord"
+import { fieldDef, SETTINGS } from "../support/actors"
 
-const SETTINGS: ActorSettings = {
-  defaultMode: "strict",
-  maxHistory: 10,
-  persistProfile: true,
-  sessionCleanupOnEnd: true
-}
-
-const def = (name: string, overrides: Partial<FieldDefinition> = {}): FieldDefinition => ({
-  tenant_id: "t1",
-  agent_id: "a1",
-  name,
-  value_type: "string",
-  scope: "BUSINESS",
-  persist: true,
-  is_pii: false,
-  version: 1,
-  ...overrides
-})
+const def = fieldDef
 
 const DEFINITIONS: Definitions = new Map(
   [
