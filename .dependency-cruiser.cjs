@@ -4,6 +4,7 @@
  *
  *   schemas ← domain ← ports ← sessions ← batch ← streams ← app
  *                                   ↑ jobs ─────────────────────┘
+ *                        ↑ ingest (worker core) ────────────────────┘
  *                        ↑ observability ↑                    ↑
  *                        └──── adapters/{embedded,file,kafka,llm,postgres,redis} ┘
  *
@@ -113,6 +114,12 @@ module.exports = {
       "src/jobs (background jobs and their schedule) runs on ports, sessions and observability: it must not import batch, streams, adapters, dev or the app.",
       "src/jobs",
       ["src/batch", "streams", "src/adapters", "src/dev", "src/app"]
+    ),
+    mustNotImport(
+      "no-folder-cycles-ingest",
+      "src/ingest (the memory-ingestion worker's core) runs on ports, domain and observability: it must not import the turn flow (sessions, batch, streams), adapters, jobs, dev or the app.",
+      "src/ingest",
+      ["src/jobs", "src/sessions", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
     ),
     mustNotImport(
       "no-folder-cycles-batch",

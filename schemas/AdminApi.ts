@@ -222,6 +222,21 @@ export const SessionDetail = Schema.Struct({
   })
 }).annotations({ identifier: "SessionDetail" })
 
+/** A session's rolling summary, kept by the ingest worker (`turnvault ingest`). */
+export const ConversationSummary = Schema.Struct({
+  tenant_id: Schema.String,
+  session_id: Schema.String,
+  customer_id: Schema.String,
+  summary: Schema.String,
+  covers_turn_ids: Schema.Array(Schema.String).annotations({
+    description: "the turns it covers, oldest first (the newest 1000 of a long session)"
+  }),
+  through_turn_number: Schema.Number,
+  template: Schema.String.annotations({ description: "the template that wrote it, name@version" }),
+  model: Schema.String,
+  updated_at: Schema.String
+}).annotations({ identifier: "ConversationSummary" })
+
 export const SessionPage = Schema.Struct({
   tenant_id: Schema.String,
   sessions: Schema.Array(SessionSummary),
@@ -584,6 +599,16 @@ export class SessionsGroup extends HttpApiGroup.make("sessions")
       .addSuccess(SessionDetail)
       .addError(NotFound)
       .annotate(OpenApi.Summary, "A session's stored state and lifecycle")
+  )
+  .add(
+    HttpApiEndpoint.get("sessionSummary", "/v1/sessions/:sessionId/summary")
+      .setPath(Schema.Struct({ sessionId: Schema.String }))
+      .addSuccess(ConversationSummary)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Summary,
+        "A session's rolling summary (by the ingest worker), with the turns it covers, template and model"
+      )
   )
   .add(
     HttpApiEndpoint.get("sessionTurns", "/v1/sessions/:sessionId/turns")

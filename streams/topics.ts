@@ -26,6 +26,7 @@ export const topicNames = (prefix: string): TopicNames => ({
   byCustomer: `${prefix}turn-events.by-customer`,
   dlq: `${prefix}turn-events.dlq`,
   memoryIngestion: `${prefix}memory-ingestion`,
+  memoryIngestionDlq: `${prefix}memory-ingestion.dlq`,
   turnRecords: `${prefix}turn-records`,
   telemetry: `${prefix}telemetry`
 })
@@ -106,6 +107,18 @@ export const topicCatalogue = (
       cleanupPolicy: "delete",
       maxMessageBytes: outputSized,
       description: "One task per applied turn for memory ingestors; never dropped"
+    },
+    {
+      name: names.memoryIngestionDlq,
+      role: "output",
+      key: "session_id",
+      value: "IngestionDeadLetter (schemas/json/ingestion-dead-letter.schema.json)",
+      partitions,
+      retentionMs: 30 * DAY,
+      cleanupPolicy: "delete",
+      maxMessageBytes: outputSized,
+      description:
+        "Memory-ingestion tasks the ingest worker gave up on (a provider that kept failing, an answer that stayed invalid), with the reason; replay them onto turnvault.memory-ingestion"
     },
     {
       name: names.turnRecords,

@@ -8,7 +8,7 @@
 import {
   HttpApiBuilder,
   HttpApiScalar,
-  HttpApp,
+  type HttpApp,
   HttpServerRequest,
   HttpServerResponse,
   OpenApi
@@ -329,6 +329,14 @@ const SessionsLive = HttpApiBuilder.group(AdminApi, "sessions", (handlers) =>
             Object.entries(row.state.variables).map(([name, entry]) => [name, entry.value])
           )
         }
+      })
+    )
+    .handle("sessionSummary", ({ path }) =>
+      Effect.gen(function* () {
+        const [tenant, reader] = yield* requestContext
+        const summary = yield* reader.sessionSummary(tenant.tenant_id, path.sessionId).pipe(Effect.orDie)
+        if (summary === null) return yield* notFound("summary")
+        return summary
       })
     )
     .handle("sessionHistory", ({ path }) =>

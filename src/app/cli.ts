@@ -31,6 +31,15 @@ export const COMMANDS: ReadonlyArray<Command> = [
                                           else embedded defaults with synthetic traffic)`
   ),
   command(
+    "ingest",
+    [],
+    [],
+    `  ingest                                  run the memory-ingestion worker (KAFKA_BROKERS): extract
+                                          customer data and summaries from each turn (a model when
+                                          TURNVAULT_LLM_BASE_URL is set, else each field's
+                                          extraction_hints) and feed them back as events`
+  ),
+  command(
     "process",
     [],
     ["definitions", "requirements", "input", "export"],
@@ -70,6 +79,12 @@ export const COMMANDS: ReadonlyArray<Command> = [
     [],
     ["tenant", "session"],
     "  history --tenant T --session S          print a session's history ledger (a JSON line per entry)"
+  ),
+  command(
+    "summary",
+    [],
+    ["tenant", "session"],
+    "  summary --tenant T --session S          print a session's rolling summary (by `turnvault ingest`)"
   ),
   command(
     "migrate",

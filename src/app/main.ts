@@ -28,11 +28,15 @@ import { writeWorkload } from "../dev/writeWorkload"
 import { Metrics } from "../observability/Metrics"
 import { logFormatOf, loggerLayer } from "../observability/Logging"
 import { AuditStore } from "../ports/AuditStore"
+import { IngestionStore } from "../ports/IngestionStore"
 import { exportStores, historyRow } from "./commands/exportStores"
 import { isJobName } from "../jobs/BackgroundJobs"
 import { runJobNow } from "./commands/jobs"
 import { CliInputError, importDefinitions, importRequirements, processFile } from "./commands/process"
 import { extractRequirements } from "./commands/requirementsExtract"
+import { memoryModelLayer, runIngest } from "./commands/ingest"
+import { HttpLive } from "../observability/HttpApi"
+import { IngestMetrics } from "../observability/IngestMetrics"
 import * as OpenAiCompatible from "../adapters/llm/OpenAiCompatible"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
@@ -152,12 +156,34 @@ const runCommand = (config: AppConfig) =>
         }
         return yield* startEmbedded(config, progress).pipe(
           Effect.provide(
-            Layer.provideMerge(
-              httpLayer(config).pipe(Layer.provide(readiness("embedded"))),
-              serviceLayer(config, embeddedLogLayer(config))
+            Layer.mergeAll(
+              Layer.provideMerge(
+                httpLayer(config).pipe(Layer.provide(readiness("embedded"))),
+                serviceLayer(config, embeddedLogLayer(config))
+              ),
+              memoryModelLayer(config),
+              IngestMetrics.layer
             )
           )
         )
+      }
+      case "ingest": {
+        if (Option.isNone(config.kafkaBrokers))
+          return yield* new CliInputError({
+            message: "KAFKA_BROKERS is required: turnvault ingest consumes the memory-ingestion topic"
+          })
+        yield* boundShutdown(config.shutdownTimeoutMs)
+        const readiness = readinessLayer([
+          ...Option.toArray(Option.map(config.databaseUrl, (url) => postgresHealthCheck(url)))
+        ])
+        const http = HttpLive(config.ingestHttpPort).pipe(Layer.provide(readiness))
+        const layer = Layer.mergeAll(
+          stores,
+          kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer),
+          memoryModelLayer(config),
+          http
+        ).pipe(Layer.provideMerge(IngestMetrics.layer))
+        return yield* runIngest(config).pipe(Effect.provide(layer))
       }
       case "process": {
         const options = {
@@ -233,6 +259,19 @@ const runCommand = (config: AppConfig) =>
         }
         for (const entry of entries) yield* print(historyRow(entry))
         return
+      }
+      case "summary": {
+        const tenantId = yield* required("tenant")
+        const sessionId = yield* required("session")
+        const summary = yield* Effect.flatMap(IngestionStore, (store) =>
+          store.summary(tenantId, sessionId)
+        ).pipe(Effect.provide(stores))
+        if (summary === null) {
+          yield* Console.error(`no summary for session ${sessionId} of tenant ${tenantId}`)
+          process.exitCode = 1
+          return
+        }
+        return yield* print(summary)
       }
       case "migrate": {
         const url = yield* needDatabase(config)

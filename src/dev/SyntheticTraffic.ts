@@ -176,7 +176,11 @@ export const makeSyntheticTraffic = (options: TrafficOptions = defaultTrafficOpt
       ...common(s, "turn.completed"),
       turn_id: `${s.session}-t${s.turn}`,
       turn_number: s.turn,
-      user_message: "Hello, I would like to update my details.",
+      // every seventh turn names a website, for the ingest worker's hint extractor (no random draw)
+      user_message:
+        s.turn % 7 === 0
+          ? `Our new website is https://${s.customer}.example.com, please note it.`
+          : "Hello, I would like to update my details.",
       agent_response: "Of course, I have noted that for you.",
       canonical_intent: pick(["update_profile", "billing_question", null]),
       candidate_variables: withLineage(s, candidates()),

@@ -26,7 +26,12 @@ const catalogue: ReadonlyArray<Def> = [
   { name: "seats", value_type: "integer", scope: "BUSINESS", validation: { min: 1, max: 500 } },
   { name: "monthly_budget", value_type: "number", scope: "BUSINESS", validation: { min: 0 } },
   { name: "newsletter", value_type: "boolean", scope: "BUSINESS" },
-  { name: "website", value_type: "url", scope: "BUSINESS" },
+  {
+    name: "website",
+    value_type: "url",
+    scope: "BUSINESS",
+    extraction_hints: ["website is (https?://[^\\s,]+)"]
+  },
   { name: "order_id", value_type: "string", scope: "CASE", validation: { regex: "ORD-[0-9]{6}" } },
   { name: "issue_opened_at", value_type: "datetime", scope: "CASE" },
   {

@@ -123,20 +123,39 @@ export const acceptAnswer = (answer: ExtractionAnswer, defs: ReadonlyArray<Field
 /**
  * The extractor that needs no model: for each field, its `extraction_hints` are regular
  * expressions tried on the conversation, latest message first; the first capture group (or the
- * whole match) is the value. A hint that is not a valid pattern is skipped. Every value found
- * goes through `acceptAnswer` like a model's, with confidence 0.9 (a pattern said so, not a
- * person).
+ * whole match) is the value, with confidence 0.9 (a pattern said so, not a person). A hint that is
+ * not a valid pattern is skipped. The answer is judged by `acceptAnswer` like a model's.
  */
+export const hintsAnswer = (
+  fields: ReadonlyArray<Pick<FieldView, "name" | "extraction_hints">>,
+  messages: ReadonlyArray<string>
+): ExtractionAnswer => {
+  const found: Array<{ name: string; value: unknown; confidence: number }> = []
+  for (const field of fields) {
+    const value = firstMatch(field.extraction_hints, messages)
+    if (value !== null) found.push({ name: field.name, value, confidence: 0.9 })
+  }
+  return { fields: found }
+}
+
+/** `hintsAnswer` over the agent's definitions, judged. */
 export const extractByHints = (
   defs: ReadonlyArray<FieldDefinition>,
   messages: ReadonlyArray<string>
-): Accepted => {
-  const fields: Array<{ name: string; value: unknown; confidence: number }> = []
-  for (const def of defs) {
-    const found = firstMatch(def.extraction_hints ?? [], messages)
-    if (found !== null) fields.push({ name: def.name, value: found, confidence: 0.9 })
-  }
-  return acceptAnswer({ fields }, defs)
+): Accepted => acceptAnswer(hintsAnswer(defs.map(fieldView), messages), defs)
+
+/** How many lines the extractive summary keeps: the newest exchanges. */
+export const EXTRACTIVE_SUMMARY_LINES = 12
+
+/**
+ * The summary that needs no model: the customer's words of each exchange, one line each (at most
+ * 200 characters), the newest EXTRACTIVE_SUMMARY_LINES lines.
+ */
+export const extractiveSummary = (previous: string | null, userMessage: string): string => {
+  const line = userMessage.replace(/\s+/g, " ").trim()
+  const said = `Customer: ${line.length > 200 ? `${line.slice(0, 199)}…` : line}`
+  const lines = [...(previous === null || previous === "" ? [] : previous.split("\n")), said]
+  return lines.slice(-EXTRACTIVE_SUMMARY_LINES).join("\n")
 }
 
 const firstMatch = (hints: ReadonlyArray<string>, messages: ReadonlyArray<string>): string | null => {

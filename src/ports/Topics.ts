@@ -8,6 +8,8 @@ export interface TopicNames {
   readonly byCustomer: string
   readonly dlq: string
   readonly memoryIngestion: string
+  /** Tasks the ingest worker gave up on (`turnvault ingest`). */
+  readonly memoryIngestionDlq: string
   readonly turnRecords: string
   readonly telemetry: string
 }

@@ -1,12 +1,13 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases and ApiKeys must pass unchanged. The layer is built once
+ * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore must pass unchanged. The layer is built once
  * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { ApiKeys } from "../../src/ports/ApiKeys"
 import type { AuditStore } from "../../src/ports/AuditStore"
+import type { IngestionStore } from "../../src/ports/IngestionStore"
 import type { JobLeases } from "../../src/ports/JobLeases"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
 import type { ProfileStore } from "../../src/ports/ProfileStore"
@@ -16,6 +17,7 @@ import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { apiKeyCases } from "./apiKeys.cases"
 import { auditCases } from "./audit.cases"
 import { definitionCases } from "./definitions.cases"
+import { ingestionCases } from "./ingestion.cases"
 import { jobLeaseCases } from "./jobLeases.cases"
 import { lineageCases } from "./lineage.cases"
 import { ownershipCases } from "./ownership.cases"
@@ -33,6 +35,7 @@ export type Stores =
   | QuarantineStore
   | JobLeases
   | ApiKeys
+  | IngestionStore
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -55,5 +58,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     quarantineCases(it, tenant)
     jobLeaseCases(it, tenant)
     apiKeyCases(it, tenant)
+    ingestionCases(it, tenant)
   })
 }

@@ -8,6 +8,7 @@ import { AuditStore } from "../../src/ports/AuditStore"
 import {
   MemoryApiKeys,
   MemoryAuditStore,
+  MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
   MemoryQuarantineStore,
@@ -91,7 +92,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     Layer.merge(MemoryPartitionOwnership.layer),
     Layer.merge(MemoryQuarantineStore.layer),
     Layer.merge(MemoryJobLeases.layer),
-    Layer.merge(MemoryApiKeys.layer)
+    Layer.merge(MemoryApiKeys.layer),
+    Layer.merge(MemoryIngestionStore.layer)
   )
 }
 

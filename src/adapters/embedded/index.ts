@@ -3,6 +3,7 @@ import { Layer } from "effect"
 import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryApiKeys from "./MemoryApiKeys"
 import * as MemoryAuditStore from "./MemoryAuditStore"
+import * as MemoryIngestionStore from "./MemoryIngestionStore"
 import * as MemoryJobLeases from "./MemoryJobLeases"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
 import * as MemoryProfileStore from "./MemoryProfileStore"
@@ -12,6 +13,7 @@ import * as MemorySessionStore from "./MemorySessionStore"
 export {
   MemoryApiKeys,
   MemoryAuditStore,
+  MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
   MemoryProfileStore,
@@ -27,5 +29,6 @@ export const MemoryStoresLive = Layer.mergeAll(
   MemoryQuarantineStore.layer,
   MemoryJobLeases.layer,
   MemoryApiKeys.layer,
+  MemoryIngestionStore.layer,
   UnitOfWork.passThrough
 )

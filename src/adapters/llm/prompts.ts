@@ -23,6 +23,7 @@ export interface Template {
 
 export const ENTITY_EXTRACTION: Template = { name: "entity-extraction", version: 1 }
 export const REQUIREMENTS_EXTRACTION: Template = { name: "requirements-extraction", version: 1 }
+export const SESSION_SUMMARY: Template = { name: "session-summary", version: 1 }
 
 /** `name@version`, as results record it. */
 export const templateId = (template: Template) => `${template.name}@${template.version}`
@@ -44,3 +45,10 @@ export const requirementsPrompt = (scenario: Scenario, fields: ReadonlyArray<Fie
     value_types: ValueType.literals,
     scopes: Scope.literals
   }).trim()
+
+/** The system prompt of a session summary: the summary so far; the new exchange is the user message. */
+export const summaryPrompt = (previous: string | null) => render(SESSION_SUMMARY, { previous }).trim()
+
+/** One exchange of a conversation as the user message of a request. */
+export const exchangeText = (userMessage: string, agentResponse: string) =>
+  `Customer: ${userMessage}\nAgent: ${agentResponse}`

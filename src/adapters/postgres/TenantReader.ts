@@ -11,9 +11,10 @@
  * pool (TenantPool) hands a request a connection of its own tenant first, so that is rare.
  */
 import { Context, Data, Duration, Effect, Layer } from "effect"
-import pg from "pg"
+import type pg from "pg"
 import type { FieldDefinition, ScenarioFieldRequirement, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
+import type { SessionSummary } from "../../ports/IngestionStore"
 import { groupBy } from "../../domain/integrity"
 import { PgClient } from "./PgClient"
 import { makeTenantPool, type TenantConnection } from "./TenantPool"
@@ -76,6 +77,11 @@ export interface TenantReaderService {
     tenantId: string,
     sessionId: string
   ) => Effect.Effect<ReadonlyArray<SessionHistoryEntry>, TenantReadError>
+  /** A session's rolling summary (IngestionStore's), or null. */
+  readonly sessionSummary: (
+    tenantId: string,
+    sessionId: string
+  ) => Effect.Effect<SessionSummary | null, TenantReadError>
   /** An item and what it derives from, nearest first (ProfileStore.derivationChain's answer). */
   readonly itemChain: (
     tenantId: string,
@@ -467,6 +473,20 @@ export const make = (config: TenantReaderConfig) =>
       (tenantId: string, ...params: ReadonlyArray<unknown>) =>
         read<R>("read", tenantId, text, params).pipe(Effect.map((result) => result.rows.map(map)))
 
+    const sessionSummary = (tenantId: string, sessionId: string) =>
+      read<Omit<SessionSummary, "updated_at"> & { updated_at: Date }>(
+        "sessionSummary",
+        tenantId,
+        `SELECT tenant_id, session_id, customer_id, summary, covers_turn_ids, through_turn_number, template, model, updated_at
+         FROM session_summaries WHERE session_id = $1`,
+        [sessionId]
+      ).pipe(
+        Effect.map((result) => {
+          const row = result.rows[0]
+          return row === undefined ? null : { ...row, updated_at: row.updated_at.toISOString() }
+        })
+      )
+
     const listHistory = (tenantId: string, sessionId: string) =>
       rowsOf(`${HISTORY} WHERE session_id = $1 ORDER BY seq`, (row: SessionHistoryEntry) => row)(
         tenantId,
@@ -552,6 +572,7 @@ export const make = (config: TenantReaderConfig) =>
       vaultAsOf,
       listSessions,
       getSession,
+      sessionSummary,
       integritySnapshot,
       listHistory,
       itemChain,

@@ -3,6 +3,7 @@ import { Layer } from "effect"
 import * as PgApiKeys from "./PgApiKeys"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgClient from "./PgClient"
+import * as PgIngestionStore from "./PgIngestionStore"
 import * as PgJobLeases from "./PgJobLeases"
 import * as PgPartitionOwnership from "./PgPartitionOwnership"
 import * as PgProfileStore from "./PgProfileStore"
@@ -17,6 +18,7 @@ export {
   PgApiKeys,
   PgAuditStore,
   PgClient,
+  PgIngestionStore,
   PgJobLeases,
   PgPartitionOwnership,
   PgProfileStore,
@@ -34,10 +36,11 @@ const stores = Layer.mergeAll(
   PgPartitionOwnership.layer,
   PgQuarantineStore.layer,
   PgJobLeases.layer,
-  PgApiKeys.layer
+  PgApiKeys.layer,
+  PgIngestionStore.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership, QuarantineStore and JobLeases over one pool (released when the layer is). */
+/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 

@@ -10,17 +10,18 @@ import { Console, Duration, Effect, Schedule, Schema } from "effect"
 import { FieldDefinition } from "../../../schemas"
 import { TurnStream } from "../../../streams/TurnStream"
 import { EmbeddedSourceLive } from "../../adapters/embedded/EmbeddedSource"
-import { topicCatalogue, topicNames } from "../../../streams/topics"
+import { topicNames } from "../../../streams/topics"
 import { ActorRegistry } from "../../sessions/ActorRegistry"
 import type { AppConfig } from "../../config/AppConfig"
 import type { ConsumerProgress } from "../../observability/ConsumerProgress"
-import { ensureTopics } from "../../adapters/kafka/KafkaTopics"
 import { InProcessLog } from "../../adapters/embedded/InProcessLog"
 import { ProfileStore } from "../../ports/ProfileStore"
 import { syntheticDefinitions } from "../../dev/definitions"
 import { defaultTrafficOptions, makeSyntheticTraffic } from "../../dev/SyntheticTraffic"
 import { Metrics } from "../../observability/Metrics"
 import { kafkaSourceLayer } from "../layers"
+import { ensureCatalogue } from "./ensureCatalogue"
+import { runEmbeddedIngest } from "./ingest"
 import { scheduledJobs } from "./jobs"
 import { progressLine } from "./progress"
 
@@ -93,6 +94,7 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
       [
         stream.run({ repartition: false, fence: false }).pipe(Effect.provide(source)),
         feedSynthetic(config),
+        ...(config.ingestEmbedded && config.memoryIngestion ? [runEmbeddedIngest(config)] : []),
         housekeeping,
         scheduledJobs(config)
       ],
@@ -106,27 +108,7 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
 export const startKafka = (config: AppConfig, brokers: ReadonlyArray<string>, progress: ConsumerProgress) =>
   Effect.gen(function* () {
     const topics = topicNames(config.topicPrefix)
-    if (config.ensureTopics) {
-      // A broker that is down is waited for, as the consumer does: exiting would only restart
-      // into the same outage.
-      const report = yield* ensureTopics(
-        topicCatalogue(config.topicPrefix, config.partitions, config.maxEventBytes)
-      ).pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning("topics not ensured (is the broker up?); retrying in 5 s", {
-            operation: error.operation,
-            error: String(error.cause)
-          })
-        ),
-        Effect.retry(Schedule.spaced("5 seconds"))
-      )
-      yield* Effect.logInfo("topics ensured", report)
-      if (report.tooSmall.length > 0)
-        yield* Effect.logWarning(
-          "topics accept smaller messages than turnvault may publish: raise their max.message.bytes (docs/TOPICS.md)",
-          report.tooSmall
-        )
-    }
+    yield* ensureCatalogue(config)
     yield* Effect.logInfo("turnvault consuming from Kafka", {
       topic: topics.turnEvents,
       group: config.consumerGroup,
