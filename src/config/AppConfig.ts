@@ -237,7 +237,7 @@ export const AppConfig = Config.all({
   ),
   ingestTenantConcurrency: int(
     "TURNVAULT_INGEST_TENANT_CONCURRENCY",
-    4,
+    8,
     "Sessions of one tenant the ingest worker processes at the same time"
   ).pipe(
     Config.validate({

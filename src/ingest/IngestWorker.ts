@@ -8,7 +8,7 @@
  *      and counted; below 0.8 confidence flagged needs_human_review);
  *   4. publish the kept values as an `extraction.completed` event on the turn-events topic, keyed
  *      by session, so the one pipeline applies them with lineage (src/domain/inference.ts);
- *   5. roll the session's summary forward;
+ *   5. roll the session's summary forward (asked at the same time as the extraction);
  *   6. record the result (template, model, counts), which makes the turn done.
  * A model that keeps failing (after retries with backoff, Retry-After honoured) or keeps answering
  * unusably sends the task to the ingestion DLQ with the reason. A store or the log being down is
@@ -178,15 +178,48 @@ export const makeIngestWorker = (config: IngestConfig) =>
           ? yield* durable("summary", store.summary(task.tenant_id, task.session_id))
           : null
 
-        const extraction = yield* ask("extract", () =>
-          model.extract({
-            fields: fields.map(fieldView),
-            missing,
-            summary: previous?.summary ?? null,
-            userMessage: task.user_message,
-            agentResponse: task.agent_response
-          })
+        // The two requests are independent (the summary builds on the previous summary, not on
+        // this extraction): asked at once, a task takes one model round trip, not two.
+        const summarise = config.summaries && !(previous?.covers_turn_ids.includes(task.turn_id) ?? false)
+        const [extraction, summary] = yield* Effect.all(
+          [
+            ask("extract", () =>
+              model.extract({
+                fields: fields.map(fieldView),
+                missing,
+                summary: previous?.summary ?? null,
+                userMessage: task.user_message,
+                agentResponse: task.agent_response
+              })
+            ),
+            summarise
+              ? ask("summarise", () =>
+                  model.summarise({
+                    previous: previous?.summary ?? null,
+                    userMessage: task.user_message,
+                    agentResponse: task.agent_response
+                  })
+                )
+              : Effect.succeed(null)
+          ],
+          { concurrency: 2 }
         )
+        if (summary !== null && summary._tag === "Right")
+          yield* durable(
+            "save summary",
+            store.saveSummary({
+              tenant_id: task.tenant_id,
+              session_id: task.session_id,
+              customer_id: task.customer_id,
+              summary: summary.right.value,
+              covers_turn_ids: [...(previous?.covers_turn_ids ?? []), task.turn_id].slice(-MAX_COVERED),
+              through_turn_number: Math.max(previous?.through_turn_number ?? 0, task.turn_number),
+              template: summary.right.template,
+              model: summary.right.model,
+              updated_at: new Date(yield* Clock.currentTimeMillis).toISOString()
+            })
+          )
+        // a redelivery of a dead-lettered task redoes only what failed: the summary covers the turn
         if (extraction._tag === "Left") return yield* deadLetter(raw, task, extraction.left)
         const reply = extraction.right
         const accepted = acceptAnswer(reply.value, fields)
@@ -235,30 +268,7 @@ export const makeIngestWorker = (config: IngestConfig) =>
           )
         }
 
-        if (config.summaries && !(previous?.covers_turn_ids.includes(task.turn_id) ?? false)) {
-          const summary = yield* ask("summarise", () =>
-            model.summarise({
-              previous: previous?.summary ?? null,
-              userMessage: task.user_message,
-              agentResponse: task.agent_response
-            })
-          )
-          if (summary._tag === "Left") return yield* deadLetter(raw, task, summary.left)
-          yield* durable(
-            "save summary",
-            store.saveSummary({
-              tenant_id: task.tenant_id,
-              session_id: task.session_id,
-              customer_id: task.customer_id,
-              summary: summary.right.value,
-              covers_turn_ids: [...(previous?.covers_turn_ids ?? []), task.turn_id].slice(-MAX_COVERED),
-              through_turn_number: Math.max(previous?.through_turn_number ?? 0, task.turn_number),
-              template: summary.right.template,
-              model: summary.right.model,
-              updated_at: new Date(yield* Clock.currentTimeMillis).toISOString()
-            })
-          )
-        }
+        if (summary !== null && summary._tag === "Left") return yield* deadLetter(raw, task, summary.left)
 
         yield* durable(
           "record",

@@ -319,10 +319,12 @@ describe("turnvault ingest", () => {
       database.url,
       "SELECT session_id, covers_turn_ids, summary, template FROM session_summaries ORDER BY session_id"
     )
+    // (asked beside the extraction: a turn whose extraction was dead-lettered is summarised all the same)
     expect(summaries.map((s) => [s.session_id, s.covers_turn_ids])).toEqual([
       ["s1", ["s1-1", "s1-2"]],
       ["s2", ["s2-1", "s2-2"]],
-      ["s3", ["s3-1"]]
+      ["s3", ["s3-1", "s3-2"]],
+      ["s4", ["s4-1"]]
     ])
     expect(summaries[0]!.template).toBe("session-summary@1")
     // readable by the CLI and by the tenant's admin API
@@ -351,7 +353,7 @@ describe("turnvault ingest", () => {
       session_id: "s1",
       covers_turn_ids: ["s1-1", "s1-2"]
     })
-    const none = await fetch(`http://127.0.0.1:${pipeline.port}/v1/sessions/s4/summary`, {
+    const none = await fetch(`http://127.0.0.1:${pipeline.port}/v1/sessions/s9/summary`, {
       headers: { authorization: `Bearer ${key}` }
     })
     expect(none.status).toBe(404)

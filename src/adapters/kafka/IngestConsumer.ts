@@ -26,6 +26,8 @@ export interface IngestConsumerConfig {
   /** Records handed to the handler at once (then committed). */
   readonly chunk: number
   readonly sessionTimeoutMs: number
+  /** Partitions handled at once (kafkajs handles one at a time by default). */
+  readonly partitionsConcurrently: number
   /** After each chunk: how many records of the partition wait behind it. */
   readonly onLag: (partition: number, lag: number) => void
 }
@@ -102,7 +104,14 @@ export const consumeIngestTasks = <R>(
       }
 
       yield* attempt("subscribe", () => consumer.subscribe({ topics: [config.topic], fromBeginning: true }))
-      yield* attempt("run", () => consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch }))
+      yield* attempt("run", () =>
+        consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: config.partitionsConcurrently,
+          eachBatch
+        })
+      )
       return yield* Deferred.await(crashed)
     })
   )

@@ -87,6 +87,7 @@ export const runIngest = (config: AppConfig) =>
         group: config.ingestGroup,
         chunk: config.ingestChunk,
         sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+        partitionsConcurrently: config.partitions,
         onLag: (partition, lag) => metrics.lag.set({ partition: String(partition) }, lag)
       },
       (records) => worker.handle(records)
