@@ -297,8 +297,10 @@ const main = async () => {
       liveRate,
       liveSeconds,
       tenantConcurrency,
+      rounds,
       partitions: PARTITIONS
     },
+    git_revision: execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(),
     pipeline_alone: alone,
     pipeline_beside_slow_worker: beside,
     live: liveRun,
