@@ -151,6 +151,7 @@ const main = async () => {
     const run = await setup(label, ingest)
     try {
       const cpu = cpuSeconds(run.pipeline.pid)
+      const workerCpu = run.worker === undefined ? 0 : cpuSeconds(run.worker.pid)
       const started = wallMs()
       await produceAll(brokers, topicNames(run.prefix).turnEvents, workload.lines)
       await waitFor(
@@ -166,6 +167,7 @@ const main = async () => {
       )
       const seconds = (wallMs() - started) / 1000
       const pipelineCpu = cpuSeconds(run.pipeline.pid) - cpu
+      const workerCpuSeconds = run.worker === undefined ? 0 : cpuSeconds(run.worker.pid) - workerCpu
       const [results] = await queryRows<{ n: number }>(
         run.db.url,
         "SELECT count(*)::int AS n FROM ingestion_results"
@@ -174,6 +176,8 @@ const main = async () => {
         turns_per_s: Math.round(workload.stats.turns / seconds),
         pipeline_cpu_us_per_turn: Math.round((pipelineCpu * 1e6) / workload.stats.turns),
         seconds: round(seconds, 2),
+        /** The worker's share of the machine's two cores over the drain window. */
+        worker_cpu_cores: round(workerCpuSeconds / seconds, 2),
         extractions_done_meanwhile: results?.n ?? 0,
         load: load()
       }
@@ -279,6 +283,7 @@ const main = async () => {
     turns_per_s: median(runs.map((r) => r.turns_per_s)),
     pipeline_cpu_us_per_turn: median(runs.map((r) => r.pipeline_cpu_us_per_turn)),
     extractions_done_meanwhile: median(runs.map((r) => r.extractions_done_meanwhile)),
+    worker_cpu_cores: median(runs.map((r) => r.worker_cpu_cores * 100)) / 100,
     rounds: runs
   })
   const alone = summary(aloneRuns)
@@ -311,10 +316,10 @@ const main = async () => {
     [
       "",
       `medians of ${rounds} alternating rounds, ${workload.stats.turns} turns each:`,
-      "| run | turns/s to durable | pipeline CPU µs/turn | extractions done meanwhile |",
-      "| --- | ---: | ---: | ---: |",
-      `| pipeline alone | ${alone.turns_per_s} | ${alone.pipeline_cpu_us_per_turn} | — |`,
-      `| pipeline + ingest worker (model ${latencyMs} ms) | ${beside.turns_per_s} | ${beside.pipeline_cpu_us_per_turn} | ${beside.extractions_done_meanwhile} |`,
+      "| run | turns/s to durable | pipeline CPU µs/turn | extractions done meanwhile | worker CPU (cores) |",
+      "| --- | ---: | ---: | ---: | ---: |",
+      `| pipeline alone | ${alone.turns_per_s} | ${alone.pipeline_cpu_us_per_turn} | — | — |`,
+      `| pipeline + ingest worker (model ${latencyMs} ms) | ${beside.turns_per_s} | ${beside.pipeline_cpu_us_per_turn} | ${beside.extractions_done_meanwhile} | ${beside.worker_cpu_cores} |`,
       "",
       `live ${liveRate} turns/s for ${liveSeconds} s, model ${latencyMs} ms per request (extraction + summary):`,
       `turn occurred → extraction recorded: p50 ${liveRun.turn_to_extraction_ms.p50} ms, p95 ${liveRun.turn_to_extraction_ms.p95} ms, p99 ${liveRun.turn_to_extraction_ms.p99} ms, max ${liveRun.turn_to_extraction_ms.max} ms (target < 5000)`

@@ -157,16 +157,9 @@ export const makeIngestWorker = (config: IngestConfig) =>
         })
       })
 
-    const processTask = (raw: RawTask, task: MemoryIngestionTask) =>
+    /** One task whose turn has no result yet; `fields`: the agent's profile fields. */
+    const processTask = (raw: RawTask, task: MemoryIngestionTask, fields: ReadonlyArray<FieldDefinition>) =>
       Effect.gen(function* () {
-        const done = yield* durable("completed", store.completed(task.tenant_id, [task.turn_id]))
-        if (done.has(task.turn_id)) {
-          metrics.tasks.inc({ result: "duplicate" })
-          return
-        }
-        const fields = profileFields(
-          yield* durable("definitions", profiles.loadDefinitions(task.tenant_id, task.agent_id))
-        )
         const byName = new Map(fields.map((def) => [def.name, def]))
         const missing = (task.missing_fields ?? []).flatMap((m) => {
           const def = byName.get(m.field_name)
@@ -299,9 +292,14 @@ export const makeIngestWorker = (config: IngestConfig) =>
     }
 
     /** Processes a batch: every task ends processed, a duplicate, or dead-lettered. */
+    /**
+     * Processes a batch: every task ends processed, a duplicate, or dead-lettered. What the tasks
+     * share is read once per batch: which turns are done (per tenant), the agents' definitions.
+     */
     const handle = (batch: ReadonlyArray<RawTask>) =>
       Effect.gen(function* () {
         const sessions = new Map<string, { tenant: string; tasks: Array<[RawTask, MemoryIngestionTask]> }>()
+        const turnsOf = new Map<string, Set<string>>()
         for (const raw of batch) {
           const text = typeof raw.value === "string" ? raw.value : raw.value.toString("utf8")
           const decoded = decodeTask(text)
@@ -318,24 +316,51 @@ export const makeIngestWorker = (config: IngestConfig) =>
             continue
           }
           const task = decoded.right
+          const turns = turnsOf.get(task.tenant_id) ?? new Set<string>()
+          turnsOf.set(task.tenant_id, turns)
+          if (turns.has(task.turn_id)) {
+            // delivered twice in one batch: the first one does it
+            metrics.tasks.inc({ result: "duplicate" })
+            continue
+          }
+          turns.add(task.turn_id)
           const key = `${task.tenant_id}\u0000${task.session_id}`
           const entry = sessions.get(key) ?? { tenant: task.tenant_id, tasks: [] }
           sessions.set(key, entry)
           entry.tasks.push([raw, task])
         }
+        const done = new Set<string>()
+        for (const [tenant, turns] of turnsOf)
+          for (const turnId of yield* durable("completed", store.completed(tenant, [...turns])))
+            done.add(`${tenant}\u0000${turnId}`)
+        const definitions = new Map<string, ReadonlyArray<FieldDefinition>>()
+        for (const { tasks } of sessions.values())
+          for (const [, task] of tasks) {
+            const key = `${task.tenant_id}\u0000${task.agent_id}`
+            if (definitions.has(key) || done.has(`${task.tenant_id}\u0000${task.turn_id}`)) continue
+            definitions.set(
+              key,
+              profileFields(
+                yield* durable("definitions", profiles.loadDefinitions(task.tenant_id, task.agent_id))
+              )
+            )
+          }
         yield* Effect.forEach(
           sessions.values(),
           ({ tenant, tasks }) =>
             slotOf(tenant).withPermits(1)(
-              Effect.forEach(tasks, ([raw, task]) =>
-                processTask(raw, task).pipe(
+              Effect.forEach(tasks, ([raw, task]) => {
+                if (done.has(`${task.tenant_id}\u0000${task.turn_id}`))
+                  return Effect.sync(() => metrics.tasks.inc({ result: "duplicate" }))
+                const fields = definitions.get(`${task.tenant_id}\u0000${task.agent_id}`) ?? []
+                return processTask(raw, task, fields).pipe(
                   Effect.annotateLogs({
                     tenant_id: task.tenant_id,
                     session_id: task.session_id,
                     turn_id: task.turn_id
                   })
                 )
-              )
+              })
             ),
           { concurrency: "unbounded", discard: true }
         )
