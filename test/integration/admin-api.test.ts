@@ -278,6 +278,7 @@ describe("admin API", () => {
         "/v1/sessions",
         "/v1/sessions/{sessionId}",
         "/v1/sessions/{sessionId}/history",
+        "/v1/sessions/{sessionId}/summary",
         "/v1/sessions/{sessionId}/turns",
         "/v1/turns",
         "/v1/verify"
