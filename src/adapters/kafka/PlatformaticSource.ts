@@ -17,7 +17,10 @@
  *   dropped; one above it is a gap: dropped, and the stream is rewound to the offset needed
  *   (paused while its fetches in flight land, `rewind`). A gap that survives REWINDS_BEFORE_GAP
  *   rewinds to the same offset is the log's (aborted transactions, compaction) and is accepted
- *   with a warning.
+ *   with a warning. Records read while a join's offsets are being listed are delivered under
+ *   that join once they are known, never dropped. And a partition that lags (the offset needed
+ *   is below its end) with nothing arriving for STALL_AFTER is rewound as a gap would be: a
+ *   skipped fetch with no later record behind it would otherwise stall it for good.
  * - **Lag**: messages carry no high watermark, so the partitions' end offsets are listed every
  *   END_OFFSETS_EVERY.
  */
@@ -47,8 +50,18 @@ const REWINDS_BEFORE_GAP = 2
 /** How long a paused stream's fetches in flight are given to land (the fetch wait is 250 ms). */
 const REWIND_SETTLE = Duration.seconds(1)
 const END_OFFSETS_EVERY = Duration.seconds(2)
+/** A lagging partition with nothing delivered this long is rewound to the offset it needs. */
+const STALL_AFTER_MS = 5_000
+/** How long the reader waits for records before it looks for stalled partitions. */
+const IDLE_LOOK = Duration.seconds(1)
 /** Records the reader holds before it pauses the stream (the lanes hold the rest). */
 const INBOX_MAX = 4096
+
+/** The topic and partition of a `partitionKey` (topic names hold no "/"). */
+const splitKey = (key: string): [string, number] => {
+  const at = key.lastIndexOf("/")
+  return [key.slice(0, at), Number(key.slice(at + 1))]
+}
 
 const headersOf = (headers: Map<Buffer, Buffer>): Record<string, string> => {
   const result: Record<string, string> = {}
@@ -201,8 +214,12 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
             Effect.fail(new EventSourceError({ operation: "consume", cause: "the messages stream ended" }))
           )
         )
+        // Interrupted (the idle look's timeout), a take already scheduled must leave the inbox be.
         const takeInbox = Effect.async<ReadonlyArray<Record_>>((resume) => {
+          let done = false
           const take = () => {
+            if (done) return
+            done = true
             wake = null
             const taken = inbox
             inbox = []
@@ -212,9 +229,13 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
           if (inbox.length > 0) take()
           else wake = take
           return Effect.sync(() => {
-            wake = null
+            done = true
+            if (wake === take) wake = null
           })
         })
+
+        /** Per partition, when a record of it was last queued on the lanes (epoch ms). */
+        const lastDelivered = new Map<string, number>()
 
         /** A fetched message as the lanes take it, tagged with the group join it is read under. */
         const fetched = (message: Record_, joined: number, key: string): Fetched => ({
@@ -261,6 +282,7 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
               }
               rewinds.delete(key)
               positions.set(key, message.offset + 1n)
+              lastDelivered.set(key, Date.now())
               const records = byPartition.get(key) ?? []
               if (records.length === 0) byPartition.set(key, records)
               records.push(fetched(message, joined, key))
@@ -278,7 +300,13 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
          * are let land (REWIND_SETTLE) and what they brought is delivered (their gaps dropped
          * unrewound), and only then are the positions set and the stream resumed.
          */
-        const rewind = (gapped: ReadonlyMap<string, Record_>, positions: Map<string, bigint>) =>
+        const rewind = (
+          gapped: ReadonlyMap<
+            string,
+            { readonly topic: string; readonly partition: number; readonly offset: bigint }
+          >,
+          positions: Map<string, bigint>
+        ) =>
           Effect.gen(function* () {
             stream.pause()
             yield* Effect.sleep(REWIND_SETTLE)
@@ -306,17 +334,66 @@ export const makePlatformaticSource = (config: PlatformaticSourceConfig) =>
             })
           })
 
+        /**
+         * The lagging partitions nothing arrived for in STALL_AFTER_MS, as gaps at the offset they
+         * need (at most REWINDS_BEFORE_GAP times at one offset: then the log's end is taken as
+         * unreachable, control records say, until the partition moves).
+         */
+        const stalled = (positions: ReadonlyMap<string, bigint>) => {
+          const now = Date.now()
+          const found = new Map<string, { topic: string; partition: number; offset: bigint }>()
+          for (const [key, next] of positions) {
+            const end = ends.get(key)
+            if (end === undefined || next >= end) continue
+            const since = lastDelivered.get(key)
+            if (since === undefined) {
+              lastDelivered.set(key, now)
+              continue
+            }
+            if (now - since < STALL_AFTER_MS) continue
+            const rewound = rewinds.get(key)
+            if (rewound !== undefined && rewound.at === next && rewound.count >= REWINDS_BEFORE_GAP) continue
+            const [topic, partition] = splitKey(key)
+            found.set(key, { topic, partition, offset: end })
+            lastDelivered.set(key, now)
+          }
+          return found
+        }
+
         const read = Effect.gen(function* () {
-          const taken = yield* takeInbox
-          const generation = membership.generation()
-          if (needed === null) return
-          const joinedNeeded = needed
-          const { positions, reset } = yield* attempt("committed offsets", () => joinedNeeded)
-          if (generation !== membership.generation()) return // another join meanwhile: its offsets apply
-          for (const partition of reset.splice(0))
-            yield* Effect.logWarning("Offset out of range, resetting to the earliest offset", partition)
-          const gapped = yield* deliver(taken, positions)
-          if (gapped.size > 0) yield* rewind(gapped, positions)
+          const taken = yield* takeInbox.pipe(
+            Effect.timeout(IDLE_LOOK),
+            Effect.orElseSucceed((): ReadonlyArray<Record_> => [])
+          )
+          // Under the latest join: a join while its offsets are listed makes them moot, and the
+          // records taken are delivered under the next one's (never dropped: the stream has moved
+          // past them, and a partition with nothing behind them would wait for ever).
+          for (;;) {
+            const generation = membership.generation()
+            if (needed === null) return
+            const joinedNeeded = needed
+            const { positions, reset } = yield* attempt("committed offsets", () => joinedNeeded)
+            if (generation !== membership.generation()) continue
+            for (const partition of reset.splice(0))
+              yield* Effect.logWarning("Offset out of range, resetting to the earliest offset", partition)
+            const gapped: Map<string, { topic: string; partition: number; offset: bigint }> = new Map(
+              [...(yield* deliver(taken, positions))].map(([key, m]) => [
+                key,
+                { topic: m.topic, partition: m.partition, offset: m.offset }
+              ])
+            )
+            if (taken.length === 0) {
+              const idle = stalled(positions)
+              if (idle.size > 0) {
+                yield* Effect.logWarning("partitions lag with nothing arriving; rewinding the stream", {
+                  partitions: [...idle.values()].map((p) => ({ topic: p.topic, partition: p.partition }))
+                })
+                for (const [key, gap] of idle) gapped.set(key, gap)
+              }
+            }
+            if (gapped.size > 0) yield* rewind(gapped, positions)
+            return
+          }
         })
         yield* read.pipe(
           Effect.forever,
