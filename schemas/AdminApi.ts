@@ -257,7 +257,11 @@ export const HistoryEntry = Schema.Struct({
   actor: Schema.String,
   occurred_at: Schema.String,
   prev_content_hash: Schema.NullOr(Schema.String),
-  new_content_hash: Schema.String
+  new_content_hash: Schema.String,
+  entry_hash: Schema.NullOr(Schema.String).annotations({
+    description:
+      "SHA-256 over the entry (but new_content_hash) and the previous entry's entry_hash; null on entries written before it was kept"
+  })
 }).annotations({ identifier: "HistoryEntry" })
 
 export const SessionHistory = Schema.Struct({

@@ -31,7 +31,7 @@ import type { SessionRow } from "../adapters/postgres/TenantReader"
 import type { AppConfig } from "../config/AppConfig"
 import { HttpLive } from "../observability/HttpApi"
 import { parseKey } from "../domain/apiKey"
-import { checkSession } from "../domain/integrity"
+import { checkStoredSession } from "../domain/integrity"
 import type { ControlAction } from "../../streams/quarantine"
 import { publishResolution } from "./commands/quarantine"
 import type { ProfileField } from "../domain/model"
@@ -453,11 +453,15 @@ const OperationsLive = HttpApiBuilder.group(AdminApi, "operations", (handlers) =
         const target = session === undefined ? { customer: customer! } : { session }
         const sessions = yield* reader.integritySnapshot(tenant.tenant_id, target).pipe(Effect.orDie)
         if (sessions.length === 0) return yield* notFound(session === undefined ? "customer" : "session")
-        const broken = sessions.flatMap(({ session: row, records, history }) =>
-          checkSession(row.state, row.content_hash, records, history).map((problem) => ({
-            session_id: row.session_id,
-            ...problem
-          }))
+        const broken = sessions.flatMap(({ session: row, records, recordColumns, history }) =>
+          checkStoredSession({
+            state: row.state,
+            content_hash: row.content_hash,
+            records,
+            history,
+            sessionColumns: { tenant_id: tenant.tenant_id, ...row },
+            recordColumns
+          }).map((problem) => ({ session_id: row.session_id, ...problem }))
         )
         return {
           tenant_id: tenant.tenant_id,

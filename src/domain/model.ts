@@ -52,6 +52,8 @@ export interface SessionState {
   readonly last_record_hash: string | null
   /** Sequence number of the session's latest history-ledger entry (0 when none). */
   readonly history_seq: number
+  /** entry_hash of that entry: the head of the ledger's chain (absent on states written before). */
+  readonly ledger_head?: string
   /** Increases on every change; fences a stale owner out of the store. */
   readonly version: number
   readonly updated_at: string
@@ -194,6 +196,12 @@ export interface SessionHistoryEntry {
   readonly actor: string
   readonly reason: string
   readonly occurred_at: string
+  /**
+   * SHA-256 over this entry (all of the above but new_content_hash, which the next state's hash
+   * covers in turn) and the previous entry's entry_hash: the ledger's own chain, so an edit of an
+   * entry's reason, actor, status or turn shows. Null on entries written before it was kept.
+   */
+  readonly entry_hash: string | null
 }
 
 export type Definitions = ReadonlyMap<string, FieldDefinition>

@@ -30,30 +30,57 @@ export interface Transition {
   readonly history: SessionHistoryEntry
 }
 
+/** An entry's fields that entry_hash covers: all but new_content_hash and entry_hash. */
+export type LedgerEntryBody = Omit<SessionHistoryEntry, "new_content_hash" | "entry_hash">
+
+/** entry_hash of an entry: its body and the previous entry's entry_hash (null for the first). */
+export const ledgerEntryHash = (entry: LedgerEntryBody, previous: string | null): string =>
+  hashCanonical({
+    tenant_id: entry.tenant_id,
+    session_id: entry.session_id,
+    seq: entry.seq,
+    event_key: entry.event_key,
+    turn_id: entry.turn_id,
+    prev_content_hash: entry.prev_content_hash,
+    from_status: entry.from_status,
+    to_status: entry.to_status,
+    actor: entry.actor,
+    reason: entry.reason,
+    occurred_at: entry.occurred_at,
+    prev_entry_hash: previous
+  })
+
+/**
+ * The next state, its content hash and its ledger entry. The entry is hashed first (without the
+ * new state's content hash) and the state names it as `ledger_head`, so the state's content hash
+ * covers the whole ledger up to it.
+ */
 const transition = (
   previous: SessionRecord | null,
-  state: SessionState,
+  unhashed: Omit<SessionState, "ledger_head">,
   eventKey: string,
   turnId: string | null,
   reason: string
 ): Transition => {
+  const body: LedgerEntryBody = {
+    tenant_id: unhashed.tenant_id,
+    session_id: unhashed.session_id,
+    seq: unhashed.history_seq,
+    event_key: eventKey,
+    turn_id: turnId,
+    prev_content_hash: previous?.content_hash ?? null,
+    from_status: previous?.state.status ?? null,
+    to_status: unhashed.status,
+    actor: ACTOR,
+    reason,
+    occurred_at: unhashed.updated_at
+  }
+  const entry_hash = ledgerEntryHash(body, previous?.state.ledger_head ?? null)
+  const state: SessionState = { ...unhashed, ledger_head: entry_hash }
   const content_hash = contentHash(state)
   return {
     record: { state, content_hash },
-    history: {
-      tenant_id: state.tenant_id,
-      session_id: state.session_id,
-      seq: state.history_seq,
-      event_key: eventKey,
-      turn_id: turnId,
-      prev_content_hash: previous?.content_hash ?? null,
-      new_content_hash: content_hash,
-      from_status: previous?.state.status ?? null,
-      to_status: state.status,
-      actor: ACTOR,
-      reason,
-      occurred_at: state.updated_at
-    }
+    history: { ...body, new_content_hash: content_hash, entry_hash }
   }
 }
 

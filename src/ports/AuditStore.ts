@@ -4,6 +4,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { TurnRecord } from "../../schemas"
+import type { RecordColumns } from "../domain/integrity"
 import type { SessionHistoryEntry } from "../domain/model"
 
 export class AuditStoreError extends Data.TaggedError("AuditStoreError")<{
@@ -37,6 +38,13 @@ export interface AuditStoreService {
   ) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
   /** Turn records in (tenant, session, turn_number) order. */
   readonly listRecords: (filter: AuditFilter) => Effect.Effect<ReadonlyArray<TurnRecord>, AuditStoreError>
+  /**
+   * The columns kept beside each record's JSON, in listRecords' order (integrity.ts
+   * RecordColumns); a store without such columns answers the record's own fields.
+   */
+  readonly listRecordColumns: (
+    filter: AuditFilter
+  ) => Effect.Effect<ReadonlyArray<RecordColumns>, AuditStoreError>
   /** Ledger entries in (tenant, session, seq) order. */
   readonly listHistory: (
     filter: AuditFilter

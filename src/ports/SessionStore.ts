@@ -1,5 +1,6 @@
 /** Port: durable session state (DESIGN 3.5). Adapters: embedded/MemorySessionStore, postgres/PgSessionStore. */
 import { Context, Data, type Effect } from "effect"
+import type { SessionColumns } from "../domain/integrity"
 import type { SessionRecord } from "../domain/model"
 
 export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
@@ -34,6 +35,13 @@ export interface SessionStoreService {
   readonly save: (records: ReadonlyArray<SessionRecord>) => Effect.Effect<void, SessionStoreError>
   /** For export and verify: every record matching the filter, ordered by tenant then session. */
   readonly list: (filter: SessionFilter) => Effect.Effect<ReadonlyArray<SessionRecord>, SessionStoreError>
+  /**
+   * The columns kept beside each state's JSON, in list's order (integrity.ts SessionColumns); a
+   * store without such columns answers the state's own fields.
+   */
+  readonly listColumns: (
+    filter: SessionFilter
+  ) => Effect.Effect<ReadonlyArray<SessionColumns>, SessionStoreError>
 }
 
 export class SessionStore extends Context.Tag("turnvault/SessionStore")<

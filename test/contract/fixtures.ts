@@ -116,5 +116,6 @@ export const historyEntry = (
   actor: "turnvault",
   reason: "turn",
   occurred_at: "2024-05-01T10:00:00.123456+02:00",
+  entry_hash: `e${seq}`,
   ...overrides
 })

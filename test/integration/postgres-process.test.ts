@@ -146,6 +146,42 @@ describe("process on PostgreSQL", () => {
     expect(none.stderr).toContain("no history for session no-such-session")
   })
 
+  it("verify reports a column edited apart from the hashed content it stands beside", async () => {
+    // the queries filter and order by these columns: an edit of one alone must not go unseen
+    const { rows } = await query<{ turn_id: string; session_id: string }>(
+      "SELECT turn_id, session_id FROM turn_records ORDER BY turn_id DESC LIMIT 3"
+    )
+    const [late, rehashed, moved] = rows
+    const { rows: sessions } = await query<{ session_id: string }>(
+      "SELECT session_id FROM sessions WHERE status = 'ACTIVE' ORDER BY session_id LIMIT 1"
+    )
+    await query(`SET session_replication_role = replica;
+                 UPDATE turn_records SET occurred_at = occurred_at - interval '1 day' WHERE turn_id = '${late!.turn_id}';
+                 UPDATE turn_records SET hash = repeat('0', 64) WHERE turn_id = '${rehashed!.turn_id}';
+                 UPDATE turn_records SET turn_number = turn_number + 1000 WHERE turn_id = '${moved!.turn_id}';
+                 UPDATE sessions SET status = 'ENDED' WHERE session_id = '${sessions[0]!.session_id}'`)
+    const verified = await runCli(["verify"], { DATABASE_URL: db.url })
+    expect(verified.code).toBe(1)
+    const broken = JSON.parse(verified.stdout).broken as Array<{ problem: string; session_id: string }>
+    const about = (what: string) => broken.filter((b) => b.problem.includes(what))
+    expect(about(`turn ${late!.turn_id}: column occurred_at`)).toHaveLength(1)
+    expect(about(`turn ${rehashed!.turn_id}: column hash`)).toHaveLength(1)
+    expect(about(`turn ${moved!.turn_id}: column turn_number`)).toHaveLength(1)
+    expect(about('session: column status is "ENDED" but the hashed content says "ACTIVE"')).toMatchObject([
+      { session_id: sessions[0]!.session_id }
+    ])
+    // put them back, so the other cases see an intact store
+    await query(`SET session_replication_role = replica;
+                 UPDATE turn_records SET occurred_at = (record->>'occurred_at')::timestamptz, hash = record->>'hash',
+                   turn_number = (record->>'turn_number')::int
+                 WHERE turn_id IN ('${late!.turn_id}', '${rehashed!.turn_id}', '${moved!.turn_id}');
+                 UPDATE sessions SET status = state->>'status' WHERE session_id = '${sessions[0]!.session_id}'`)
+    const again = await runCli(["verify"], { DATABASE_URL: db.url })
+    expect(
+      JSON.parse(again.stdout).broken.filter((b: { problem: string }) => b.problem.includes("column"))
+    ).toEqual([])
+  })
+
   it("verify reports a turn record or a session state edited behind the service's back", async () => {
     // the audit tables refuse UPDATE; an attacker with superuser rights can bypass the triggers
     const {

@@ -9,7 +9,8 @@ import {
   applyTurn,
   closeCase,
   contentHash,
-  endSession
+  endSession,
+  ledgerEntryHash
 } from "../../src/domain/session"
 
 const IDENTITY: SessionIdentity = { tenant_id: "t1", session_id: "s1", customer_id: "c1", agent_id: "a1" }
@@ -91,7 +92,8 @@ describe("first turn", () => {
       version: 1,
       updated_at: at(1),
       ended_event_ids: [],
-      lifecycle: { active_scenario_id: "refund", current_step_id: "step-1", canonical_intent: "refund" }
+      lifecycle: { active_scenario_id: "refund", current_step_id: "step-1", canonical_intent: "refund" },
+      ledger_head: history.entry_hash
     })
     expect(history).toStrictEqual({
       tenant_id: "t1",
@@ -105,7 +107,8 @@ describe("first turn", () => {
       to_status: "ACTIVE",
       actor: "turnvault",
       reason: "created",
-      occurred_at: at(1)
+      occurred_at: at(1),
+      entry_hash: ledgerEntryHash(history, null)
     })
   })
 })
@@ -179,8 +182,11 @@ describe("end and reopen", () => {
         to_status: reason,
         actor: "turnvault",
         reason,
-        occurred_at: at(30)
+        occurred_at: at(30),
+        // the ledger's own chain: this entry's contents and the entry before it
+        entry_hash: ledgerEntryHash(end!.history, started!.history.entry_hash)
       })
+      expect(end?.record.state.ledger_head).toBe(end?.history.entry_hash)
     }
   )
 
@@ -293,7 +299,8 @@ describe("content hash and version", () => {
       version: 2,
       updated_at: at(59),
       ended_event_ids: ["end-1"],
-      lifecycle: { active_scenario_id: null, current_step_id: null, canonical_intent: null }
+      lifecycle: { active_scenario_id: null, current_step_id: null, canonical_intent: null },
+      ledger_head: "0".repeat(64)
     }
     expect(Object.keys(changed).sort()).toStrictEqual(Object.keys(state).sort())
     const original = contentHash(state)

@@ -45,6 +45,21 @@ export const make = (): AuditStoreService => {
       Effect.sync(() => turnIds.flatMap((turnId) => records.get(recordKey(tenantId, turnId)) ?? [])),
     listRecords: (filter) =>
       Effect.sync(() => [...records.values()].filter((record) => matches(record, filter)).sort(recordOrder)),
+    listRecordColumns: (filter) =>
+      Effect.sync(() =>
+        [...records.values()]
+          .filter((record) => matches(record, filter))
+          .sort(recordOrder)
+          .map(({ tenant_id, session_id, turn_id, turn_number, occurred_at, hash, prev_hash }) => ({
+            tenant_id,
+            session_id,
+            turn_id,
+            turn_number,
+            occurred_at,
+            hash,
+            prev_hash
+          }))
+      ),
     listHistory: (filter) =>
       Effect.sync(() => [...history.values()].filter((entry) => matches(entry, filter)).sort(historyOrder))
   }

@@ -27,6 +27,19 @@ export const make = (): SessionStoreService => {
     list: (filter) =>
       Effect.sync(() =>
         [...records.values()].filter((record) => matches(record, filter)).sort(byTenantThenSession)
+      ),
+    listColumns: (filter) =>
+      Effect.sync(() =>
+        [...records.values()]
+          .filter((record) => matches(record, filter))
+          .sort(byTenantThenSession)
+          .map(({ state }) => ({
+            tenant_id: state.tenant_id,
+            session_id: state.session_id,
+            customer_id: state.customer_id,
+            agent_id: state.agent_id,
+            status: state.status
+          }))
       )
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import type { TurnRecord } from "../../../schemas"
+import type { RecordColumns } from "../../domain/integrity"
 import type { SessionHistoryEntry } from "../../domain/model"
 import { type AuditFilter, AuditStore, AuditStoreError } from "../../ports/AuditStore"
 import { PgClient, storeQuery } from "./PgClient"
@@ -17,14 +18,15 @@ ORDER BY ord
 ON CONFLICT (tenant_id, turn_id) DO NOTHING`
 
 const HISTORY_COLUMNS = `tenant_id, session_id, seq, event_key, turn_id, prev_content_hash, new_content_hash,
-  from_status, to_status, actor, reason, occurred_at`
+  from_status, to_status, actor, reason, occurred_at, entry_hash`
 
 const APPEND_HISTORY = `
 INSERT INTO session_history (${HISTORY_COLUMNS})
 SELECT ${HISTORY_COLUMNS}
 FROM jsonb_to_recordset($1::jsonb) AS input(
   tenant_id text, session_id text, seq int, event_key text, turn_id text, prev_content_hash text,
-  new_content_hash text, from_status text, to_status text, actor text, reason text, occurred_at text)
+  new_content_hash text, from_status text, to_status text, actor text, reason text, occurred_at text,
+  entry_hash text)
 ON CONFLICT (tenant_id, session_id, seq) DO NOTHING`
 
 const FILTER = `($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR session_id = $2)`
@@ -85,7 +87,19 @@ export const make = Effect.gen(function* () {
     return result.rows
   })
 
-  return AuditStore.of({ append, recordedTurns, findRecords, listRecords, listHistory })
+  const listRecordColumns = Effect.fn("PgAuditStore.listRecordColumns")(function* (filter: AuditFilter) {
+    const result = yield* sql("listRecordColumns")<
+      Omit<RecordColumns, "occurred_at"> & { occurred_at: Date }
+    >(
+      `SELECT tenant_id, session_id, turn_id, turn_number, occurred_at, hash, prev_hash FROM turn_records
+       WHERE ${FILTER}
+       ORDER BY tenant_id COLLATE "C", session_id COLLATE "C", turn_number, turn_id COLLATE "C"`,
+      filterParams(filter)
+    )
+    return result.rows.map((row) => ({ ...row, occurred_at: row.occurred_at.toISOString() }))
+  })
+
+  return AuditStore.of({ append, recordedTurns, findRecords, listRecords, listRecordColumns, listHistory })
 })
 
 export const layer: Layer.Layer<AuditStore, never, PgClient> = Layer.effect(AuditStore, make)

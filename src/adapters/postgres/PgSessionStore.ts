@@ -4,6 +4,7 @@
  * (PgPartitionOwnership), so the upsert itself compares nothing.
  */
 import { Effect, Layer } from "effect"
+import type { SessionColumns } from "../../domain/integrity"
 import { type SessionRecord, type SessionState, sessionKey } from "../../domain/model"
 import { type SessionFilter, type SessionId, SessionStore, SessionStoreError } from "../../ports/SessionStore"
 import { PgClient, storeQuery } from "./PgClient"
@@ -92,7 +93,17 @@ export const make = Effect.gen(function* () {
     return result.rows.map(toRecord)
   })
 
-  return SessionStore.of({ load, loadMany, save, list })
+  const listColumns = Effect.fn("PgSessionStore.listColumns")(function* (filter: SessionFilter) {
+    const result = yield* sql("listColumns")<SessionColumns>(
+      `SELECT tenant_id, session_id, customer_id, agent_id, status FROM sessions
+       WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR session_id = $2)
+       ORDER BY tenant_id COLLATE "C", session_id COLLATE "C"`,
+      [filter.tenantId ?? null, filter.sessionId ?? null]
+    )
+    return result.rows
+  })
+
+  return SessionStore.of({ load, loadMany, save, list, listColumns })
 })
 
 export const layer: Layer.Layer<SessionStore, never, PgClient> = Layer.effect(SessionStore, make)

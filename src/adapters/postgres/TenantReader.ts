@@ -15,7 +15,7 @@ import type pg from "pg"
 import type { FieldDefinition, ScenarioFieldRequirement, TurnRecord } from "../../../schemas"
 import type { ProfileAsset, ProfileField, SessionHistoryEntry, SessionState } from "../../domain/model"
 import type { SessionSummary } from "../../ports/IngestionStore"
-import { groupBy } from "../../domain/integrity"
+import { groupBy, type RecordColumns } from "../../domain/integrity"
 import { PgClient } from "./PgClient"
 import { makeTenantPool, type TenantConnection } from "./TenantPool"
 import * as Sql from "./profileSql"
@@ -172,6 +172,8 @@ export interface SessionFilter {
 export interface SessionWithAudit {
   readonly session: SessionRow
   readonly records: ReadonlyArray<TurnRecord>
+  /** The columns kept beside each record's JSON, in the same order. */
+  readonly recordColumns: ReadonlyArray<RecordColumns>
   readonly history: ReadonlyArray<SessionHistoryEntry>
 }
 
@@ -251,7 +253,7 @@ const SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 const HISTORY = `
 SELECT tenant_id, session_id, seq::float8 AS seq, event_key, turn_id, prev_content_hash, new_content_hash,
-  from_status, to_status, actor, reason, occurred_at
+  from_status, to_status, actor, reason, occurred_at, entry_hash
 FROM session_history`
 
 const BIND = `
@@ -508,8 +510,11 @@ export const make = (config: TenantReaderConfig) =>
               ["session" in target ? target.session : target.customer]
             )).rows.map(sessionOf)
             const ids = sessions.map((row) => row.session_id)
-            const records = yield* query<{ record: TurnRecord }>(
-              `SELECT record FROM turn_records WHERE session_id = ANY($1::text[])
+            const records = yield* query<
+              { record: TurnRecord } & Omit<RecordColumns, "occurred_at"> & { occurred_at: Date }
+            >(
+              `SELECT record, tenant_id, session_id, turn_id, turn_number, occurred_at, hash, prev_hash
+               FROM turn_records WHERE session_id = ANY($1::text[])
                ORDER BY turn_number, turn_id COLLATE "C"`,
               [ids]
             )
@@ -521,10 +526,18 @@ export const make = (config: TenantReaderConfig) =>
               records.rows.map((r) => r.record),
               (r) => r.session_id
             )
+            const columnsOf = groupBy(
+              records.rows.map(({ record: _, occurred_at, ...columns }) => ({
+                ...columns,
+                occurred_at: occurred_at.toISOString()
+              })),
+              (r) => r.session_id
+            )
             const historyOf = groupBy(history.rows, (h) => h.session_id)
             return sessions.map((session) => ({
               session,
               records: recordsOf.get(session.session_id) ?? [],
+              recordColumns: columnsOf.get(session.session_id) ?? [],
               history: historyOf.get(session.session_id) ?? []
             }))
           }),

@@ -45,7 +45,8 @@ export const historyRow = (entry: SessionHistoryEntry) => ({
   actor: entry.actor,
   occurred_at: entry.occurred_at,
   prev_content_hash: entry.prev_content_hash,
-  new_content_hash: entry.new_content_hash
+  new_content_hash: entry.new_content_hash,
+  entry_hash: entry.entry_hash
 })
 
 export const writeFile_ = (dir: string, name: string, text: string) =>

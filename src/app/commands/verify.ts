@@ -1,10 +1,11 @@
 /**
  * `turnvault verify`: recomputes every session's turn-record hash chain, its history ledger and
- * its content hash, and lists what does not match (DESIGN 3.5). Reads through the store ports, so
- * it checks whatever backend is configured.
+ * its content hash, compares the columns the stores query by with the hashed content, and lists
+ * what does not match (DESIGN 3.5). Reads through the store ports, so it checks whatever backend
+ * is configured.
  */
 import { Effect } from "effect"
-import { type Broken, checkSession, groupBy, type Problem } from "../../domain/integrity"
+import { type Broken, checkStoredSession, groupBy, type Problem } from "../../domain/integrity"
 import { sessionKey } from "../../domain/model"
 import { AuditStore } from "../../ports/AuditStore"
 import { SessionStore } from "../../ports/SessionStore"
@@ -20,9 +21,18 @@ export const verifyStores = (filter: {
       ...(filter.tenantId === undefined ? {} : { tenantId: filter.tenantId }),
       ...(filter.sessionId === undefined ? {} : { sessionId: filter.sessionId })
     }
-    const sessions = yield* (yield* SessionStore).list(f)
+    const store = yield* SessionStore
+    const sessions = yield* store.list(f)
+    const sessionColumns = new Map(
+      (yield* store.listColumns(f)).map((c) => [sessionKey(c.tenant_id, c.session_id), c])
+    )
     const audit = yield* AuditStore
-    const records = groupBy(yield* audit.listRecords(f), (r) => sessionKey(r.tenant_id, r.session_id))
+    const listed = yield* audit.listRecords(f)
+    const records = groupBy(listed, (r) => sessionKey(r.tenant_id, r.session_id))
+    // by (tenant, turn): a record whose session_id column was changed still meets its record
+    const recordColumns = new Map(
+      (yield* audit.listRecordColumns(f)).map((c) => [`${c.tenant_id}\u0000${c.turn_id}`, c])
+    )
     const ledger = groupBy(yield* audit.listHistory(f), (e) => sessionKey(e.tenant_id, e.session_id))
     const broken: Array<Broken> = []
     const report = (tenant_id: string, session_id: string, problems: ReadonlyArray<Problem>) => {
@@ -34,7 +44,14 @@ export const verifyStores = (filter: {
       seen.add(key)
       const chain = records.get(key) ?? []
       const entries = ledger.get(key) ?? []
-      const problems = checkSession(state, content_hash, chain, entries)
+      const problems = checkStoredSession({
+        state,
+        content_hash,
+        records: chain,
+        history: entries,
+        sessionColumns: sessionColumns.get(key),
+        recordColumns: chain.flatMap((r) => recordColumns.get(`${r.tenant_id}\u0000${r.turn_id}`) ?? [])
+      })
       report(state.tenant_id, state.session_id, problems)
     }
     for (const [key, chain] of records) {
