@@ -7,9 +7,11 @@
  *   3. judge the answer field by field (domain/extraction.ts: unknown field, invalid value dropped
  *      and counted; below 0.8 confidence flagged needs_human_review);
  *   4. publish the kept values as an `extraction.completed` event on the turn-events topic, keyed
- *      by session, so the one pipeline applies them with lineage (src/domain/inference.ts);
+ *      by session, so the one pipeline applies them with lineage (src/domain/inference.ts): the
+ *      batch's events in one send, at its end;
  *   5. roll the session's summary forward (asked at the same time as the extraction);
- *   6. record the result (template, model, counts), which makes the turn done.
+ *   6. record the result (template, model, counts), which makes the turn done: the batch's results
+ *      in one statement, after its events are published.
  * A model that keeps failing (after retries with backoff, Retry-After honoured) or keeps answering
  * unusably sends the task to the ingestion DLQ with the reason. A store or the log being down is
  * not the task's fault: those steps are retried until they succeed, which pauses the worker.
@@ -25,10 +27,10 @@ import {
   type FieldDefinition
 } from "../../schemas"
 import { acceptAnswer, fieldView } from "../domain/extraction"
-import { IngestionStore, type SessionSummary } from "../ports/IngestionStore"
+import { type IngestionResult, IngestionStore, type SessionSummary } from "../ports/IngestionStore"
 import { LlmError } from "../ports/LlmProvider"
 import { type AnswerInvalid, MemoryModel, type ModelReply } from "../ports/MemoryModel"
-import { OutputSink } from "../ports/OutputSink"
+import { type OutputMessage, OutputSink } from "../ports/OutputSink"
 import { ProfileStore } from "../ports/ProfileStore"
 import { IngestMetrics } from "../observability/IngestMetrics"
 
@@ -157,8 +159,23 @@ export const makeIngestWorker = (config: IngestConfig) =>
         })
       })
 
-    /** One task whose turn has no result yet; `fields`: the agent's profile fields. */
-    const processTask = (raw: RawTask, task: MemoryIngestionTask, fields: ReadonlyArray<FieldDefinition>) =>
+    /** What a batch's processed tasks leave to publish and record, once, at its end. */
+    interface Finished {
+      readonly events: Array<OutputMessage>
+      readonly results: Array<IngestionResult>
+    }
+
+    /**
+     * One task whose turn has no result yet; `fields`: the agent's profile fields. Its summary is
+     * saved (the session's next task builds on it) and a dead letter sent at once; its event and
+     * result join `finished`.
+     */
+    const processTask = (
+      raw: RawTask,
+      task: MemoryIngestionTask,
+      fields: ReadonlyArray<FieldDefinition>,
+      finished: Finished
+    ) =>
       Effect.gen(function* () {
         const byName = new Map(fields.map((def) => [def.name, def]))
         const missing = (task.missing_fields ?? []).flatMap((m) => {
@@ -253,32 +270,27 @@ export const makeIngestWorker = (config: IngestConfig) =>
               ])
             )
           }
-          yield* durable(
-            "publish",
-            sink.publish([
-              { topic: config.turnEventsTopic, key: task.session_id, value: JSON.stringify(event) }
-            ])
-          )
+          finished.events.push({
+            topic: config.turnEventsTopic,
+            key: task.session_id,
+            value: JSON.stringify(event)
+          })
         }
 
         if (summary !== null && summary._tag === "Left") return yield* deadLetter(raw, task, summary.left)
 
-        yield* durable(
-          "record",
-          store.record({
-            tenant_id: task.tenant_id,
-            turn_id: task.turn_id,
-            session_id: task.session_id,
-            customer_id: task.customer_id,
-            completed_at: new Date(yield* Clock.currentTimeMillis).toISOString(),
-            template: reply.template,
-            model: reply.model,
-            extracted: accepted.values.length,
-            needs_review: accepted.values.filter((v) => v.needs_human_review).length,
-            dropped: accepted.dropped.map((d) => ({ name: d.name, reason: d.reason }))
-          })
-        )
-        metrics.tasks.inc({ result: accepted.values.length > 0 ? "extracted" : "nothing_found" })
+        finished.results.push({
+          tenant_id: task.tenant_id,
+          turn_id: task.turn_id,
+          session_id: task.session_id,
+          customer_id: task.customer_id,
+          completed_at: new Date(yield* Clock.currentTimeMillis).toISOString(),
+          template: reply.template,
+          model: reply.model,
+          extracted: accepted.values.length,
+          needs_review: accepted.values.filter((v) => v.needs_human_review).length,
+          dropped: accepted.dropped.map((d) => ({ name: d.name, reason: d.reason }))
+        })
       })
 
     const tenantSlots = new Map<string, Effect.Semaphore>()
@@ -345,6 +357,7 @@ export const makeIngestWorker = (config: IngestConfig) =>
               )
             )
           }
+        const finished: Finished = { events: [], results: [] }
         yield* Effect.forEach(
           sessions.values(),
           ({ tenant, tasks }) =>
@@ -353,7 +366,7 @@ export const makeIngestWorker = (config: IngestConfig) =>
                 if (done.has(`${task.tenant_id}\u0000${task.turn_id}`))
                   return Effect.sync(() => metrics.tasks.inc({ result: "duplicate" }))
                 const fields = definitions.get(`${task.tenant_id}\u0000${task.agent_id}`) ?? []
-                return processTask(raw, task, fields).pipe(
+                return processTask(raw, task, fields, finished).pipe(
                   Effect.annotateLogs({
                     tenant_id: task.tenant_id,
                     session_id: task.session_id,
@@ -364,6 +377,11 @@ export const makeIngestWorker = (config: IngestConfig) =>
             ),
           { concurrency: "unbounded", discard: true }
         )
+        // the events before the results: a turn is done only once its values are on their way
+        if (finished.events.length > 0) yield* durable("publish", sink.publish(finished.events))
+        if (finished.results.length > 0) yield* durable("record", store.record(finished.results))
+        for (const result of finished.results)
+          metrics.tasks.inc({ result: result.extracted > 0 ? "extracted" : "nothing_found" })
       })
 
     return { handle }

@@ -52,8 +52,8 @@ export interface IngestionStoreService {
     tenantId: string,
     turnIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlySet<string>, IngestionStoreError>
-  /** Records a turn's result; a second one for the same turn changes nothing (the first stays). */
-  readonly record: (result: IngestionResult) => Effect.Effect<void, IngestionStoreError>
+  /** Records turns' results; a second one for the same turn changes nothing (the first stays). */
+  readonly record: (results: ReadonlyArray<IngestionResult>) => Effect.Effect<void, IngestionStoreError>
   readonly result: (
     tenantId: string,
     turnId: string

@@ -24,9 +24,12 @@ export const ingestionCases = (it: StoreIt, tenant: (label: string) => string) =
       const store = yield* IngestionStore
       const t = tenant("ingest")
       expect(yield* store.completed(t, [])).toEqual(new Set())
-      yield* store.record(result(t, "turn-1"))
-      yield* store.record(result(t, "turn-1", { model: "model-b", extracted: 0 }))
-      yield* store.record(result(tenant("other"), "turn-2"))
+      yield* store.record([result(t, "turn-1")])
+      yield* store.record([
+        result(t, "turn-1", { model: "model-b", extracted: 0 }),
+        result(tenant("other"), "turn-2")
+      ])
+      yield* store.record([])
       expect(yield* store.completed(t, ["turn-1", "turn-2", "turn-3"])).toEqual(new Set(["turn-1"]))
       expect(yield* store.result(t, "turn-1")).toEqual(result(t, "turn-1"))
       expect(yield* store.result(t, "turn-2")).toBeNull()

@@ -15,10 +15,12 @@ export const make = (): IngestionStoreService => {
   return {
     completed: (tenantId, turnIds) =>
       Effect.sync(() => new Set(turnIds.filter((id) => results.has(key(tenantId, id))))),
-    record: (result) =>
+    record: (list) =>
       Effect.sync(() => {
-        const k = key(result.tenant_id, result.turn_id)
-        if (!results.has(k)) results.set(k, result)
+        for (const result of list) {
+          const k = key(result.tenant_id, result.turn_id)
+          if (!results.has(k)) results.set(k, result)
+        }
       }),
     result: (tenantId, turnId) => Effect.sync(() => results.get(key(tenantId, turnId)) ?? null),
     summary: (tenantId, sessionId) => Effect.sync(() => summaries.get(key(tenantId, sessionId)) ?? null),

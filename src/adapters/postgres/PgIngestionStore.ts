@@ -14,10 +14,14 @@ import { PgClient, storeQuery } from "./PgClient"
 
 const COMPLETED = `SELECT turn_id FROM ingestion_results WHERE tenant_id = $1 AND turn_id = ANY($2::text[])`
 
+/** One statement for a batch's results: a JSON array of rows. */
 const RECORD = `
 INSERT INTO ingestion_results
   (tenant_id, turn_id, session_id, customer_id, completed_at, template, model, extracted, needs_review, dropped)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+SELECT tenant_id, turn_id, session_id, customer_id, completed_at, template, model, extracted, needs_review, dropped
+FROM jsonb_to_recordset($1::jsonb) AS input(
+  tenant_id text, turn_id text, session_id text, customer_id text, completed_at timestamptz, template text,
+  model text, extracted int, needs_review int, dropped jsonb)
 ON CONFLICT (tenant_id, turn_id) DO NOTHING`
 
 const RESULT = `
@@ -55,21 +59,8 @@ export const make = Effect.map(PgClient, (pg) => {
             sql("completed")<{ turn_id: string }>(COMPLETED, [tenantId, turnIds]),
             (result) => new Set(result.rows.map((row) => row.turn_id))
           ),
-    record: (r) =>
-      Effect.asVoid(
-        sql("record")(RECORD, [
-          r.tenant_id,
-          r.turn_id,
-          r.session_id,
-          r.customer_id,
-          r.completed_at,
-          r.template,
-          r.model,
-          r.extracted,
-          r.needs_review,
-          JSON.stringify(r.dropped)
-        ])
-      ),
+    record: (results) =>
+      results.length === 0 ? Effect.void : Effect.asVoid(sql("record")(RECORD, [JSON.stringify(results)])),
     result: (tenantId, turnId) =>
       Effect.map(sql("result")<ResultRow>(RESULT, [tenantId, turnId]), (result) => {
         const row = result.rows[0]
