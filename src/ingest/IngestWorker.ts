@@ -163,6 +163,8 @@ export const makeIngestWorker = (config: IngestConfig) =>
     interface Finished {
       readonly events: Array<OutputMessage>
       readonly results: Array<IngestionResult>
+      /** Per session, the summary this batch saved last: its next task builds on it unread. */
+      readonly summaries: Map<string, SessionSummary>
     }
 
     /**
@@ -184,9 +186,11 @@ export const makeIngestWorker = (config: IngestConfig) =>
             ? []
             : [{ name: def.name, collection_prompt: def.collection_prompt ?? null }]
         })
-        const previous: SessionSummary | null = config.summaries
-          ? yield* durable("summary", store.summary(task.tenant_id, task.session_id))
-          : null
+        const sessionKey = `${task.tenant_id}\u0000${task.session_id}`
+        const previous: SessionSummary | null = !config.summaries
+          ? null
+          : (finished.summaries.get(sessionKey) ??
+            (yield* durable("summary", store.summary(task.tenant_id, task.session_id))))
 
         // The two requests are independent (the summary builds on the previous summary, not on
         // this extraction): asked at once, a task takes one model round trip, not two.
@@ -214,21 +218,21 @@ export const makeIngestWorker = (config: IngestConfig) =>
           ],
           { concurrency: 2 }
         )
-        if (summary !== null && summary._tag === "Right")
-          yield* durable(
-            "save summary",
-            store.saveSummary({
-              tenant_id: task.tenant_id,
-              session_id: task.session_id,
-              customer_id: task.customer_id,
-              summary: summary.right.value,
-              covers_turn_ids: [...(previous?.covers_turn_ids ?? []), task.turn_id].slice(-MAX_COVERED),
-              through_turn_number: Math.max(previous?.through_turn_number ?? 0, task.turn_number),
-              template: summary.right.template,
-              model: summary.right.model,
-              updated_at: new Date(yield* Clock.currentTimeMillis).toISOString()
-            })
-          )
+        if (summary !== null && summary._tag === "Right") {
+          const next: SessionSummary = {
+            tenant_id: task.tenant_id,
+            session_id: task.session_id,
+            customer_id: task.customer_id,
+            summary: summary.right.value,
+            covers_turn_ids: [...(previous?.covers_turn_ids ?? []), task.turn_id].slice(-MAX_COVERED),
+            through_turn_number: Math.max(previous?.through_turn_number ?? 0, task.turn_number),
+            template: summary.right.template,
+            model: summary.right.model,
+            updated_at: new Date(yield* Clock.currentTimeMillis).toISOString()
+          }
+          yield* durable("save summary", store.saveSummary(next))
+          finished.summaries.set(sessionKey, next)
+        }
         // a redelivery of a dead-lettered task redoes only what failed: the summary covers the turn
         if (extraction._tag === "Left") return yield* deadLetter(raw, task, extraction.left)
         const reply = extraction.right
@@ -357,7 +361,7 @@ export const makeIngestWorker = (config: IngestConfig) =>
               )
             )
           }
-        const finished: Finished = { events: [], results: [] }
+        const finished: Finished = { events: [], results: [], summaries: new Map() }
         yield* Effect.forEach(
           sessions.values(),
           ({ tenant, tasks }) =>

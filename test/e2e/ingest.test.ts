@@ -8,6 +8,7 @@
  * values land in the vault as inferences with lineage (`items chain` leads to the turn), a doubtful
  * one waits for review, and each session has a rolling summary.
  */
+import { writeFile } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Kafka, logLevel } from "kafkajs"
@@ -136,7 +137,7 @@ describe("turnvault ingest", () => {
       def("mood", "string", "SESSION")
     ]
     const defsPath = `${dir}/defs.json`
-    await import("node:fs/promises").then((fs) => fs.writeFile(defsPath, JSON.stringify(defs)))
+    await writeFile(defsPath, JSON.stringify(defs))
     await turnvault(["definitions", "import", defsPath], { DATABASE_URL: database.url })
 
     pipeline = await spawnTurnvault({ name: "pipeline", dir, env })

@@ -8,23 +8,12 @@
  * needs the signed checkpoints, and attacks on profile rows and definitions, which have no chain
  * (DESIGN 10).
  */
-import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runCli, writeWorkload } from "../support/cli"
-import { freshDatabase, type TestDatabase } from "../support/postgres"
+import { freshDatabase, queryRows as query, type TestDatabase } from "../support/postgres"
 
 let workload: Awaited<ReturnType<typeof writeWorkload>>
 const databases: Array<TestDatabase> = []
-
-const query = async <R extends pg.QueryResultRow = any>(url: string, sql: string) => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<R>(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
 
 /** A database holding the processed workload. */
 const processed = async () => {
