@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs"
 import { topicCatalogue } from "./topics"
 
-const days = (ms: number) => `${ms / 86_400_000} d`
+const days = (ms: number) => (ms < 0 ? "for ever" : `${ms / 86_400_000} d`)
 const kib = (bytes: number) => `${(bytes / 1024).toLocaleString("en-US")} KiB`
 
 export const renderCatalogue = (): string => {

@@ -28,7 +28,8 @@ export const topicNames = (prefix: string): TopicNames => ({
   memoryIngestion: `${prefix}memory-ingestion`,
   memoryIngestionDlq: `${prefix}memory-ingestion.dlq`,
   turnRecords: `${prefix}turn-records`,
-  telemetry: `${prefix}telemetry`
+  telemetry: `${prefix}telemetry`,
+  auditCheckpoints: `${prefix}audit-checkpoints`
 })
 
 export type { TopicNames }
@@ -141,6 +142,20 @@ export const topicCatalogue = (
       cleanupPolicy: "delete",
       maxMessageBytes: eventSized,
       description: "Per-turn processing telemetry; may drop under overload (counted)"
+    },
+    {
+      name: names.auditCheckpoints,
+      role: "output",
+      key: "seq (decimal text)",
+      value: "AuditCheckpoint (schemas/json/audit-checkpoint.schema.json)",
+      // one partition: the checkpoints are one sequence, read back in order by `verify --checkpoints`
+      partitions: 1,
+      // kept for ever, one message per seq: the witness outside the database (decision 0018)
+      retentionMs: -1,
+      cleanupPolicy: "compact",
+      maxMessageBytes: eventSized,
+      description:
+        "Signed Merkle roots over the audit chains' heads, every TURNVAULT_CHECKPOINT_INTERVAL_MS; `turnvault verify --checkpoints` reads them back"
     }
   ]
 }

@@ -71,8 +71,33 @@ export const COMMANDS: ReadonlyArray<Command> = [
   command(
     "verify",
     [],
-    ["tenant", "session"],
-    "  verify [--tenant T] [--session S]       recompute hash chains and content hashes"
+    ["tenant", "session", "checkpoints", "public-key"],
+    `  verify [--tenant T] [--session S] [--checkpoints [--public-key F]]
+                                          recompute hash chains and content hashes; with
+                                          --checkpoints also check every signed checkpoint (and,
+                                          with KAFKA_BROKERS, the copies on the witness topic)`
+  ),
+  command(
+    "checkpoints",
+    ["write", "list", "keygen"],
+    [],
+    `  checkpoints write|list                  sign and publish an audit checkpoint now (start does it
+                                          every TURNVAULT_CHECKPOINT_INTERVAL_MS), or list them
+  checkpoints keygen                      print a new Ed25519 key pair for TURNVAULT_CHECKPOINT_KEY`
+  ),
+  command(
+    "prove",
+    [],
+    ["tenant", "turn"],
+    `  prove --tenant T --turn ID              print a turn record's inclusion proof in a signed
+                                          checkpoint (JSON, schemas/json/turn-proof.schema.json)`
+  ),
+  command(
+    "verify-proof",
+    [],
+    ["proof", "public-key"],
+    `  verify-proof --proof F [--public-key F] check a proof with the public key alone (exit 1 if it
+                                          does not hold)`
   ),
   command(
     "history",
@@ -164,6 +189,10 @@ export const FLAG_TYPES: Readonly<Record<string, "string" | "boolean">> = {
   reason: "string",
   lines: "string",
   output: "string",
+  turn: "string",
+  proof: "string",
+  "public-key": "string",
+  checkpoints: "boolean",
   cascade: "boolean",
   apply: "boolean",
   all: "boolean",

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { checkArgs, FLAG_TYPES, USAGE } from "./cli"
 import { installPath } from "../config/installRoot"
-import { topicCatalogue } from "../../streams/topics"
+import { topicCatalogue, topicNames } from "../../streams/topics"
 import {
   embeddedLogLayer,
   fileLogLayer,
@@ -41,6 +41,15 @@ import * as OpenAiCompatible from "../adapters/llm/OpenAiCompatible"
 import { startEmbedded, startKafka } from "./commands/start"
 import { listQuarantine, resolveQuarantine, showQuarantine } from "./commands/quarantine"
 import { verifyStores } from "./commands/verify"
+import {
+  listCheckpoints,
+  proveTurn,
+  verifyingKey,
+  verifyProofFile,
+  writeCheckpointNow
+} from "./commands/checkpoints"
+import { newKeyPair } from "../domain/checkpoint"
+import * as KafkaCheckpointWitness from "../adapters/kafka/KafkaCheckpointWitness"
 import { createKey, listKeys, operator, revokeKey } from "./commands/keys"
 import { isKeyScope } from "../domain/apiKey"
 import { deleteItem, derivedItems, fieldHistory, itemChain, shownRow, tombstones } from "./commands/items"
@@ -242,9 +251,55 @@ const runCommand = (config: AppConfig) =>
         return yield* print(yield* exportStores(yield* required("export")).pipe(Effect.provide(stores)))
       case "verify": {
         const filter = { tenantId: flag("tenant"), sessionId: flag("session") }
-        const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
+        if (values.checkpoints !== true) {
+          const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
+          yield* print(report)
+          if (report.broken.length > 0) process.exitCode = 1
+          return
+        }
+        const key = yield* verifyingKey(config, flag("public-key"))
+        // with a broker, the copies published on the witness topic are compared too
+        const witnessed = Option.match(config.kafkaBrokers, {
+          onNone: () => stores,
+          onSome: (brokers) =>
+            Layer.merge(
+              stores,
+              KafkaCheckpointWitness.layer(topicNames(config.topicPrefix).auditCheckpoints).pipe(
+                Layer.provide(kafkaClientLayer(brokers))
+              )
+            )
+        })
+        const report = yield* verifyStores(filter, key).pipe(Effect.provide(witnessed))
         yield* print(report)
-        if (report.broken.length > 0) process.exitCode = 1
+        if (report.broken.length > 0 || (report.checkpoints?.broken.length ?? 0) > 0) process.exitCode = 1
+        return
+      }
+      case "checkpoints": {
+        if (sub === "keygen") return yield* print(newKeyPair())
+        if (sub === "list")
+          return yield* Effect.forEach(yield* listCheckpoints.pipe(Effect.provide(stores)), print, {
+            discard: true
+          })
+        // on embedded defaults the in-process log is the only witness (it ends with the process)
+        const write = writeCheckpointNow(config).pipe(Effect.provide(stores))
+        return yield* print(
+          yield* Option.match(config.kafkaBrokers, {
+            onNone: () => Effect.provide(write, embeddedLogLayer(config)),
+            onSome: (brokers) => Effect.provide(write, kafkaLogLayer(brokers, config.kafkaProducer))
+          })
+        )
+      }
+      case "prove":
+        return yield* print(
+          yield* proveTurn(yield* required("tenant"), yield* required("turn")).pipe(Effect.provide(stores))
+        )
+      case "verify-proof": {
+        const result = yield* verifyProofFile(
+          yield* required("proof"),
+          yield* verifyingKey(config, flag("public-key"))
+        )
+        yield* print(result)
+        if (!result.valid) process.exitCode = 1
         return
       }
       case "history": {

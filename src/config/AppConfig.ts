@@ -195,6 +195,21 @@ export const AppConfig = Config.all({
     900_000,
     "Schedule tick of the orphan job: active items whose source is gone become orphaned"
   ),
+  checkpointKey: Config.option(Config.redacted("TURNVAULT_CHECKPOINT_KEY")).pipe(
+    Config.withDescription(
+      "Ed25519 private key signing the audit checkpoints (PKCS#8, PEM or one-line base64 DER; `turnvault checkpoints keygen`); unset = no checkpoints"
+    )
+  ),
+  checkpointPublicKey: Config.option(Config.string("TURNVAULT_CHECKPOINT_PUBLIC_KEY")).pipe(
+    Config.withDescription(
+      "The public key `verify --checkpoints` checks signatures with (SPKI, PEM or base64 DER); unset = the one of TURNVAULT_CHECKPOINT_KEY"
+    )
+  ),
+  checkpointIntervalMs: intervalMs(
+    "TURNVAULT_CHECKPOINT_INTERVAL_MS",
+    60_000,
+    "Schedule tick of the audit checkpoint: what was written since the last one is signed and published"
+  ),
   logLevel: Config.string("TURNVAULT_LOG_LEVEL").pipe(
     Config.withDefault("info"),
     Config.withDescription("Minimum log level of the log lines")

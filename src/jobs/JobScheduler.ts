@@ -24,22 +24,48 @@ export interface JobSchedulerConfig {
   readonly intervalsMs: Readonly<Record<JobName, number>>
 }
 
+/**
+ * A job the schedule runs once per tick across the cluster besides expire and orphans (the audit
+ * checkpoint): `work` answers how many items it covered.
+ */
+export interface ClaimedJob<R> {
+  readonly job: string
+  readonly intervalMs: number
+  readonly work: Effect.Effect<number, unknown, R>
+}
+
 /** One tick of one job: sweep (expire), claim, and run it if the claim won. */
-const runTick = (config: JobSchedulerConfig, job: JobName, tick: number, now: number) =>
+const runTick = <R>(
+  config: JobSchedulerConfig,
+  job: string,
+  work: Effect.Effect<number, unknown, R>,
+  tick: number,
+  now: number
+) =>
   Effect.gen(function* () {
     const leases = yield* JobLeases
     const metrics = yield* Metrics
     if (job === "expire") yield* Effect.flatMap(ActorRegistry, (registry) => registry.expireResident(now))
     const claim = { job, tick, instance: config.instance, startedAt: new Date(now) }
-    if (yield* leases.claim(claim)) yield* runClaimed(claim, job)
+    if (yield* leases.claim(claim)) yield* runClaimed(claim, work)
     else metrics.jobRuns.inc({ job, status: "skipped" })
   })
 
+/** What to log of a failure: its operation (a database error may quote a stored value), or its tag. */
+const failureName = (error: unknown) =>
+  typeof error === "object" && error !== null
+    ? "operation" in error
+      ? String(error.operation)
+      : "_tag" in error
+        ? String(error._tag)
+        : "unknown"
+    : "unknown"
+
 /** Runs the job of a won claim and records how it went in the claim's row. */
-const runClaimed = (claim: JobClaim, job: JobName) =>
+const runClaimed = <R>(claim: JobClaim, work: Effect.Effect<number, unknown, R>) =>
   Effect.gen(function* () {
     const leases = yield* JobLeases
-    const ran = yield* Effect.either(runJob(job))
+    const ran = yield* Effect.either(work)
     const finishedAt = new Date(yield* Clock.currentTimeMillis)
     // the run happened (or failed) either way: a record that cannot be written is only logged
     const record = (outcome: { status: "ok" | "failed"; itemsChanged: number | null }) =>
@@ -52,25 +78,29 @@ const runClaimed = (claim: JobClaim, job: JobName) =>
         )
       )
     if (ran._tag === "Left") {
-      // the operation only: a database error may quote a stored value
       yield* Effect.logWarning("background job failed; it runs again at the next tick", {
         tick: claim.tick,
-        error: ran.left.operation
+        error: failureName(ran.left)
       })
       return yield* record({ status: "failed", itemsChanged: null })
     }
-    const { summary, changed } = ran.right
-    // the orphaned rows leave the resident snapshots here and, through ItemChanges, elsewhere
+    yield* record({ status: "ok", itemsChanged: ran.right })
+  })
+
+/** expire or orphans: the orphaned rows leave the resident snapshots here and, through ItemChanges, elsewhere. */
+const vaultJob = (job: JobName) =>
+  Effect.gen(function* () {
+    const { summary, changed } = yield* runJob(job)
     if (job === "orphans") yield* Effect.flatMap(ItemChanges, (changes) => changes.publish(changed))
-    yield* record({ status: "ok", itemsChanged: summary.items_changed })
     if (summary.items_changed > 0) yield* Effect.logInfo("background job ran", summary)
+    return summary.items_changed
   })
 
 /**
  * Whatever else went wrong in a tick (a claim the database refused, a defect) is logged and counted
  * as failed; only an interruption (shutdown) goes through.
  */
-const survive = (job: JobName) =>
+const survive = (job: string) =>
   Effect.catchAllCause((cause: Cause.Cause<unknown>) =>
     Cause.isInterruptedOnly(cause)
       ? Effect.interrupt
@@ -86,7 +116,7 @@ const survive = (job: JobName) =>
 /** `work` for ever: at once for the current tick, then at each next tick's boundary. */
 const everyTick = <R>(
   interval: number,
-  job: JobName,
+  job: string,
   work: (tick: number, now: number) => Effect.Effect<void, unknown, R>
 ) =>
   Effect.suspend(() => {
@@ -105,11 +135,23 @@ const everyTick = <R>(
     }).pipe(Effect.forever)
   }).pipe(Effect.annotateLogs({ job }))
 
-/** Every job on its schedule, until interrupted. Never fails. */
-export const runSchedules = (config: JobSchedulerConfig) =>
+/** Every job on its schedule (and the `more` given), until interrupted. Never fails. */
+export const runSchedules = <R = never>(
+  config: JobSchedulerConfig,
+  more: ReadonlyArray<ClaimedJob<R>> = []
+) =>
   Effect.all(
-    JOB_NAMES.map((job) =>
-      everyTick(config.intervalsMs[job], job, (tick, now) => runTick(config, job, tick, now))
+    [
+      ...JOB_NAMES.map(
+        (job): ClaimedJob<Effect.Effect.Context<ReturnType<typeof vaultJob>> | R> => ({
+          job,
+          intervalMs: config.intervalsMs[job],
+          work: vaultJob(job)
+        })
+      ),
+      ...more
+    ].map(({ job, intervalMs, work }) =>
+      everyTick(intervalMs, job, (tick, now) => runTick(config, job, work, tick, now))
     ),
     { concurrency: "unbounded", discard: true }
   )

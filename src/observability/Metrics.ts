@@ -42,7 +42,7 @@ export const labelValues = {
   parkReasons: ["store_refused", "apply_failed", "session_quarantined"] satisfies ReadonlyArray<ParkReason>,
   resolutionStatuses: ["released", "dropped"],
   /** The background jobs (DESIGN 3.6) and how a tick of one ended (`skipped`: another instance had it). */
-  jobs: ["expire", "orphans"],
+  jobs: ["expire", "orphans", "checkpoint"],
   jobStatuses: ["ok", "failed", "skipped"],
   derivationDepths: ["1", "2", "3", "4", "5+"]
 } as const

@@ -4,6 +4,7 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { TurnRecord } from "../../schemas"
+import type { ChainHead } from "../domain/checkpoint"
 import type { RecordColumns } from "../domain/integrity"
 import type { SessionHistoryEntry } from "../domain/model"
 
@@ -45,6 +46,14 @@ export interface AuditStoreService {
   readonly listRecordColumns: (
     filter: AuditFilter
   ) => Effect.Effect<ReadonlyArray<RecordColumns>, AuditStoreError>
+  /**
+   * Where each session's two chains end, for every session with a turn record or ledger entry
+   * written at or after `since` (every session when null); `cut` is the store's clock at the read.
+   * What a signed checkpoint covers (domain/checkpoint.ts).
+   */
+  readonly chainHeads: (
+    since: Date | null
+  ) => Effect.Effect<{ readonly cut: Date; readonly heads: ReadonlyArray<ChainHead> }, AuditStoreError>
   /** Ledger entries in (tenant, session, seq) order. */
   readonly listHistory: (
     filter: AuditFilter

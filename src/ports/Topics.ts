@@ -12,4 +12,6 @@ export interface TopicNames {
   readonly memoryIngestionDlq: string
   readonly turnRecords: string
   readonly telemetry: string
+  /** Signed audit checkpoints: the witness outside the database (decision 0018). */
+  readonly auditCheckpoints: string
 }

@@ -1,12 +1,13 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore must pass unchanged. The layer is built once
+ * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys, IngestionStore and CheckpointStore must pass unchanged. The layer is built once
  * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { ApiKeys } from "../../src/ports/ApiKeys"
 import type { AuditStore } from "../../src/ports/AuditStore"
+import type { CheckpointStore } from "../../src/ports/CheckpointStore"
 import type { IngestionStore } from "../../src/ports/IngestionStore"
 import type { JobLeases } from "../../src/ports/JobLeases"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
@@ -16,6 +17,7 @@ import type { SessionStore } from "../../src/ports/SessionStore"
 import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { apiKeyCases } from "./apiKeys.cases"
 import { auditCases } from "./audit.cases"
+import { checkpointCases } from "./checkpoint.cases"
 import { definitionCases } from "./definitions.cases"
 import { ingestionCases } from "./ingestion.cases"
 import { jobLeaseCases } from "./jobLeases.cases"
@@ -36,6 +38,7 @@ export type Stores =
   | JobLeases
   | ApiKeys
   | IngestionStore
+  | CheckpointStore
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
@@ -59,5 +62,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     jobLeaseCases(it, tenant)
     apiKeyCases(it, tenant)
     ingestionCases(it, tenant)
+    checkpointCases(it, tenant)
   })
 }

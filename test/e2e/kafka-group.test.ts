@@ -13,7 +13,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sleep, waitFor } from "../support/child"
 import { kcatConsume, kcatProduce, requireKcat } from "../support/kcat"
-import type { TestDatabase } from "../support/postgres"
+import { newKeyPair } from "../../src/domain/checkpoint"
+import { queryRows, type TestDatabase } from "../support/postgres"
 import {
   compareExports,
   databaseExport,
@@ -77,7 +78,12 @@ describe("kafka consumer groups over shared customers", () => {
   const children: Array<TurnvaultProcess> = []
 
   /** 3,000 events of customers shared across sessions, on `partitions` partitions per topic. */
-  const scenario = async (name: string, seed: number, partitions: number) => {
+  const scenario = async (
+    name: string,
+    seed: number,
+    partitions: number,
+    more: Record<string, string> = {}
+  ) => {
     const prepared = await prepareScenario({
       name,
       seed,
@@ -86,7 +92,8 @@ describe("kafka consumer groups over shared customers", () => {
       extra: {
         TURNVAULT_PARTITIONS: String(partitions),
         TURNVAULT_BATCH_SIZE: "50",
-        TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000"
+        TURNVAULT_KAFKA_SESSION_TIMEOUT_MS: "6000",
+        ...more
       }
     })
     databases.push(prepared.database)
@@ -107,10 +114,16 @@ describe("kafka consumer groups over shared customers", () => {
   })
 
   it("three instances, one input partition in file order, SIGKILL and SIGSTOP: equal to `process` line for line", async () => {
+    // the instances sign audit checkpoints every 2 s between them, through the kills and the freeze
+    const signing = {
+      TURNVAULT_CHECKPOINT_KEY: newKeyPair().private_key,
+      TURNVAULT_CHECKPOINT_INTERVAL_MS: "2000"
+    }
     const { brokers, database, dir, workload, group, topics, env, referencePromise } = await scenario(
       "group3",
       7_007,
-      6
+      6,
+      signing
     )
     const total = workload.lines.length
     const spawn = spawner(dir, env)
@@ -163,6 +176,28 @@ describe("kafka consumer groups over shared customers", () => {
 
     const verify = await runTurnvault(["verify"], { DATABASE_URL: database.url })
     expect(verify.code, verify.stdout + verify.stderr).toBe(0)
+
+    // the checkpoints: one per tick between the instances, all published, all holding; one more
+    // now covers the end of the stream
+    const cli = { ...env, DATABASE_URL: database.url }
+    expect((await runTurnvault(["checkpoints", "write"], cli)).code).toBe(0)
+    const checked = await runTurnvault(["verify", "--checkpoints"], cli)
+    expect(checked.code, checked.stdout + checked.stderr).toBe(0)
+    const report = JSON.parse(checked.stdout).checkpoints
+    expect(report.checked).toBeGreaterThan(1)
+    expect(report.broken).toEqual([])
+    expect(report.witnessed).toBeGreaterThanOrEqual(report.checked)
+    // an attacker on the database deletes the newest checkpoint (and could now rewrite what only
+    // it covered): the witness topic still holds it
+    await queryRows(
+      database.url,
+      "SET session_replication_role = replica; DELETE FROM audit_checkpoints WHERE seq = (SELECT max(seq) FROM audit_checkpoints)"
+    )
+    const deleted = await runTurnvault(["verify", "--checkpoints"], cli)
+    expect(deleted.code).toBe(1)
+    expect(JSON.parse(deleted.stdout).checkpoints.broken[0].problem).toMatch(
+      /published but is not in the store/
+    )
   }, 300_000)
 
   it("two instances, sessions interleaved at random over eight partitions: the latest valid update is active", async () => {

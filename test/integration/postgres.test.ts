@@ -33,7 +33,18 @@ const TABLES = [
 ]
 
 /** Tables without tenant data (no tenant_id), still under forced row-level security. */
-const CLUSTER_TABLES = ["job_runs", "tenant_bindings"]
+const CLUSTER_TABLES = ["audit_checkpoints", "job_runs", "tenant_bindings"]
+
+/** The processor's and the tenant role's privileges on a table, as `role:PRIVILEGE`. */
+const grantsOn = (table: string) =>
+  Effect.flatMap(PgClient, (pg) =>
+    pg.query<{ grantee: string; privilege_type: string }>(
+      `SELECT grantee, privilege_type FROM information_schema.role_table_grants
+       WHERE table_name = $1 AND grantee IN ('turnvault_processor', 'turnvault_tenant')
+       ORDER BY grantee, privilege_type`,
+      [table]
+    )
+  ).pipe(Effect.map((result) => result.rows.map((row) => `${row.grantee}:${row.privilege_type}`)))
 
 const database = (migrate: boolean) =>
   Effect.acquireRelease(
@@ -128,10 +139,13 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
          WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY table_name`
       )
       expect(tables.rows.map((row) => row.table_name)).toEqual(TABLES)
+      // B-tree indexes serve tenant queries and lead with tenant_id; the BRIN indexes on
+      // recorded_at serve the checkpoint job's read across every tenant (migration 0018)
       const leading = yield* pg.query<{ index: string; first: string }>(
         `SELECT i.indexrelid::regclass::text AS index, a.attname AS first
          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = ANY($1::regclass[])`,
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+         WHERE i.indrelid = ANY($1::regclass[]) AND am.amname <> 'brin'`,
         [TABLES]
       )
       expect(leading.rows.length).toBeGreaterThanOrEqual(TABLES.length)
@@ -163,18 +177,36 @@ layer(stores, { timeout: "60 seconds" })("postgres schema", (it) => {
         `SELECT relname FROM pg_class WHERE relname = ANY($1) AND relrowsecurity AND relforcerowsecurity`,
         [CLUSTER_TABLES]
       )
-      expect(rls.rows.map((row) => row.relname)).toEqual(CLUSTER_TABLES)
-      const grants = yield* pg.query<{ grantee: string; privilege_type: string }>(
-        `SELECT grantee, privilege_type FROM information_schema.role_table_grants
-         WHERE table_name = 'job_runs' AND grantee IN ('turnvault_processor', 'turnvault_tenant')
-         ORDER BY grantee, privilege_type`
-      )
-      expect(grants.rows.map((row) => `${row.grantee}:${row.privilege_type}`)).toEqual([
+      expect(rls.rows.map((row) => row.relname).sort()).toEqual(CLUSTER_TABLES)
+      expect(yield* grantsOn("job_runs")).toEqual([
         "turnvault_processor:INSERT",
         "turnvault_processor:SELECT",
         "turnvault_processor:UPDATE"
       ])
     })
+  )
+
+  it.effect(
+    "audit_checkpoints: insert-only for the processor, nothing for the tenant, no change for anyone",
+    () =>
+      Effect.gen(function* () {
+        const pg = yield* PgClient
+        expect(yield* grantsOn("audit_checkpoints")).toEqual([
+          "turnvault_processor:INSERT",
+          "turnvault_processor:SELECT"
+        ])
+        yield* pg.query(
+          `INSERT INTO audit_checkpoints (seq, body, signature, heads) VALUES (1000, '{}', 'sig', '[]')`
+        )
+        for (const statement of [
+          "UPDATE audit_checkpoints SET signature = 'forged'",
+          "DELETE FROM audit_checkpoints",
+          "TRUNCATE audit_checkpoints"
+        ]) {
+          const error = yield* Effect.flip(pg.query(statement))
+          expect(String(error.cause), statement).toMatch(/append-only/)
+        }
+      })
   )
 
   it.effect("turn_records and session_history reject UPDATE, DELETE and TRUNCATE", () =>

@@ -3,35 +3,46 @@
  * attack runs as the database superuser with the append-only triggers disabled
  * (`session_replication_role = replica`), on a fresh copy of one processed workload, and verify
  * must exit 1 naming the session attacked. Turn records and the session ledger: edit, delete,
- * insert, reorder, tail truncation; the columns the stores query by. Not here, because nothing
- * detects them yet: a consistent rewrite (every later hash recomputed, the state's too), which
- * needs the signed checkpoints, and attacks on profile rows and definitions, which have no chain
- * (DESIGN 10).
+ * insert, reorder, tail truncation; the columns the stores query by. Then what only the signed
+ * checkpoints catch (`verify --checkpoints`, decision 0018): a consistent rewrite (every hash
+ * recomputed, the state's too) and a session deleted whole, both of which plain verify passes,
+ * and attacks on the checkpoints themselves. Not here, because nothing detects them yet: attacks
+ * on profile rows and definitions, which have no chain (DESIGN 10).
  */
+import { writeFile } from "node:fs/promises"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { TurnRecord } from "../../schemas"
+import { newKeyPair } from "../../src/domain/checkpoint"
+import type { SessionState } from "../../src/domain/model"
+import { contentHash } from "../../src/domain/session"
+import { recordHash } from "../../src/domain/turnRecord"
 import { runCli, writeWorkload } from "../support/cli"
 import { freshDatabase, queryRows as query, type TestDatabase } from "../support/postgres"
 
 let workload: Awaited<ReturnType<typeof writeWorkload>>
 const databases: Array<TestDatabase> = []
 
-/** A database holding the processed workload. */
-const processed = async () => {
-  const db = await freshDatabase({ migrate: false })
-  databases.push(db)
+const processInto = async (url: string, input: string) => {
   const run = await runCli(
     [
       "process",
       "--definitions",
       workload.definitions,
       "--input",
-      workload.input,
+      input,
       "--export",
-      `${workload.dir}/${databases.length}`
+      `${workload.dir}/${databases.length}-${Math.random().toString(36).slice(2)}`
     ],
-    { DATABASE_URL: db.url }
+    { DATABASE_URL: url }
   )
   expect(run.code, run.stderr).toBe(0)
+}
+
+/** A database holding the processed workload. */
+const processed = async () => {
+  const db = await freshDatabase({ migrate: false })
+  databases.push(db)
+  await processInto(db.url, workload.input)
   return db
 }
 
@@ -145,4 +156,170 @@ describe("tamper suite: every attack on what verify vouches for is detected", ()
     },
     120_000
   )
+})
+
+const keys = newKeyPair()
+const signing = { TURNVAULT_CHECKPOINT_KEY: keys.private_key }
+
+/**
+ * A database holding the workload in two halves, with a signed checkpoint after each: the second
+ * covers what the second half moved.
+ */
+const checkpointed = async () => {
+  const db = await freshDatabase({ migrate: false })
+  databases.push(db)
+  const half = Math.floor(workload.events.length / 2)
+  const halves = [workload.events.slice(0, half), workload.events.slice(half)]
+  for (const [i, events] of halves.entries()) {
+    const input = `${workload.dir}/half-${databases.length}-${i}.jsonl`
+    await writeFile(input, `${events.join("\n")}\n`)
+    await processInto(db.url, input)
+    const run = await runCli(["checkpoints", "write"], { DATABASE_URL: db.url, ...signing })
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ written: true, seq: i + 1 })
+  }
+  return db
+}
+
+const verifyCheckpoints = async (url: string, env: Record<string, string> = signing) => {
+  const run = await runCli(["verify", "--checkpoints"], { DATABASE_URL: url, ...env })
+  const report = JSON.parse(run.stdout) as {
+    broken: Array<{ session_id: string; problem: string }>
+    checkpoints: { checked: number; broken: Array<{ seq: number; session_id?: string; problem: string }> }
+  }
+  return { code: run.code, report }
+}
+
+/**
+ * Rewrites a session's turn records consistently: one record edited, every hash from it on
+ * recomputed and re-linked, and the state, its content hash and the ledger's last entry made to
+ * agree, so that every check plain verify makes passes.
+ */
+const rewriteConsistently = async (url: string, session: string) => {
+  const rows = await query<{ turn_id: string; record: TurnRecord }>(
+    url,
+    `SELECT turn_id, record FROM turn_records WHERE session_id = '${session}' ORDER BY turn_number`
+  )
+  let prev: string | null = null
+  const statements: Array<string> = []
+  for (const [i, row] of rows.entries()) {
+    const edited: TurnRecord = {
+      ...row.record,
+      ...(i === 1 ? { canonical_intent: "rewritten_by_hand" } : {}),
+      prev_hash: prev
+    }
+    const record = { ...edited, hash: recordHash(edited) }
+    prev = record.hash
+    statements.push(
+      `UPDATE turn_records SET record = '${JSON.stringify(record).replaceAll("'", "''")}'::jsonb, hash = '${record.hash}', prev_hash = ${record.prev_hash === null ? "NULL" : `'${record.prev_hash}'`} WHERE session_id = '${session}' AND turn_id = '${row.turn_id}'`
+    )
+  }
+  const [{ state }] = (await query<{ state: SessionState }>(
+    url,
+    `SELECT state FROM sessions WHERE session_id = '${session}'`
+  )) as [{ state: SessionState }]
+  const forged = { ...state, last_record_hash: prev }
+  const hash = contentHash(forged)
+  statements.push(
+    `UPDATE sessions SET state = '${JSON.stringify(forged).replaceAll("'", "''")}'::jsonb, content_hash = '${hash}' WHERE session_id = '${session}'`,
+    `UPDATE session_history SET new_content_hash = '${hash}' WHERE session_id = '${session}' AND seq = (SELECT max(seq) FROM session_history WHERE session_id = '${session}')`
+  )
+  await query(url, `SET session_replication_role = replica; ${statements.join("; ")}`)
+}
+
+const CHECKPOINT_ATTACKS: ReadonlyArray<
+  readonly [string, (url: string, session: string) => Promise<unknown>]
+> = [
+  ["a consistent rewrite of a session's chain", rewriteConsistently],
+  [
+    "a session deleted whole (state, records, ledger)",
+    (url, s) =>
+      query(
+        url,
+        `SET session_replication_role = replica; DELETE FROM turn_records WHERE session_id = '${s}'; DELETE FROM session_history WHERE session_id = '${s}'; DELETE FROM sessions WHERE session_id = '${s}'`
+      )
+  ]
+]
+
+describe("tamper suite: what only the signed checkpoints catch", () => {
+  it("a checkpointed workload verifies clean, with and without --checkpoints", async () => {
+    const db = await checkpointed()
+    const { code, report } = await verifyCheckpoints(db.url)
+    expect(report.broken).toEqual([])
+    expect(report.checkpoints.checked).toBe(2)
+    expect(report.checkpoints.broken).toEqual([])
+    expect(code).toBe(0)
+  }, 180_000)
+
+  it.each(CHECKPOINT_ATTACKS)(
+    "%s: plain verify passes, verify --checkpoints names the session",
+    async (_, attack) => {
+      const db = await checkpointed()
+      const { session_id } = await target(db.url)
+      await attack(db.url, session_id)
+      expect(await verify(db.url)).toEqual({ code: 0, broken: [] })
+      const { code, report } = await verifyCheckpoints(db.url)
+      expect(code).toBe(1)
+      expect(
+        report.checkpoints.broken.filter((b) => b.session_id === session_id).length,
+        JSON.stringify(report.checkpoints.broken)
+      ).toBeGreaterThan(0)
+    },
+    180_000
+  )
+
+  it.each([
+    [
+      "delete the first checkpoint",
+      "DELETE FROM audit_checkpoints WHERE seq = 1",
+      /checkpoint 1 was deleted/
+    ],
+    [
+      "drop a head from a checkpoint",
+      "UPDATE audit_checkpoints SET heads = heads - 0 WHERE seq = 2",
+      /do not build the signed root/
+    ],
+    [
+      "edit a checkpoint's root",
+      `UPDATE audit_checkpoints SET body = jsonb_set(body, '{root}', to_jsonb(repeat('0', 64))) WHERE seq = 2`,
+      /signature does not verify/
+    ]
+  ] as const)(
+    "checkpoint: %s",
+    async (_, attack, expected) => {
+      const db = await checkpointed()
+      await query(db.url, `SET session_replication_role = replica; ${attack}`)
+      const { code, report } = await verifyCheckpoints(db.url)
+      expect(code).toBe(1)
+      expect(report.checkpoints.broken.map((b) => b.problem).join("\n")).toMatch(expected)
+    },
+    180_000
+  )
+
+  it("a proof of a checkpointed turn verifies with the public key alone, and fails once edited", async () => {
+    const db = await checkpointed()
+    const [{ tenant_id, turn_id }] = (await query<{ tenant_id: string; turn_id: string }>(
+      db.url,
+      "SELECT tenant_id, turn_id FROM turn_records ORDER BY recorded_at, turn_id LIMIT 1"
+    )) as [{ tenant_id: string; turn_id: string }]
+    const proved = await runCli(["prove", "--tenant", tenant_id, "--turn", turn_id], {
+      DATABASE_URL: db.url,
+      ...signing
+    })
+    expect(proved.code, proved.stderr).toBe(0)
+    const proofFile = `${workload.dir}/proof-${turn_id}.json`
+    const publicKeyFile = `${workload.dir}/checkpoint-key.pub`
+    await writeFile(proofFile, proved.stdout)
+    await writeFile(publicKeyFile, keys.public_key_pem)
+    // no database, no signing key: the proof file and the public key only
+    const checked = await runCli(["verify-proof", "--proof", proofFile, "--public-key", publicKeyFile], {})
+    expect(checked.code, checked.stderr).toBe(0)
+    expect(JSON.parse(checked.stdout)).toMatchObject({ valid: true, tenant_id, turn_id, problems: [] })
+    const proof = JSON.parse(proved.stdout)
+    proof.records[0].outcome.resolution = "UNRESOLVED"
+    await writeFile(proofFile, JSON.stringify(proof))
+    const edited = await runCli(["verify-proof", "--proof", proofFile, "--public-key", publicKeyFile], {})
+    expect(edited.code).toBe(1)
+    expect(JSON.parse(edited.stdout).problems[0]).toContain("does not hash")
+  }, 180_000)
 })

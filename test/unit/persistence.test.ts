@@ -8,6 +8,7 @@ import { AuditStore } from "../../src/ports/AuditStore"
 import {
   MemoryApiKeys,
   MemoryAuditStore,
+  MemoryCheckpointStore,
   MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -93,7 +94,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     Layer.merge(MemoryQuarantineStore.layer),
     Layer.merge(MemoryJobLeases.layer),
     Layer.merge(MemoryApiKeys.layer),
-    Layer.merge(MemoryIngestionStore.layer)
+    Layer.merge(MemoryIngestionStore.layer),
+    Layer.merge(MemoryCheckpointStore.layer)
   )
 }
 

@@ -9,13 +9,24 @@ describe("topic catalogue", () => {
     expect(readFileSync(new URL("../../docs/TOPICS.md", import.meta.url), "utf8")).toBe(renderCatalogue())
   })
 
-  it("lists every topic turnvault reads or writes, keyed by session id but the repartition topic, with the prefix applied", () => {
+  it("lists every topic turnvault reads or writes, keyed by session id but the repartition and checkpoint topics, with the prefix applied", () => {
     const catalogue = topicCatalogue("acme.", 12)
     const names = topicNames("acme.")
     expect(catalogue.map((t) => t.name).sort()).toEqual(Object.values(names).sort())
-    expect(catalogue.every((t) => t.partitions === 12)).toBe(true)
-    const bySession = catalogue.filter((t) => t.name !== names.byCustomer)
-    expect(bySession.every((t) => t.key.startsWith("session_id"))).toBe(true)
+    const perSession = catalogue.filter((t) => t.name !== names.byCustomer && t.name !== names.auditCheckpoints)
+    expect(perSession.every((t) => t.partitions === 12)).toBe(true)
+    expect(perSession.every((t) => t.key.startsWith("session_id"))).toBe(true)
+    expect(catalogue.find((t) => t.name === names.byCustomer)).toMatchObject({ partitions: 12 })
     expect(catalogue.find((t) => t.name === names.byCustomer)?.key).toMatch(/^\["tenant_id","customer_id"\]/)
+  })
+
+  it("keeps the audit checkpoints in one partition, compacted by seq, for ever: the witness", () => {
+    const names = topicNames("acme.")
+    expect(topicCatalogue("acme.", 12).find((t) => t.name === names.auditCheckpoints)).toMatchObject({
+      partitions: 1,
+      cleanupPolicy: "compact",
+      retentionMs: -1,
+      key: expect.stringMatching(/^seq/)
+    })
   })
 })

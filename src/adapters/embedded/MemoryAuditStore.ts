@@ -1,5 +1,6 @@
 /** In-memory AuditStore: turn records and the session history ledger, append-only. */
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
+import type { ChainHead } from "../../domain/checkpoint"
 import type { TurnRecord } from "../../../schemas"
 import type { SessionHistoryEntry } from "../../domain/model"
 import { type AuditFilter, AuditStore, type AuditStoreService } from "../../ports/AuditStore"
@@ -22,6 +23,10 @@ const historyOrder = (a: SessionHistoryEntry, b: SessionHistoryEntry) =>
 export const make = (): AuditStoreService => {
   const records = new Map<string, TurnRecord>()
   const history = new Map<string, SessionHistoryEntry>()
+  /** When each session last had a record or entry written (the clock's milliseconds). */
+  const writtenAt = new Map<string, number>()
+  const sessionOf = (row: { readonly tenant_id: string; readonly session_id: string }) =>
+    `${row.tenant_id}\u0000${row.session_id}`
 
   const recordKey = (tenantId: string, turnId: string) => `${tenantId}\u0000${turnId}`
   const entryKey = (entry: SessionHistoryEntry) =>
@@ -29,16 +34,22 @@ export const make = (): AuditStoreService => {
 
   return {
     append: (newRecords, newHistory) =>
-      Effect.sync(() => {
-        for (const record of newRecords) {
-          const key = recordKey(record.tenant_id, record.turn_id)
-          if (!records.has(key)) records.set(key, record)
-        }
-        for (const entry of newHistory) {
-          const key = entryKey(entry)
-          if (!history.has(key)) history.set(key, entry)
-        }
-      }),
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          for (const record of newRecords) {
+            const key = recordKey(record.tenant_id, record.turn_id)
+            if (records.has(key)) continue
+            records.set(key, record)
+            writtenAt.set(sessionOf(record), now)
+          }
+          for (const entry of newHistory) {
+            const key = entryKey(entry)
+            if (history.has(key)) continue
+            history.set(key, entry)
+            writtenAt.set(sessionOf(entry), now)
+          }
+        })
+      ),
     recordedTurns: (tenantId, turnIds) =>
       Effect.sync(() => new Set(turnIds.filter((turnId) => records.has(recordKey(tenantId, turnId))))),
     findRecords: (tenantId, turnIds) =>
@@ -60,6 +71,42 @@ export const make = (): AuditStoreService => {
             prev_hash
           }))
       ),
+    chainHeads: (since) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const touched = new Set(
+          [...writtenAt].filter(([, at]) => since === null || at >= since.getTime()).map(([key]) => key)
+        )
+        const heads = new Map<string, { -readonly [K in keyof ChainHead]: ChainHead[K] }>()
+        const headOf = (row: { readonly tenant_id: string; readonly session_id: string }) => {
+          const key = sessionOf(row)
+          let head = heads.get(key)
+          if (head === undefined) {
+            head = {
+              tenant_id: row.tenant_id,
+              session_id: row.session_id,
+              records: 0,
+              record_head: null,
+              entries: 0,
+              entry_head: null
+            }
+            heads.set(key, head)
+          }
+          return head
+        }
+        for (const record of [...records.values()].sort(recordOrder))
+          if (touched.has(sessionOf(record))) {
+            const head = headOf(record)
+            head.records += 1
+            head.record_head = record.hash
+          }
+        for (const entry of [...history.values()].sort(historyOrder))
+          if (touched.has(sessionOf(entry))) {
+            const head = headOf(entry)
+            head.entries += 1
+            head.entry_head = entry.entry_hash
+          }
+        return { cut: new Date(now), heads: [...heads.values()] }
+      }),
     listHistory: (filter) =>
       Effect.sync(() => [...history.values()].filter((entry) => matches(entry, filter)).sort(historyOrder))
   }

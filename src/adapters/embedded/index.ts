@@ -3,6 +3,7 @@ import { Layer } from "effect"
 import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryApiKeys from "./MemoryApiKeys"
 import * as MemoryAuditStore from "./MemoryAuditStore"
+import * as MemoryCheckpointStore from "./MemoryCheckpointStore"
 import * as MemoryIngestionStore from "./MemoryIngestionStore"
 import * as MemoryJobLeases from "./MemoryJobLeases"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
@@ -13,6 +14,7 @@ import * as MemorySessionStore from "./MemorySessionStore"
 export {
   MemoryApiKeys,
   MemoryAuditStore,
+  MemoryCheckpointStore,
   MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -25,6 +27,7 @@ export const MemoryStoresLive = Layer.mergeAll(
   MemorySessionStore.layer,
   MemoryProfileStore.layer,
   MemoryAuditStore.layer,
+  MemoryCheckpointStore.layer,
   MemoryPartitionOwnership.layer,
   MemoryQuarantineStore.layer,
   MemoryJobLeases.layer,

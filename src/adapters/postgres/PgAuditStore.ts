@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import type { TurnRecord } from "../../../schemas"
+import type { ChainHead } from "../../domain/checkpoint"
 import type { RecordColumns } from "../../domain/integrity"
 import type { SessionHistoryEntry } from "../../domain/model"
 import { type AuditFilter, AuditStore, AuditStoreError } from "../../ports/AuditStore"
@@ -28,6 +29,35 @@ FROM jsonb_to_recordset($1::jsonb) AS input(
   new_content_hash text, from_status text, to_status text, actor text, reason text, occurred_at text,
   entry_hash text)
 ON CONFLICT (tenant_id, session_id, seq) DO NOTHING`
+
+/**
+ * The heads of every session written at or after $1 (the BRIN indexes of migration 0018 find
+ * them), in one statement: one snapshot, so each head is a prefix of what later reads see. The
+ * head record is the last in listRecords' order.
+ */
+const chainHeadsSql = (touched: string) => `
+WITH touched AS (${touched})
+SELECT now() AS cut, coalesce((
+  SELECT json_agg(json_build_object(
+    'tenant_id', t.tenant_id, 'session_id', t.session_id,
+    'records', coalesce(r.n, 0), 'record_head', r.head,
+    'entries', coalesce(h.n, 0), 'entry_head', h.head))
+  FROM touched t
+  LEFT JOIN LATERAL (
+    SELECT count(*) AS n, (array_agg(hash ORDER BY turn_number DESC, turn_id COLLATE "C" DESC))[1] AS head
+    FROM turn_records r WHERE r.tenant_id = t.tenant_id AND r.session_id = t.session_id) r ON true
+  LEFT JOIN LATERAL (
+    SELECT count(*) AS n, (array_agg(entry_hash ORDER BY seq DESC))[1] AS head
+    FROM session_history h WHERE h.tenant_id = t.tenant_id AND h.session_id = t.session_id) h ON true
+), '[]'::json) AS heads`
+
+const HEADS_SINCE = chainHeadsSql(`
+  SELECT tenant_id, session_id FROM turn_records WHERE recorded_at >= $1
+  UNION SELECT tenant_id, session_id FROM session_history WHERE recorded_at >= $1`)
+
+const ALL_HEADS = chainHeadsSql(`
+  SELECT tenant_id, session_id FROM turn_records
+  UNION SELECT tenant_id, session_id FROM session_history`)
 
 const FILTER = `($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR session_id = $2)`
 
@@ -99,7 +129,24 @@ export const make = Effect.gen(function* () {
     return result.rows.map((row) => ({ ...row, occurred_at: row.occurred_at.toISOString() }))
   })
 
-  return AuditStore.of({ append, recordedTurns, findRecords, listRecords, listRecordColumns, listHistory })
+  const chainHeads = Effect.fn("PgAuditStore.chainHeads")(function* (since: Date | null) {
+    const result = yield* sql("chainHeads")<{ cut: Date; heads: Array<ChainHead> }>(
+      since === null ? ALL_HEADS : HEADS_SINCE,
+      since === null ? [] : [since]
+    )
+    const row = result.rows[0]!
+    return { cut: row.cut, heads: row.heads }
+  })
+
+  return AuditStore.of({
+    append,
+    recordedTurns,
+    findRecords,
+    listRecords,
+    listRecordColumns,
+    chainHeads,
+    listHistory
+  })
 })
 
 export const layer: Layer.Layer<AuditStore, never, PgClient> = Layer.effect(AuditStore, make)

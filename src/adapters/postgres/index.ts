@@ -2,6 +2,7 @@
 import { Layer } from "effect"
 import * as PgApiKeys from "./PgApiKeys"
 import * as PgAuditStore from "./PgAuditStore"
+import * as PgCheckpointStore from "./PgCheckpointStore"
 import * as PgClient from "./PgClient"
 import * as PgIngestionStore from "./PgIngestionStore"
 import * as PgJobLeases from "./PgJobLeases"
@@ -17,6 +18,7 @@ export { postgresHealthCheck } from "./PgHealthCheck"
 export {
   PgApiKeys,
   PgAuditStore,
+  PgCheckpointStore,
   PgClient,
   PgIngestionStore,
   PgJobLeases,
@@ -32,6 +34,7 @@ const stores = Layer.mergeAll(
   PgSessionStore.layer,
   PgProfileStore.layer,
   PgAuditStore.layer,
+  PgCheckpointStore.layer,
   PgUnitOfWork.layer,
   PgPartitionOwnership.layer,
   PgQuarantineStore.layer,
@@ -40,7 +43,7 @@ const stores = Layer.mergeAll(
   PgIngestionStore.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore, UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
+/** SessionStore, ProfileStore, AuditStore, CheckpointStore, UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
 export const PgStoresLive = (config: PgClient.PgClientConfig) =>
   stores.pipe(Layer.provide(PgClient.layer(config)))
 

@@ -8,7 +8,12 @@ import { Effect } from "effect"
 import { hostname } from "node:os"
 import type { AppConfig } from "../../config/AppConfig"
 import { type JobName, runJob } from "../../jobs/BackgroundJobs"
-import { type JobSchedulerConfig, runSchedules, runSnapshotSweeps } from "../../jobs/JobScheduler"
+import {
+  type ClaimedJob,
+  type JobSchedulerConfig,
+  runSchedules,
+  runSnapshotSweeps
+} from "../../jobs/JobScheduler"
 import { ItemChanges } from "../../ports/ItemChanges"
 
 /** The schedule of `start`: this process's name in `job_runs`, and the configured intervals. */
@@ -18,12 +23,13 @@ export const jobSchedulerConfig = (config: AppConfig): JobSchedulerConfig => ({
 })
 
 /**
- * The jobs on their schedule in `start`. TURNVAULT_JOBS=false switches them off here; the
- * instance then only sweeps its own actors' snapshots of values other instances expire.
+ * The jobs on their schedule in `start` (and `more`: the audit checkpoint when it has a key).
+ * TURNVAULT_JOBS=false switches them off here; the instance then only sweeps its own actors'
+ * snapshots of values other instances expire.
  */
-export const scheduledJobs = (config: AppConfig) =>
+export const scheduledJobs = <R = never>(config: AppConfig, more: ReadonlyArray<ClaimedJob<R>> = []) =>
   config.jobsEnabled
-    ? runSchedules(jobSchedulerConfig(config))
+    ? runSchedules(jobSchedulerConfig(config), more)
     : Effect.zipRight(
         Effect.logInfo("background jobs are off on this instance (TURNVAULT_JOBS=false)"),
         runSnapshotSweeps(jobSchedulerConfig(config))

@@ -22,6 +22,7 @@ import { Metrics } from "../../observability/Metrics"
 import { kafkaSourceLayer } from "../layers"
 import { ensureCatalogue } from "./ensureCatalogue"
 import { runEmbeddedIngest } from "./ingest"
+import { scheduledCheckpoints } from "./checkpoints"
 import { scheduledJobs } from "./jobs"
 import { progressLine } from "./progress"
 
@@ -90,13 +91,14 @@ export const startEmbedded = (config: AppConfig, progress: ConsumerProgress) =>
       progress
     })
     const stream = yield* TurnStream
+    const checkpoints = yield* scheduledCheckpoints(config)
     yield* Effect.all(
       [
         stream.run({ repartition: false, fence: false }).pipe(Effect.provide(source)),
         feedSynthetic(config),
         ...(config.ingestEmbedded && config.memoryIngestion ? [runEmbeddedIngest(config)] : []),
         housekeeping,
-        scheduledJobs(config)
+        scheduledJobs(config, checkpoints)
       ],
       {
         concurrency: "unbounded",
@@ -117,11 +119,12 @@ export const startKafka = (config: AppConfig, brokers: ReadonlyArray<string>, pr
     })
     const source = kafkaSourceLayer(config, brokers, progress)
     const stream = yield* TurnStream
+    const checkpoints = yield* scheduledCheckpoints(config)
     yield* Effect.all(
       [
         stream.run({ repartition: true, fence: true }).pipe(Effect.provide(source)),
         housekeeping,
-        scheduledJobs(config)
+        scheduledJobs(config, checkpoints)
       ],
       {
         concurrency: "unbounded",

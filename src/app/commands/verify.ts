@@ -4,18 +4,40 @@
  * what does not match (DESIGN 3.5). Reads through the store ports, so it checks whatever backend
  * is configured.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import type { KeyObject } from "node:crypto"
+import { type CheckpointProblem, checkCheckpoints } from "../../domain/checkpoint"
 import { type Broken, checkStoredSession, groupBy, type Problem } from "../../domain/integrity"
 import { sessionKey } from "../../domain/model"
 import { AuditStore } from "../../ports/AuditStore"
+import { CheckpointStore, CheckpointWitness } from "../../ports/CheckpointStore"
 import { SessionStore } from "../../ports/SessionStore"
 
 export type { Broken }
 
-export const verifyStores = (filter: {
-  readonly tenantId?: string | undefined
-  readonly sessionId?: string | undefined
-}) =>
+/** What `verify --checkpoints` adds: every signed checkpoint against the chains stored now. */
+export interface CheckpointReport {
+  readonly checked: number
+  /** Heads compared with the chains (all of them, or those of the tenant or session verified). */
+  readonly heads: number
+  /** Checkpoints read from the witness topic; null when none is configured (no KAFKA_BROKERS). */
+  readonly witnessed: number | null
+  /** Stored checkpoints not (yet) on the witness: a publish that failed, retried with the next one. */
+  readonly unwitnessed: ReadonlyArray<number>
+  readonly broken: ReadonlyArray<CheckpointProblem>
+}
+
+/**
+ * Recomputes what the stores hold (see the file's comment); with `checkpoints` (the public key),
+ * also checks every signed checkpoint, and the witness's copies when a CheckpointWitness is given.
+ */
+export const verifyStores = (
+  filter: {
+    readonly tenantId?: string | undefined
+    readonly sessionId?: string | undefined
+  },
+  checkpoints?: KeyObject
+) =>
   Effect.gen(function* () {
     const f = {
       ...(filter.tenantId === undefined ? {} : { tenantId: filter.tenantId }),
@@ -58,9 +80,40 @@ export const verifyStores = (filter: {
       if (!seen.has(key))
         report(chain[0]!.tenant_id, chain[0]!.session_id, [{ problem: "turn records without a session" }])
     }
+    const checkpointReport =
+      checkpoints === undefined
+        ? undefined
+        : yield* Effect.gen(function* () {
+            const stored = yield* Effect.flatMap(CheckpointStore, (store) => store.list())
+            const witness = yield* Effect.serviceOption(CheckpointWitness)
+            const witnessed = Option.isNone(witness) ? null : yield* witness.value.read()
+            const examined = (tenantId: string, sessionId: string) =>
+              (f.tenantId === undefined || f.tenantId === tenantId) &&
+              (f.sessionId === undefined || f.sessionId === sessionId)
+            let heads = 0
+            const { problems, unwitnessed } = checkCheckpoints({
+              stored,
+              witnessed,
+              publicKey: checkpoints,
+              chainsOf: (tenantId, sessionId) => {
+                if (!examined(tenantId, sessionId)) return null
+                heads += 1
+                const key = sessionKey(tenantId, sessionId)
+                return { records: records.get(key) ?? [], entries: ledger.get(key) ?? [] }
+              }
+            })
+            return {
+              checked: stored.length,
+              heads,
+              witnessed: witnessed === null ? null : witnessed.length,
+              unwitnessed,
+              broken: problems
+            } satisfies CheckpointReport
+          })
     return {
       sessions: sessions.length,
       turnRecords: [...records.values()].reduce((n, c) => n + c.length, 0),
-      broken
+      broken,
+      ...(checkpointReport === undefined ? {} : { checkpoints: checkpointReport })
     }
   })
