@@ -5,6 +5,7 @@
  *   schemas ← domain ← ports ← sessions ← batch ← streams ← app
  *                                   ↑ jobs ─────────────────────┘
  *                        ↑ ingest (worker core) ────────────────────┘
+ *                        ↑ privacy (store decorators) ──────────────┘
  *                        ↑ observability ↑                    ↑
  *                        └──── adapters/{embedded,file,kafka,llm,postgres,redis} ┘
  *
@@ -120,6 +121,12 @@ module.exports = {
       "src/ingest (the memory-ingestion worker's core) runs on ports, domain and observability: it must not import the turn flow (sessions, batch, streams), adapters, jobs, dev or the app.",
       "src/ingest",
       ["src/jobs", "src/sessions", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
+    ),
+    mustNotImport(
+      "no-folder-cycles-privacy",
+      "src/privacy (decorators of store ports: sealing) runs on ports, domain and observability: it must not import the turn flow, adapters, jobs, ingest, dev or the app.",
+      "src/privacy",
+      ["src/jobs", "src/ingest", "src/sessions", "src/batch", "streams", "src/adapters", "src/dev", "src/app"]
     ),
     mustNotImport(
       "no-folder-cycles-batch",

@@ -71,3 +71,23 @@ export const TurnProof = Schema.Struct({
   checkpoint: AuditCheckpoint
 }).annotations({ identifier: "TurnProof", title: "turnvault turn inclusion proof" })
 export type TurnProof = typeof TurnProof.Type
+
+/**
+ * A message on `turnvault.erasures`, keyed by `["tenant_id","customer_id"]`: a customer was erased
+ * (`turnvault erase`), so downstream consumers erase it too. It carries the receipt, never a value.
+ */
+export const ErasureEvent = Schema.Struct({
+  event_type: Schema.Literal("customer.erased"),
+  tenant_id: Schema.String,
+  customer_id: Schema.String,
+  erased_at: Schema.String,
+  erased_by: Schema.String,
+  reason: Schema.String,
+  receipt_seq: Schema.Number.annotations({ description: "the tenant's erasure receipt number" }),
+  receipt_hash: Hex,
+  key_versions: Schema.Array(Schema.Number).annotations({
+    description: "the customer's data-key versions destroyed (empty when values are not sealed)"
+  }),
+  rows_tombstoned: Schema.Number
+}).annotations({ identifier: "ErasureEvent", title: "turnvault customer erasure" })
+export type ErasureEvent = typeof ErasureEvent.Type

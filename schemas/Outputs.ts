@@ -144,8 +144,22 @@ export const MemoryIngestionTask = Schema.Struct({
   customer_id: Schema.String,
   turn_number: Schema.Number,
   occurred_at: Schema.String,
-  user_message: Schema.String,
-  agent_response: Schema.String,
+  user_message: Schema.String.annotations({
+    description: "the turn's text; empty when sealed_texts holds it"
+  }),
+  agent_response: Schema.String.annotations({
+    description: "the turn's text; empty when sealed_texts holds it"
+  }),
+  sealed_texts: Schema.optional(
+    Schema.Struct({
+      $sealed: Schema.Literal("v1"),
+      k: Schema.Number,
+      d: Schema.String
+    }).annotations({
+      description:
+        "with TURNVAULT_KEK: user_message and agent_response, sealed under the customer's data key (AES-256-GCM); only turnvault with the key-encryption key opens them, and nobody once the customer is erased"
+    })
+  ),
   missing_fields: missingFields,
   case_id: Schema.optional(
     Schema.String.annotations({

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { JSONSchema, type Schema } from "effect"
-import { AuditCheckpoint, TurnProof } from "./Audit"
+import { AuditCheckpoint, ErasureEvent, TurnProof } from "./Audit"
 import { FieldDefinition, FieldDefinitions } from "./FieldDefinition"
 import { IngestionDeadLetter, MemoryIngestionTask, TelemetryEntry, TurnRecord } from "./Outputs"
 import { RequirementProposals, Scenario } from "./Scenario"
@@ -38,7 +38,8 @@ export const contracts: ReadonlyArray<Contract> = [
   { name: "ingestion-dead-letter", schema: IngestionDeadLetter, allowUnknownProperties: false },
   { name: "telemetry-entry", schema: TelemetryEntry, allowUnknownProperties: false },
   { name: "audit-checkpoint", schema: AuditCheckpoint, allowUnknownProperties: false },
-  { name: "turn-proof", schema: TurnProof, allowUnknownProperties: false }
+  { name: "turn-proof", schema: TurnProof, allowUnknownProperties: false },
+  { name: "erasure-event", schema: ErasureEvent, allowUnknownProperties: false }
 ]
 
 export const schemaFileName = (contract: Contract): string => `${contract.name}.schema.json`

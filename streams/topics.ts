@@ -29,7 +29,8 @@ export const topicNames = (prefix: string): TopicNames => ({
   memoryIngestionDlq: `${prefix}memory-ingestion.dlq`,
   turnRecords: `${prefix}turn-records`,
   telemetry: `${prefix}telemetry`,
-  auditCheckpoints: `${prefix}audit-checkpoints`
+  auditCheckpoints: `${prefix}audit-checkpoints`,
+  erasures: `${prefix}erasures`
 })
 
 export type { TopicNames }
@@ -156,6 +157,19 @@ export const topicCatalogue = (
       maxMessageBytes: eventSized,
       description:
         "Signed Merkle roots over the audit chains' heads, every TURNVAULT_CHECKPOINT_INTERVAL_MS; `turnvault verify --checkpoints` reads them back"
+    },
+    {
+      name: names.erasures,
+      role: "output",
+      key: '["tenant_id","customer_id"] as JSON',
+      value: "ErasureEvent (schemas/json/erasure-event.schema.json)",
+      partitions,
+      // kept for ever, the latest per customer: a consumer that starts late still learns of every erasure
+      retentionMs: -1,
+      cleanupPolicy: "compact",
+      maxMessageBytes: eventSized,
+      description:
+        "One message per `turnvault erase`: the customer's receipt (no values), for downstream consumers to erase too"
     }
   ]
 }

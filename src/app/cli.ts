@@ -155,6 +155,15 @@ export const COMMANDS: ReadonlyArray<Command> = [
   items tombstones --tenant T             who deleted what, when and why`
   ),
   command(
+    "erase",
+    [],
+    ["tenant", "customer", "by", "reason"],
+    `  erase --tenant T --customer C --by WHO [--reason WHY]
+                                          erase a customer: destroy its data keys (its sealed values
+                                          never open again), tombstone its profile rows, append a
+                                          chained receipt and publish it on turnvault.erasures`
+  ),
+  command(
     "keys",
     ["create", "list", "revoke"],
     ["tenant", "scope", "by", "key"],

@@ -21,18 +21,28 @@ import { TelemetryBuffer } from "../observability/TelemetryBuffer"
 import { withOptionalRedisCache } from "../adapters/redis"
 import { DefinitionsHotReload } from "../sessions/DefinitionsHotReload"
 import { ItemsForget } from "../sessions/ItemsForget"
-import { MemoryStoresLive } from "../adapters/embedded"
+import { memoryStoresWith } from "../adapters/embedded"
+import { withSealing } from "../privacy/SealedProfileStore"
+import { taskTextsLayer, withSealedTexts } from "../privacy/SealedTexts"
+import { DEFAULT_SEALING } from "../privacy/keyCache"
+import type { OutputSink } from "../ports/OutputSink"
+import type { CustomerKeys } from "../ports/CustomerKeys"
 import { outputValueBytes, topicNames } from "../../streams/topics"
 import { TurnStream } from "../../streams/TurnStream"
 import type { Metrics } from "../observability/Metrics"
-import { postgresStores } from "./postgresStores"
+import { configuredKek, postgresStores } from "./postgresStores"
 
-/** The stores: PostgreSQL when DATABASE_URL is set, else the in-memory embedded default. */
-export const storesLayer = (config: AppConfig) =>
-  Option.match(config.databaseUrl, {
-    onNone: () => MemoryStoresLive,
+/**
+ * The stores: PostgreSQL when DATABASE_URL is set, else the in-memory embedded default; Redis in
+ * front when REDIS_URL is set; and, with TURNVAULT_KEK, PII values sealed in front of both.
+ */
+export const storesLayer = (config: AppConfig) => {
+  const stores = Option.match(config.databaseUrl, {
+    onNone: () => memoryStoresWith(configuredKek(config)),
     onSome: (url) => postgresStores(url, config)
   }).pipe(withOptionalRedisCache(config.redisUrl))
+  return Option.isSome(config.kek) ? withSealing(sealingOptions(config))(stores) : stores
+}
 
 /** The embedded log and output sink (used when KAFKA_BROKERS is unset). */
 export const embeddedLogLayer = (config: AppConfig) => {
@@ -143,7 +153,23 @@ export type PipelineRequirements = Metrics
  * and rows made inactive outside the stream (Redis pub/sub, or local) to the actors, so a running
  * service picks them up at once.
  */
-export const serviceLayer = <ROut, E>(config: AppConfig, log: Layer.Layer<ROut, E>) =>
+export const serviceLayer = <ROut, E>(config: AppConfig, log: Layer.Layer<ROut | OutputSink, E>) =>
   Layer.provideMerge(Layer.merge(DefinitionsHotReload, ItemsForget), pipelineLayer(config)).pipe(
-    Layer.provideMerge(Layer.mergeAll(storesLayer(config), log))
+    Layer.provideMerge(withTexts(config)(Layer.mergeAll(storesLayer(config), log)))
   )
+
+const sealingOptions = (config: AppConfig) => ({ ...DEFAULT_SEALING, cacheTtlMs: config.keyCacheTtlMs })
+
+/**
+ * With TURNVAULT_KEK: the output sink seals the memory-ingestion tasks' texts, and TaskTexts opens
+ * them (for the ingest worker); without, the layer as it is.
+ */
+export const withTexts =
+  (config: AppConfig) =>
+  <ROut, E, R>(layer: Layer.Layer<ROut | OutputSink | CustomerKeys, E, R>) =>
+    Option.isSome(config.kek)
+      ? withSealedTexts(
+          topicNames(config.topicPrefix).memoryIngestion,
+          sealingOptions(config)
+        )(Layer.provideMerge(taskTextsLayer(sealingOptions(config)), layer))
+      : layer

@@ -15,7 +15,8 @@ import {
   kafkaClientLayer,
   kafkaLogLayer,
   serviceLayer,
-  storesLayer
+  storesLayer,
+  withTexts
 } from "./layers"
 import { AppConfig, LogFormatConfig } from "../config/AppConfig"
 import { httpLayer } from "./adminApi"
@@ -49,6 +50,7 @@ import {
   writeCheckpointNow
 } from "./commands/checkpoints"
 import { newKeyPair } from "../domain/checkpoint"
+import { eraseCustomer } from "./commands/erase"
 import * as KafkaCheckpointWitness from "../adapters/kafka/KafkaCheckpointWitness"
 import { createKey, listKeys, operator, revokeKey } from "./commands/keys"
 import { isKeyScope } from "../domain/apiKey"
@@ -187,8 +189,9 @@ const runCommand = (config: AppConfig) =>
         ])
         const http = HttpLive(config.ingestHttpPort).pipe(Layer.provide(readiness))
         const layer = Layer.mergeAll(
-          stores,
-          kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer),
+          withTexts(config)(
+            Layer.merge(stores, kafkaLogLayer(config.kafkaBrokers.value, config.kafkaProducer))
+          ),
           memoryModelLayer(config),
           http
         ).pipe(Layer.provideMerge(IngestMetrics.layer))
@@ -254,7 +257,7 @@ const runCommand = (config: AppConfig) =>
         if (values.checkpoints !== true) {
           const report = yield* verifyStores(filter).pipe(Effect.provide(stores))
           yield* print(report)
-          if (report.broken.length > 0) process.exitCode = 1
+          if (report.broken.length > 0 || report.erasures.broken.length > 0) process.exitCode = 1
           return
         }
         const key = yield* verifyingKey(config, flag("public-key"))
@@ -271,7 +274,12 @@ const runCommand = (config: AppConfig) =>
         })
         const report = yield* verifyStores(filter, key).pipe(Effect.provide(witnessed))
         yield* print(report)
-        if (report.broken.length > 0 || (report.checkpoints?.broken.length ?? 0) > 0) process.exitCode = 1
+        if (
+          report.broken.length > 0 ||
+          report.erasures.broken.length > 0 ||
+          (report.checkpoints?.broken.length ?? 0) > 0
+        )
+          process.exitCode = 1
         return
       }
       case "checkpoints": {
@@ -286,6 +294,21 @@ const runCommand = (config: AppConfig) =>
           yield* Option.match(config.kafkaBrokers, {
             onNone: () => Effect.provide(write, embeddedLogLayer(config)),
             onSome: (brokers) => Effect.provide(write, kafkaLogLayer(brokers, config.kafkaProducer))
+          })
+        )
+      }
+      case "erase": {
+        const request = {
+          tenantId: yield* required("tenant"),
+          customerId: yield* required("customer"),
+          by: yield* required("by"),
+          reason: flag("reason") ?? "erasure request"
+        }
+        const erase = eraseCustomer(config, request).pipe(Effect.provide(stores))
+        return yield* print(
+          yield* Option.match(config.kafkaBrokers, {
+            onNone: () => Effect.provide(erase, embeddedLogLayer(config)),
+            onSome: (brokers) => Effect.provide(erase, kafkaLogLayer(brokers, config.kafkaProducer))
           })
         )
       }

@@ -1,5 +1,6 @@
 /** PostgreSQL-backed stores, with migrations applied first when configured. */
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { parseKek } from "../domain/envelope"
 import type { AppConfig } from "../config/AppConfig"
 import { PgStoresLive, runMigrations } from "../adapters/postgres"
 
@@ -13,9 +14,16 @@ export const postgresStores = (url: Redacted.Redacted<string>, config: AppConfig
         )
       )
     : Layer.empty
-  return PgStoresLive({
-    connectionString,
-    max: config.pgPoolSize,
-    idleInTransactionMs: config.pgIdleInTransactionMs
-  }).pipe(Layer.provide(migrate))
+  return PgStoresLive(
+    {
+      connectionString,
+      max: config.pgPoolSize,
+      idleInTransactionMs: config.pgIdleInTransactionMs
+    },
+    configuredKek(config)
+  ).pipe(Layer.provide(migrate))
 }
+
+/** TURNVAULT_KEK's bytes (validated by AppConfig), or null when it is unset. */
+export const configuredKek = (config: AppConfig): Buffer | null =>
+  Option.getOrNull(Option.map(config.kek, (key) => parseKek(Redacted.value(key))))

@@ -195,6 +195,23 @@ export const AppConfig = Config.all({
     900_000,
     "Schedule tick of the orphan job: active items whose source is gone become orphaned"
   ),
+  kek: Config.option(
+    Config.redacted("TURNVAULT_KEK").pipe(
+      Config.validate({
+        message: "TURNVAULT_KEK must be 32 bytes in base64 (openssl rand -base64 32)",
+        validation: (key) => Buffer.from(Redacted.value(key).trim(), "base64").length === 32
+      })
+    )
+  ).pipe(
+    Config.withDescription(
+      "Key-encryption key (32 bytes, base64): is_pii values are sealed at rest under per-customer keys it wraps; unset = stored in the clear"
+    )
+  ),
+  keyCacheTtlMs: intervalMs(
+    "TURNVAULT_KEY_CACHE_TTL_MS",
+    30_000,
+    "How long a process uses a customer's data key it cached before asking again: how long an erasure may take to reach it"
+  ),
   checkpointKey: Config.option(Config.redacted("TURNVAULT_CHECKPOINT_KEY")).pipe(
     Config.withDescription(
       "Ed25519 private key signing the audit checkpoints (PKCS#8, PEM or one-line base64 DER; `turnvault checkpoints keygen`); unset = no checkpoints"

@@ -15,6 +15,8 @@ import { sha256Hex } from "./hash"
 import { compareSent, type DataEntry, type Definitions, type FieldWrite, type ValueVersion } from "./model"
 import { deepEqual } from "./deepEqual"
 
+const PII = { pii: true } as const
+
 export interface CustomerDataOptions {
   readonly defaultMode: ValidationMode
   readonly maxHistory: number
@@ -236,7 +238,8 @@ export const updateCustomerData = (
       validation_error: warning ?? null,
       confirmed_at: null,
       confirmed_by: null,
-      definition_version: def.version
+      definition_version: def.version,
+      ...(def.is_pii === true ? PII : undefined)
     })
     updates.push(applied(name, def, isUpdate, "persisted", warning))
   }

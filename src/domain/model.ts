@@ -104,6 +104,11 @@ export interface ProfileField extends ValueVersion {
   readonly confirmed_by: string | null
   /** Version of the field definition that validated the value; null when none did (an import). */
   readonly definition_version: number | null
+  /**
+   * Present on the rows of `is_pii` fields: their value is sealed under the customer's data key
+   * at rest (src/privacy/SealedProfileStore.ts, when TURNVAULT_KEK is set).
+   */
+  readonly pii?: true
 }
 
 /**

@@ -19,7 +19,7 @@
  * Tasks of one session run in order (its summary is a chain); sessions run concurrently, at most
  * `tenantConcurrency` at a time per tenant, so one busy tenant cannot take every model slot.
  */
-import { Clock, Duration, Effect, Either, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schedule, Schema } from "effect"
 import {
   type ExtractionCompleted,
   type IngestionDeadLetter,
@@ -32,6 +32,7 @@ import { LlmError } from "../ports/LlmProvider"
 import { type AnswerInvalid, MemoryModel, type ModelReply } from "../ports/MemoryModel"
 import { type OutputMessage, OutputSink } from "../ports/OutputSink"
 import { ProfileStore } from "../ports/ProfileStore"
+import { clearTaskTexts, TaskTexts } from "../ports/TaskTexts"
 import { IngestMetrics } from "../observability/IngestMetrics"
 
 export interface IngestConfig {
@@ -95,6 +96,8 @@ export const makeIngestWorker = (config: IngestConfig) =>
     const model = yield* MemoryModel
     const sink = yield* OutputSink
     const metrics = yield* IngestMetrics
+    // sealed texts (TURNVAULT_KEK) are opened with the customers' keys; without, they pass as they are
+    const texts = Option.getOrElse(yield* Effect.serviceOption(TaskTexts), () => clearTaskTexts)
 
     /** Asks the model, trying a retryable failure again; Left when it gave up. */
     const ask = <A>(
@@ -345,6 +348,21 @@ export const makeIngestWorker = (config: IngestConfig) =>
           sessions.set(key, entry)
           entry.tasks.push([raw, task])
         }
+        // the texts, opened (one look-up for the batch): a task of an erased customer has none
+        // left, and is done with
+        const entries = [...sessions.values()]
+        const opened = yield* durable(
+          "open texts",
+          texts.open(entries.flatMap((entry) => entry.tasks.map(([, task]) => task)))
+        )
+        let next = 0
+        for (const entry of entries)
+          entry.tasks = entry.tasks.flatMap(([raw]): Array<[RawTask, MemoryIngestionTask]> => {
+            const task = opened[next++]
+            if (task != null) return [[raw, task]]
+            metrics.tasks.inc({ result: "erased" })
+            return []
+          })
         const done = new Set<string>()
         for (const [tenant, turns] of turnsOf)
           for (const turnId of yield* durable("completed", store.completed(tenant, [...turns])))

@@ -9,7 +9,7 @@ import * as Prom from "prom-client"
 import { Metrics } from "./Metrics"
 
 export const ingestLabels = {
-  taskResults: ["extracted", "nothing_found", "duplicate", "dead_lettered"],
+  taskResults: ["extracted", "nothing_found", "duplicate", "dead_lettered", "erased"],
   calls: ["extract", "summarise"],
   callOutcomes: ["ok", "error"],
   valueOutcomes: ["kept", "held_for_review", "unknown_field", "invalid_value"]
@@ -26,7 +26,7 @@ export const makeIngestMetrics = (registry: Prom.Registry) => {
   const m = {
     tasks: new Prom.Counter({
       name: "turnvault_ingest_tasks_total",
-      help: "Memory-ingestion tasks by result (extracted, nothing_found, duplicate, dead_lettered)",
+      help: "Memory-ingestion tasks by result (extracted, nothing_found, duplicate, dead_lettered, erased: its customer was erased, its texts no longer open)",
       labelNames: ["result"] as const,
       registers
     }),

@@ -14,4 +14,6 @@ export interface TopicNames {
   readonly telemetry: string
   /** Signed audit checkpoints: the witness outside the database (decision 0018). */
   readonly auditCheckpoints: string
+  /** Customers erased (`turnvault erase`), for downstream consumers to erase too (decision 0019). */
+  readonly erasures: string
 }

@@ -1,4 +1,4 @@
-import { MemoryStoresLive } from "../../src/adapters/embedded"
-import { storeContract } from "./stores.contract"
+import { memoryStoresWith } from "../../src/adapters/embedded"
+import { storeContract, TEST_KEK } from "./stores.contract"
 
-storeContract("memory", () => MemoryStoresLive)
+storeContract("memory", () => memoryStoresWith(TEST_KEK))

@@ -8,14 +8,14 @@ import { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { AuditStore } from "../../src/ports/AuditStore"
 import { freshDatabase } from "../support/postgres"
 import { profileField, sessionRecord, sessionState, turnRecord } from "./fixtures"
-import { storeContract, tenantFactory } from "./stores.contract"
+import { storeContract, TEST_KEK, tenantFactory } from "./stores.contract"
 
 const pgStores = () =>
   Layer.unwrapScoped(
     Effect.acquireRelease(
       Effect.promise(() => freshDatabase()),
       (db) => Effect.promise(() => db.drop())
-    ).pipe(Effect.map((db) => PgStoresLive({ connectionString: db.url, max: 4 })))
+    ).pipe(Effect.map((db) => PgStoresLive({ connectionString: db.url, max: 4 }, TEST_KEK)))
   )
 
 storeContract("postgres", pgStores)

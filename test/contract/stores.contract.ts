@@ -1,6 +1,6 @@
 /**
  * The store contract: one suite that every adapter of SessionStore, ProfileStore, AuditStore,
- * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys, IngestionStore and CheckpointStore must pass unchanged. The layer is built once
+ * UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys, IngestionStore, CheckpointStore and CustomerKeys must pass unchanged. The layer is built once
  * per suite; each case writes under its own tenant ids so cases never see each other's rows.
  */
 import { layer, type Vitest } from "@effect/vitest"
@@ -8,6 +8,7 @@ import type { Layer } from "effect"
 import type { ApiKeys } from "../../src/ports/ApiKeys"
 import type { AuditStore } from "../../src/ports/AuditStore"
 import type { CheckpointStore } from "../../src/ports/CheckpointStore"
+import type { CustomerKeys } from "../../src/ports/CustomerKeys"
 import type { IngestionStore } from "../../src/ports/IngestionStore"
 import type { JobLeases } from "../../src/ports/JobLeases"
 import type { PartitionOwnership } from "../../src/ports/PartitionOwnership"
@@ -18,6 +19,7 @@ import type { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { apiKeyCases } from "./apiKeys.cases"
 import { auditCases } from "./audit.cases"
 import { checkpointCases } from "./checkpoint.cases"
+import { customerKeyCases } from "./customerKeys.cases"
 import { definitionCases } from "./definitions.cases"
 import { ingestionCases } from "./ingestion.cases"
 import { jobLeaseCases } from "./jobLeases.cases"
@@ -39,7 +41,11 @@ export type Stores =
   | ApiKeys
   | IngestionStore
   | CheckpointStore
+  | CustomerKeys
 export type StoreIt = Vitest.MethodsNonLive<Stores>
+
+/** The key-encryption key the suites seal data keys under. */
+export const TEST_KEK = Buffer.alloc(32, 7)
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
 export const tenantFactory = () => {
@@ -63,5 +69,6 @@ export const storeContract = (name: string, makeLayer: () => Layer.Layer<Stores,
     apiKeyCases(it, tenant)
     ingestionCases(it, tenant)
     checkpointCases(it, tenant)
+    customerKeyCases(it, tenant)
   })
 }

@@ -6,13 +6,16 @@
  * time. Every turn's task is processed exactly once in effect (its result recorded once, even when
  * the tasks are delivered again), failures retry and then dead-letter with the reason, the kept
  * values land in the vault as inferences with lineage (`items chain` leads to the turn), a doubtful
- * one waits for review, and each session has a rolling summary.
+ * one waits for review, and each session has a rolling summary. The pipeline and the worker run
+ * with TURNVAULT_KEK: the turns' texts travel sealed on the topic (none of them in the clear), the
+ * worker opens them, and once a customer is erased its tasks no longer open.
  */
 import { writeFile } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { isSealed } from "../../src/domain/envelope"
 import { topicNames } from "../../streams/topics"
 import { freePort, waitFor } from "../support/child"
 import { def, turn } from "../support/events"
@@ -125,7 +128,12 @@ describe("turnvault ingest", () => {
       databaseUrl: database.url,
       prefix,
       group: uniqueName("ingest-pipeline"),
-      extra: { TURNVAULT_PARTITIONS: "2" }
+      extra: {
+        TURNVAULT_PARTITIONS: "2",
+        TURNVAULT_KEK: Buffer.alloc(32, 9).toString("base64"),
+        // an erasure reaches the worker's key cache within this
+        TURNVAULT_KEY_CACHE_TTL_MS: "200"
+      }
     })
     const defs = [
       def("email", "email", "IDENTITY", { is_pii: true, description: "the customer's email" }),
@@ -275,9 +283,11 @@ describe("turnvault ingest", () => {
       intervalMs: 250
     })
     const rows = await inferredRows()
-    expect(rows.map((r) => [r.customer_id, r.name, r.value, r.status])).toEqual([
+    // email is PII: sealed in the table (TURNVAULT_KEK)
+    const sealedOrValue = (value: unknown) => (isSealed(value) ? "<sealed>" : value)
+    expect(rows.map((r) => [r.customer_id, r.name, sealedOrValue(r.value), r.status])).toEqual([
       ["c1", "company", "Acme Ltd", "active"],
-      ["c1", "email", "jane@example.com", "active"],
+      ["c1", "email", "<sealed>", "active"],
       ["c1", "plan", "premium", "pending_review"],
       ["c2", "city", "Lyon", "active"],
       ["c2", "seats", 12, "active"],
@@ -374,6 +384,11 @@ describe("turnvault ingest", () => {
       intervalMs: 200
     })
     await reader.disconnect()
+    // sealed: no task carries a turn's text in the clear (each text holds its `#marker`)
+    for (const task of tasks)
+      expect(JSON.parse(task.value)).toMatchObject({ user_message: "", agent_response: "" })
+    expect(tasks.every((t) => JSON.parse(t.value).sealed_texts?.$sealed === "v1")).toBe(true)
+    expect(tasks.map((t) => t.value).join("\n")).not.toContain("#")
     await producer.send({
       topic: topics.memoryIngestion,
       messages: tasks.filter((t) => !/s3-2|s4-1/.test(t.value))
@@ -403,6 +418,21 @@ describe("turnvault ingest", () => {
       extractRequests
     )
     expect(await results()).toHaveLength(EXTRACTED.length)
+
+    // once c1 is erased, its tasks no longer open: delivered again, they are counted as erased
+    await turnvault(["erase", "--tenant", "t1", "--customer", "c1", "--by", "dpo"], env)
+    await producer.send({
+      topic: topics.memoryIngestion,
+      messages: tasks.filter((t) => /"s1-/.test(t.value))
+    })
+    await waitFor(
+      "the erased customer's tasks",
+      async () =>
+        (await worker!.metrics()).includes('turnvault_ingest_tasks_total{result="erased"} 2')
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 }
+    )
 
     // SIGTERM: the worker leaves cleanly
     expect(await worker.stop()).toEqual({ code: 0, signal: null })

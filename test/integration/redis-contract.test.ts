@@ -15,14 +15,14 @@ import { ItemsForget } from "../../src/sessions/ItemsForget"
 import { ItemChanges } from "../../src/ports/ItemChanges"
 import { deleteItem } from "../../src/app/commands/items"
 import { redisServerProcess } from "../support/redis"
-import { MemoryStoresLive } from "../../src/adapters/embedded"
+import { memoryStoresWith } from "../../src/adapters/embedded"
 import { PgStoresLive } from "../../src/adapters/postgres"
 import { ProfileStore, type ProfileStoreService } from "../../src/ports/ProfileStore"
 import { SessionStore } from "../../src/ports/SessionStore"
 import { UnitOfWork } from "../../src/ports/UnitOfWork"
 import { Metrics } from "../../src/observability/Metrics"
 import { profileField, sessionRecord, sessionState } from "../contract/fixtures"
-import { storeContract, tenantFactory } from "../contract/stores.contract"
+import { storeContract, TEST_KEK, tenantFactory } from "../contract/stores.contract"
 import { freshDatabase } from "../support/postgres"
 
 const database = Effect.acquireRelease(
@@ -40,9 +40,9 @@ storeContract("postgres + redis", () =>
     Effect.gen(function* () {
       const db = yield* database
       const redis = yield* redisServer
-      return withRedisCache(cacheConfig(redis.url))(PgStoresLive({ connectionString: db.url, max: 4 })).pipe(
-        Layer.provide(Metrics.layerTest)
-      )
+      return withRedisCache(cacheConfig(redis.url))(
+        PgStoresLive({ connectionString: db.url, max: 4 }, TEST_KEK)
+      ).pipe(Layer.provide(Metrics.layerTest))
     })
   )
 )
@@ -50,7 +50,9 @@ storeContract("postgres + redis", () =>
 storeContract("memory + redis", () =>
   Layer.unwrapScoped(
     Effect.map(redisServer, (redis) =>
-      withRedisCache(cacheConfig(redis.url))(MemoryStoresLive).pipe(Layer.provide(Metrics.layerTest))
+      withRedisCache(cacheConfig(redis.url))(memoryStoresWith(TEST_KEK)).pipe(
+        Layer.provide(Metrics.layerTest)
+      )
     )
   )
 )

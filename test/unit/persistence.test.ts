@@ -9,6 +9,7 @@ import {
   MemoryApiKeys,
   MemoryAuditStore,
   MemoryCheckpointStore,
+  MemoryCustomerKeys,
   MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -95,7 +96,8 @@ const instrumentedStores = (probe: Probe, hold: boolean) => {
     Layer.merge(MemoryJobLeases.layer),
     Layer.merge(MemoryApiKeys.layer),
     Layer.merge(MemoryIngestionStore.layer),
-    Layer.merge(MemoryCheckpointStore.layer)
+    Layer.merge(MemoryCheckpointStore.layer),
+    Layer.merge(MemoryCustomerKeys.layer(null))
   )
 }
 

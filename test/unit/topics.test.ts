@@ -9,15 +9,20 @@ describe("topic catalogue", () => {
     expect(readFileSync(new URL("../../docs/TOPICS.md", import.meta.url), "utf8")).toBe(renderCatalogue())
   })
 
-  it("lists every topic turnvault reads or writes, keyed by session id but the repartition and checkpoint topics, with the prefix applied", () => {
+  it("lists every topic turnvault reads or writes, keyed by session id but the repartition, erasure and checkpoint topics, with the prefix applied", () => {
     const catalogue = topicCatalogue("acme.", 12)
     const names = topicNames("acme.")
     expect(catalogue.map((t) => t.name).sort()).toEqual(Object.values(names).sort())
-    const perSession = catalogue.filter((t) => t.name !== names.byCustomer && t.name !== names.auditCheckpoints)
+    const byCustomer = [names.byCustomer, names.erasures]
+    const perSession = catalogue.filter(
+      (t) => !byCustomer.includes(t.name) && t.name !== names.auditCheckpoints
+    )
     expect(perSession.every((t) => t.partitions === 12)).toBe(true)
     expect(perSession.every((t) => t.key.startsWith("session_id"))).toBe(true)
-    expect(catalogue.find((t) => t.name === names.byCustomer)).toMatchObject({ partitions: 12 })
-    expect(catalogue.find((t) => t.name === names.byCustomer)?.key).toMatch(/^\["tenant_id","customer_id"\]/)
+    for (const name of byCustomer) {
+      expect(catalogue.find((t) => t.name === name)).toMatchObject({ partitions: 12 })
+      expect(catalogue.find((t) => t.name === name)?.key).toMatch(/^\["tenant_id","customer_id"\]/)
+    }
   })
 
   it("keeps the audit checkpoints in one partition, compacted by seq, for ever: the witness", () => {

@@ -4,6 +4,7 @@ import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryApiKeys from "./MemoryApiKeys"
 import * as MemoryAuditStore from "./MemoryAuditStore"
 import * as MemoryCheckpointStore from "./MemoryCheckpointStore"
+import * as MemoryCustomerKeys from "./MemoryCustomerKeys"
 import * as MemoryIngestionStore from "./MemoryIngestionStore"
 import * as MemoryJobLeases from "./MemoryJobLeases"
 import * as MemoryPartitionOwnership from "./MemoryPartitionOwnership"
@@ -15,6 +16,7 @@ export {
   MemoryApiKeys,
   MemoryAuditStore,
   MemoryCheckpointStore,
+  MemoryCustomerKeys,
   MemoryIngestionStore,
   MemoryJobLeases,
   MemoryPartitionOwnership,
@@ -23,7 +25,7 @@ export {
   MemorySessionStore
 }
 
-export const MemoryStoresLive = Layer.mergeAll(
+const memoryStores = Layer.mergeAll(
   MemorySessionStore.layer,
   MemoryProfileStore.layer,
   MemoryAuditStore.layer,
@@ -35,3 +37,9 @@ export const MemoryStoresLive = Layer.mergeAll(
   MemoryIngestionStore.layer,
   UnitOfWork.passThrough
 )
+
+/** Every store in memory; CustomerKeys seals data keys under `kek` (none: nothing is sealed). */
+export const memoryStoresWith = (kek: Buffer | null) =>
+  Layer.merge(memoryStores, MemoryCustomerKeys.layer(kek))
+
+export const MemoryStoresLive = memoryStoresWith(null)

@@ -4,6 +4,7 @@ import * as PgApiKeys from "./PgApiKeys"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgCheckpointStore from "./PgCheckpointStore"
 import * as PgClient from "./PgClient"
+import * as PgCustomerKeys from "./PgCustomerKeys"
 import * as PgIngestionStore from "./PgIngestionStore"
 import * as PgJobLeases from "./PgJobLeases"
 import * as PgPartitionOwnership from "./PgPartitionOwnership"
@@ -20,6 +21,7 @@ export {
   PgAuditStore,
   PgCheckpointStore,
   PgClient,
+  PgCustomerKeys,
   PgIngestionStore,
   PgJobLeases,
   PgPartitionOwnership,
@@ -43,9 +45,9 @@ const stores = Layer.mergeAll(
   PgIngestionStore.layer
 )
 
-/** SessionStore, ProfileStore, AuditStore, CheckpointStore, UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
-export const PgStoresLive = (config: PgClient.PgClientConfig) =>
-  stores.pipe(Layer.provide(PgClient.layer(config)))
+/** SessionStore, ProfileStore, AuditStore, CheckpointStore, CustomerKeys (sealing with `kek`, when given), UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
+export const PgStoresLive = (config: PgClient.PgClientConfig, kek: Buffer | null = null) =>
+  Layer.merge(stores, PgCustomerKeys.layer(kek)).pipe(Layer.provide(PgClient.layer(config)))
 
 /**
  * PgStoresLive plus the PgClient and the tenant-scoped reader (its own pool, logged in as the
@@ -58,6 +60,7 @@ export const PgStoresWithReaderLive = (
 ) =>
   Layer.mergeAll(
     stores,
+    PgCustomerKeys.layer(null),
     TenantReader.layer({
       ...reader,
       connectionString: reader.connectionString ?? TenantReader.authenticatorUrl(config.connectionString)

@@ -7,10 +7,12 @@
 import { Effect, Option } from "effect"
 import type { KeyObject } from "node:crypto"
 import { type CheckpointProblem, checkCheckpoints } from "../../domain/checkpoint"
+import { receiptProblems } from "../../domain/erasure"
 import { type Broken, checkStoredSession, groupBy, type Problem } from "../../domain/integrity"
 import { sessionKey } from "../../domain/model"
 import { AuditStore } from "../../ports/AuditStore"
 import { CheckpointStore, CheckpointWitness } from "../../ports/CheckpointStore"
+import { CustomerKeys } from "../../ports/CustomerKeys"
 import { SessionStore } from "../../ports/SessionStore"
 
 export type { Broken }
@@ -110,10 +112,19 @@ export const verifyStores = (
               broken: problems
             } satisfies CheckpointReport
           })
+    // the erasure receipts: each tenant's chain (a filter by session does not narrow them)
+    const receipts = yield* Effect.flatMap(CustomerKeys, (keys) => keys.receipts(f.tenantId))
+    const erasures = {
+      receipts: receipts.length,
+      broken: [...groupBy(receipts, (r) => r.tenant_id)].flatMap(([tenant_id, list]) =>
+        receiptProblems(list).map((problem) => ({ tenant_id, problem }))
+      )
+    }
     return {
       sessions: sessions.length,
       turnRecords: [...records.values()].reduce((n, c) => n + c.length, 0),
       broken,
+      erasures,
       ...(checkpointReport === undefined ? {} : { checkpoints: checkpointReport })
     }
   })

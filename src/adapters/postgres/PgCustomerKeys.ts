@@ -1,0 +1,166 @@
+/**
+ * CustomerKeys on PostgreSQL (tables `customer_keys`, `erasure_receipts`; migration 0019). Keys
+ * are sealed and opened here with the key-encryption key, which never reaches the database. A
+ * missing live key is made with `INSERT ... ON CONFLICT DO NOTHING` on the one-live-version index,
+ * then read again, so two writers making one customer's key agree on the one that went in.
+ */
+import { Effect, Layer } from "effect"
+import { type ErasureReceipt, nextReceipt } from "../../domain/erasure"
+import { newDataKey, unwrapKey, wrapKey } from "../../domain/envelope"
+import {
+  type CustomerKey,
+  CustomerKeys,
+  CustomerKeysError,
+  type CustomerRef,
+  customerKeyOf,
+  versionKeyOf
+} from "../../ports/CustomerKeys"
+import { PgClient, storeQuery } from "./PgClient"
+
+const LIVE = `
+SELECT k.tenant_id, k.customer_id, k.version, k.wrapped
+FROM unnest($1::text[], $2::text[]) AS w(tenant_id, customer_id)
+JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id
+WHERE k.destroyed_at IS NULL`
+
+const MAKE = `
+INSERT INTO customer_keys (tenant_id, customer_id, version, wrapped)
+SELECT w.tenant_id, w.customer_id, w.version, w.wrapped
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS w(tenant_id, customer_id, version, wrapped)
+ON CONFLICT (tenant_id, customer_id) WHERE destroyed_at IS NULL DO NOTHING`
+
+const NEXT_VERSIONS = `
+SELECT w.tenant_id, w.customer_id, coalesce(max(k.version), 0) + 1 AS version
+FROM unnest($1::text[], $2::text[]) AS w(tenant_id, customer_id)
+LEFT JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id
+GROUP BY w.tenant_id, w.customer_id`
+
+const FIND = `
+SELECT k.tenant_id, k.customer_id, k.version, k.wrapped
+FROM unnest($1::text[], $2::text[], $3::int[]) AS w(tenant_id, customer_id, version)
+JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id AND k.version = w.version
+WHERE k.wrapped IS NOT NULL`
+
+const DESTROY = `
+UPDATE customer_keys SET wrapped = NULL, destroyed_at = now()
+WHERE tenant_id = $1 AND customer_id = $2 AND destroyed_at IS NULL
+RETURNING version`
+
+const RECEIPT_COLUMNS =
+  "tenant_id, seq, customer_id, erased_at, erased_by, reason, key_versions, prev_hash, hash"
+
+const LAST_RECEIPT = `
+SELECT ${RECEIPT_COLUMNS} FROM erasure_receipts WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE`
+
+const APPEND_RECEIPT = `
+INSERT INTO erasure_receipts (${RECEIPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+interface KeyRow {
+  readonly tenant_id: string
+  readonly customer_id: string
+  readonly version: number
+  readonly wrapped: Buffer
+}
+
+const distinct = (customers: ReadonlyArray<CustomerRef>) => [
+  ...new Map(customers.map((c) => [customerKeyOf(c), c])).values()
+]
+
+export const make = (kek: Buffer | null) =>
+  Effect.gen(function* () {
+    const pg = yield* PgClient
+    const sql = storeQuery(pg, (operation, cause) => new CustomerKeysError({ operation, cause }))
+    const needKek = (): Buffer => {
+      if (kek === null) throw new Error("sealing needs TURNVAULT_KEK")
+      return kek
+    }
+    const opened = (rows: ReadonlyArray<KeyRow>) =>
+      rows.flatMap((row) => {
+        const key = unwrapKey(needKek(), row.tenant_id, row.customer_id, row.version, row.wrapped)
+        return key === null ? [] : [{ row, key }]
+      })
+    const columns = (customers: ReadonlyArray<CustomerRef>) => [
+      customers.map((c) => c.tenant_id),
+      customers.map((c) => c.customer_id)
+    ]
+
+    const live = Effect.fn("PgCustomerKeys.live")(function* (customers: ReadonlyArray<CustomerRef>) {
+      const wanted = distinct(customers)
+      const out = new Map<string, CustomerKey>()
+      if (wanted.length === 0) return out
+      const read = (rows: ReadonlyArray<KeyRow>) => {
+        for (const { row, key } of opened(rows)) out.set(customerKeyOf(row), { version: row.version, key })
+      }
+      read((yield* sql("live")<KeyRow>(LIVE, columns(wanted))).rows)
+      const missing = wanted.filter((c) => !out.has(customerKeyOf(c)))
+      if (missing.length === 0) return out
+      const versions = (yield* sql("live.versions")<CustomerRef & { version: number }>(
+        NEXT_VERSIONS,
+        columns(missing)
+      )).rows
+      yield* sql("live.make")(MAKE, [
+        ...columns(versions),
+        versions.map((v) => v.version),
+        versions.map((v) => wrapKey(needKek(), v.tenant_id, v.customer_id, v.version, newDataKey()))
+      ])
+      read((yield* sql("live.reread")<KeyRow>(LIVE, columns(missing))).rows)
+      return out
+    })
+
+    const find = Effect.fn("PgCustomerKeys.find")(function* (
+      wanted: ReadonlyArray<CustomerRef & { readonly version: number }>
+    ) {
+      const out = new Map<string, Buffer>()
+      if (wanted.length === 0 || kek === null) return out
+      const rows = (yield* sql("find")<KeyRow>(FIND, [...columns(wanted), wanted.map((w) => w.version)])).rows
+      for (const { row, key } of opened(rows)) out.set(versionKeyOf(row, row.version), key)
+      return out
+    })
+
+    const erase = (request: Parameters<typeof nextReceipt>[1]) =>
+      pg.transactionAs(
+        (error) => new CustomerKeysError({ operation: `erase.${error.operation}`, cause: error.cause })
+      )(
+        Effect.gen(function* () {
+          const destroyed = (yield* sql("erase.destroy")<{ version: number }>(DESTROY, [
+            request.tenant_id,
+            request.customer_id
+          ])).rows.map((row) => row.version)
+          const last = (yield* sql("erase.last")<ErasureReceipt>(LAST_RECEIPT, [request.tenant_id])).rows[0]
+          const receipt = nextReceipt(last ?? null, request, destroyed)
+          yield* sql("erase.receipt")(APPEND_RECEIPT, [
+            receipt.tenant_id,
+            receipt.seq,
+            receipt.customer_id,
+            receipt.erased_at,
+            receipt.erased_by,
+            receipt.reason,
+            receipt.key_versions,
+            receipt.prev_hash,
+            receipt.hash
+          ])
+          return receipt
+        })
+      )
+
+    const receipts = Effect.fn("PgCustomerKeys.receipts")(function* (tenantId?: string) {
+      return (yield* sql("receipts")<ErasureReceipt>(
+        `SELECT ${RECEIPT_COLUMNS} FROM erasure_receipts WHERE $1::text IS NULL OR tenant_id = $1
+         ORDER BY tenant_id COLLATE "C", seq`,
+        [tenantId ?? null]
+      )).rows
+    })
+
+    /**
+     * After the erasure commits, VACUUM takes the destroyed keys' old row versions off the table's
+     * pages (an UPDATE leaves them behind until then). Best effort: a role that does not own the
+     * table gets a warning from PostgreSQL, autovacuum does it later.
+     */
+    const eraseAndVacuum = (request: Parameters<typeof nextReceipt>[1]) =>
+      Effect.tap(erase(request), () => Effect.ignore(pg.query("VACUUM customer_keys")))
+
+    return CustomerKeys.of({ live, find, erase: eraseAndVacuum, receipts })
+  })
+
+export const layer = (kek: Buffer | null): Layer.Layer<CustomerKeys, never, PgClient> =>
+  Layer.effect(CustomerKeys, make(kek))

@@ -1,0 +1,100 @@
+/**
+ * Sealed values (DESIGN 8b, decision 0019): a PII value at rest is AES-256-GCM ciphertext under
+ * its customer's data key, and the data keys are themselves sealed under the key-encryption key of
+ * the configuration. Destroying a customer's data key leaves ciphertext nobody can open: erasure
+ * by crypto-shredding. Node's crypto does the maths; these are plain functions over keys.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+
+const ALGORITHM = "aes-256-gcm"
+const IV_BYTES = 12
+const TAG_BYTES = 16
+export const KEY_BYTES = 32
+
+/** How a sealed value is stored in place of the value (a JSON object no field value takes). */
+export interface SealedValue {
+  readonly $sealed: "v1"
+  /** The customer's data key version that sealed it. */
+  readonly k: number
+  /** base64 of iv ‖ tag ‖ ciphertext of the value's JSON. */
+  readonly d: string
+}
+
+export const isSealed = (value: unknown): value is SealedValue =>
+  typeof value === "object" &&
+  value !== null &&
+  (value as { $sealed?: unknown }).$sealed === "v1" &&
+  typeof (value as { k?: unknown }).k === "number" &&
+  typeof (value as { d?: unknown }).d === "string"
+
+const seal = (key: Buffer, plaintext: Buffer, aad: string): Buffer => {
+  const iv = randomBytes(IV_BYTES)
+  const cipher = createCipheriv(ALGORITHM, key, iv)
+  cipher.setAAD(Buffer.from(aad))
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return Buffer.concat([iv, cipher.getAuthTag(), body])
+}
+
+/** The plaintext, or null when the key or the binding (`aad`) is not the one that sealed it. */
+const open = (key: Buffer, sealed: Buffer, aad: string): Buffer | null => {
+  try {
+    const decipher = createDecipheriv(ALGORITHM, key, sealed.subarray(0, IV_BYTES))
+    decipher.setAAD(Buffer.from(aad))
+    decipher.setAuthTag(sealed.subarray(IV_BYTES, IV_BYTES + TAG_BYTES))
+    return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES)), decipher.final()])
+  } catch {
+    return null
+  }
+}
+
+/**
+ * What a sealed value is bound to: its tenant, customer and field. A ciphertext copied onto
+ * another customer's or field's row does not open there.
+ */
+export const valueBinding = (tenantId: string, customerId: string, name: string) =>
+  JSON.stringify(["value", tenantId, customerId, name])
+
+/** What a memory-ingestion task's sealed texts are bound to: its tenant, customer and turn. */
+export const textsBinding = (tenantId: string, customerId: string, turnId: string) =>
+  JSON.stringify(["texts", tenantId, customerId, turnId])
+
+export const sealValue = (key: Buffer, version: number, binding: string, value: unknown): SealedValue => ({
+  $sealed: "v1",
+  k: version,
+  d: seal(key, Buffer.from(JSON.stringify(value)), binding).toString("base64")
+})
+
+/** The value, or undefined when it cannot be opened (its key destroyed, or another binding). */
+export const openValue = (key: Buffer, binding: string, sealed: SealedValue): unknown => {
+  const plaintext = open(key, Buffer.from(sealed.d, "base64"), binding)
+  return plaintext === null ? undefined : (JSON.parse(plaintext.toString("utf8")) as unknown)
+}
+
+export const newDataKey = (): Buffer => randomBytes(KEY_BYTES)
+
+const keyBinding = (tenantId: string, customerId: string, version: number) =>
+  JSON.stringify(["data-key", tenantId, customerId, version])
+
+/** A customer's data key sealed under the key-encryption key, as the key store keeps it. */
+export const wrapKey = (kek: Buffer, tenantId: string, customerId: string, version: number, key: Buffer) =>
+  seal(kek, key, keyBinding(tenantId, customerId, version))
+
+export const unwrapKey = (
+  kek: Buffer,
+  tenantId: string,
+  customerId: string,
+  version: number,
+  wrapped: Buffer
+) => open(kek, wrapped, keyBinding(tenantId, customerId, version))
+
+export class KekError extends Error {}
+
+/** TURNVAULT_KEK: 32 bytes, base64 (`openssl rand -base64 32`). */
+export const parseKek = (text: string): Buffer => {
+  const key = Buffer.from(text.trim(), "base64")
+  if (key.length !== KEY_BYTES)
+    throw new KekError(
+      `TURNVAULT_KEK must be ${KEY_BYTES} bytes in base64 (openssl rand -base64 32), got ${key.length}`
+    )
+  return key
+}

@@ -1,0 +1,78 @@
+/**
+ * The data keys a process holds in memory (decision 0019): bounded (least recently used dropped
+ * first) and brief (an entry is asked for again after its time to live), so an erasure reaches
+ * every instance within that time. Asked once per batch for the customers it misses.
+ */
+import { Clock, Effect } from "effect"
+import {
+  type CustomerKey,
+  type CustomerKeysService,
+  type CustomerRef,
+  customerKeyOf,
+  versionKeyOf
+} from "../ports/CustomerKeys"
+
+export interface SealingOptions {
+  /** Keys kept in memory (live and by version, each), the least recently used dropped first. */
+  readonly cacheSize: number
+  /**
+   * How long a cached key is used before it is asked for again: how long another instance may
+   * still open (or seal under) a key an erasure just destroyed.
+   */
+  readonly cacheTtlMs: number
+}
+
+export const DEFAULT_SEALING: SealingOptions = { cacheSize: 10_000, cacheTtlMs: 30_000 }
+
+/** A bounded map whose entries expire `ttl` after they were put. */
+const boundedCache = <A>(options: SealingOptions) => {
+  const entries = new Map<string, { readonly value: A; readonly at: number }>()
+  return {
+    get: (key: string, now: number): A | undefined => {
+      const entry = entries.get(key)
+      if (entry === undefined) return undefined
+      entries.delete(key)
+      if (now - entry.at >= options.cacheTtlMs) return undefined
+      entries.set(key, entry)
+      return entry.value
+    },
+    set: (key: string, value: A, now: number) => {
+      entries.delete(key)
+      entries.set(key, { value, at: now })
+      while (entries.size > options.cacheSize) entries.delete(entries.keys().next().value!)
+    }
+  }
+}
+
+export const makeKeyCache = (keys: CustomerKeysService, options: SealingOptions) => {
+  const live = boundedCache<CustomerKey>(options)
+  const byVersion = boundedCache<Buffer>(options)
+  return {
+    /** Each customer's live key (made when it has none), by customerKeyOf. */
+    live: (customers: ReadonlyArray<CustomerRef>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const missing = customers.filter((c) => live.get(customerKeyOf(c), now) === undefined)
+        if (missing.length > 0) for (const [id, key] of yield* keys.live(missing)) live.set(id, key, now)
+        const out = new Map<string, CustomerKey>()
+        for (const c of customers) {
+          const key = live.get(customerKeyOf(c), now)
+          if (key !== undefined) out.set(customerKeyOf(c), key)
+        }
+        return out
+      }),
+    /** These versions' keys, by versionKeyOf; a destroyed one is absent (and not cached). */
+    find: (wanted: ReadonlyArray<CustomerRef & { readonly version: number }>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const missing = wanted.filter((w) => byVersion.get(versionKeyOf(w, w.version), now) === undefined)
+        if (missing.length > 0) for (const [id, key] of yield* keys.find(missing)) byVersion.set(id, key, now)
+        const out = new Map<string, Buffer>()
+        for (const w of wanted) {
+          const key = byVersion.get(versionKeyOf(w, w.version), now)
+          if (key !== undefined) out.set(versionKeyOf(w, w.version), key)
+        }
+        return out
+      })
+  }
+}
