@@ -47,6 +47,9 @@ try {
           kek: sealing ? kek : "",
           events: params.events
         })
+        // every turn applied: a round that dead-lettered them (a stale cache, a wrong database) measures nothing
+        if (result.plain_rows + result.sealed_rows === 0)
+          throw new Error(`round ${i + 1} stored no profile rows`)
         rounds.push({ ...result, load: before })
         console.log(
           `round ${i + 1} ${sealing ? "sealed" : "clear "}: ${result.turns_per_s} turns/s, ${result.cpu_us_per_turn} µs CPU/turn, ${result.sealed_rows} sealed rows (load ${before.join(" ")})`

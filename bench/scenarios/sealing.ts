@@ -21,6 +21,8 @@ const args = scenarioArgs({ databaseUrl: "", redisUrl: "", kek: "", events: 0 })
 process.env.DATABASE_URL = args.databaseUrl
 if (args.redisUrl !== "") process.env.REDIS_URL = args.redisUrl
 else delete process.env.REDIS_URL
+// each round's own cache entries: a fresh database behind another round's cache would look full
+process.env.TURNVAULT_CACHE_KEY_PREFIX = `sealing-${process.pid}-${Date.now()}:`
 if (args.kek !== "") process.env.TURNVAULT_KEK = args.kek
 else delete process.env.TURNVAULT_KEK
 

@@ -1,6 +1,6 @@
 /** PostgreSQL-backed stores, with migrations applied first when configured. */
 import { Effect, Layer, Option, Redacted } from "effect"
-import { parseKek } from "../domain/envelope"
+import { parseKek, type SecretKey } from "../domain/envelope"
 import type { AppConfig } from "../config/AppConfig"
 import { PgStoresLive, runMigrations } from "../adapters/postgres"
 
@@ -25,5 +25,5 @@ export const postgresStores = (url: Redacted.Redacted<string>, config: AppConfig
 }
 
 /** TURNVAULT_KEK's bytes (validated by AppConfig), or null when it is unset. */
-export const configuredKek = (config: AppConfig): Buffer | null =>
+export const configuredKek = (config: AppConfig): SecretKey | null =>
   Option.getOrNull(Option.map(config.kek, (key) => parseKek(Redacted.value(key))))

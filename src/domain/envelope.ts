@@ -4,7 +4,14 @@
  * the configuration. Destroying a customer's data key leaves ciphertext nobody can open: erasure
  * by crypto-shredding. Node's crypto does the maths; these are plain functions over keys.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+  randomFillSync
+} from "node:crypto"
 
 const ALGORITHM = "aes-256-gcm"
 const IV_BYTES = 12
@@ -27,8 +34,28 @@ export const isSealed = (value: unknown): value is SealedValue =>
   typeof (value as { k?: unknown }).k === "number" &&
   typeof (value as { d?: unknown }).d === "string"
 
-const seal = (key: Buffer, plaintext: Buffer, aad: string): Buffer => {
-  const iv = randomBytes(IV_BYTES)
+/**
+ * A key as the cipher takes it. Made once per key: given raw bytes, node makes a key object on
+ * every cipher (a third of the sealing time, measured).
+ */
+export type SecretKey = KeyObject
+export const secretKey = (bytes: Buffer): SecretKey => createSecretKey(bytes)
+
+/** Random IVs drawn from a pool filled 4,096 at a time (one system call, not one per value). */
+const ivPool = Buffer.alloc(IV_BYTES * 4096)
+let ivNext = ivPool.length
+const freshIv = (): Buffer => {
+  if (ivNext === ivPool.length) {
+    randomFillSync(ivPool)
+    ivNext = 0
+  }
+  const iv = Buffer.from(ivPool.subarray(ivNext, ivNext + IV_BYTES))
+  ivNext += IV_BYTES
+  return iv
+}
+
+const seal = (key: SecretKey | Buffer, plaintext: Buffer, aad: string): Buffer => {
+  const iv = freshIv()
   const cipher = createCipheriv(ALGORITHM, key, iv)
   cipher.setAAD(Buffer.from(aad))
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
@@ -36,7 +63,7 @@ const seal = (key: Buffer, plaintext: Buffer, aad: string): Buffer => {
 }
 
 /** The plaintext, or null when the key or the binding (`aad`) is not the one that sealed it. */
-const open = (key: Buffer, sealed: Buffer, aad: string): Buffer | null => {
+const open = (key: SecretKey | Buffer, sealed: Buffer, aad: string): Buffer | null => {
   try {
     const decipher = createDecipheriv(ALGORITHM, key, sealed.subarray(0, IV_BYTES))
     decipher.setAAD(Buffer.from(aad))
@@ -58,43 +85,42 @@ export const valueBinding = (tenantId: string, customerId: string, name: string)
 export const textsBinding = (tenantId: string, customerId: string, turnId: string) =>
   JSON.stringify(["texts", tenantId, customerId, turnId])
 
-export const sealValue = (key: Buffer, version: number, binding: string, value: unknown): SealedValue => ({
+export const sealValue = (key: SecretKey, version: number, binding: string, value: unknown): SealedValue => ({
   $sealed: "v1",
   k: version,
   d: seal(key, Buffer.from(JSON.stringify(value)), binding).toString("base64")
 })
 
 /** The value, or undefined when it cannot be opened (its key destroyed, or another binding). */
-export const openValue = (key: Buffer, binding: string, sealed: SealedValue): unknown => {
+export const openValue = (key: SecretKey, binding: string, sealed: SealedValue): unknown => {
   const plaintext = open(key, Buffer.from(sealed.d, "base64"), binding)
   return plaintext === null ? undefined : (JSON.parse(plaintext.toString("utf8")) as unknown)
 }
 
 export const newDataKey = (): Buffer => randomBytes(KEY_BYTES)
 
-const keyBinding = (tenantId: string, customerId: string, version: number) =>
-  JSON.stringify(["data-key", tenantId, customerId, version])
+/**
+ * What a wrapped data key is bound to: its tenant and customer (not its version, which the store
+ * numbers as it inserts), so a wrapped key moved to another customer's row does not unwrap.
+ */
+const keyBinding = (tenantId: string, customerId: string) =>
+  JSON.stringify(["data-key", tenantId, customerId])
 
 /** A customer's data key sealed under the key-encryption key, as the key store keeps it. */
-export const wrapKey = (kek: Buffer, tenantId: string, customerId: string, version: number, key: Buffer) =>
-  seal(kek, key, keyBinding(tenantId, customerId, version))
+export const wrapKey = (kek: SecretKey, tenantId: string, customerId: string, key: Buffer) =>
+  seal(kek, key, keyBinding(tenantId, customerId))
 
-export const unwrapKey = (
-  kek: Buffer,
-  tenantId: string,
-  customerId: string,
-  version: number,
-  wrapped: Buffer
-) => open(kek, wrapped, keyBinding(tenantId, customerId, version))
+export const unwrapKey = (kek: SecretKey, tenantId: string, customerId: string, wrapped: Buffer) =>
+  open(kek, wrapped, keyBinding(tenantId, customerId))
 
 export class KekError extends Error {}
 
 /** TURNVAULT_KEK: 32 bytes, base64 (`openssl rand -base64 32`). */
-export const parseKek = (text: string): Buffer => {
+export const parseKek = (text: string): SecretKey => {
   const key = Buffer.from(text.trim(), "base64")
   if (key.length !== KEY_BYTES)
     throw new KekError(
       `TURNVAULT_KEK must be ${KEY_BYTES} bytes in base64 (openssl rand -base64 32), got ${key.length}`
     )
-  return key
+  return secretKey(key)
 }

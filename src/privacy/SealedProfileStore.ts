@@ -6,7 +6,7 @@
  * null. Keys are cached in memory, bounded and briefly: the cache is asked once per batch for
  * the customers it misses, never per field.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { isSealed, openValue, sealValue, valueBinding } from "../domain/envelope"
 import { type FieldWrite, isConfirmation, type ProfileField } from "../domain/model"
 import { CustomerKeys, type CustomerKeysError, customerKeyOf, versionKeyOf } from "../ports/CustomerKeys"
@@ -49,19 +49,24 @@ export const make = (options: SealingOptions = DEFAULT_SEALING) =>
     const openRows = (rows: ReadonlyArray<ProfileField>) =>
       Effect.gen(function* () {
         if (!rows.some((row) => isSealed(row.value))) return rows
+        const now = yield* Clock.currentTimeMillis
         const wanted = rows.flatMap((row) =>
-          isSealed(row.value)
+          isSealed(row.value) && keys.recall(row.value.d, now) === undefined
             ? [{ tenant_id: row.tenant_id, customer_id: row.customer_id, version: row.value.k }]
             : []
         )
-        const found = yield* Effect.mapError(keys.find(wanted), storeError)
+        const found = wanted.length === 0 ? new Map() : yield* Effect.mapError(keys.find(wanted), storeError)
         return rows.map((row): ProfileField => {
           if (!isSealed(row.value)) return row
-          const key = found.get(versionKeyOf(row, row.value.k))
-          const value =
-            key === undefined
-              ? undefined
-              : openValue(key, valueBinding(row.tenant_id, row.customer_id, row.name), row.value)
+          let value = keys.recall(row.value.d, now)
+          if (value === undefined) {
+            const key = found.get(versionKeyOf(row, row.value.k))
+            value =
+              key === undefined
+                ? undefined
+                : openValue(key, valueBinding(row.tenant_id, row.customer_id, row.name), row.value)
+            if (value !== undefined) keys.remember(row.value.d, value, now)
+          }
           // a destroyed key (an erased customer) or a ciphertext moved off its row reads as null
           return { ...row, value: value ?? null, pii: true }
         })

@@ -4,8 +4,8 @@
  * every instance within that time. Asked once per batch for the customers it misses.
  */
 import { Clock, Effect } from "effect"
+import { type SecretKey, secretKey } from "../domain/envelope"
 import {
-  type CustomerKey,
   type CustomerKeysService,
   type CustomerRef,
   customerKeyOf,
@@ -44,17 +44,33 @@ const boundedCache = <A>(options: SealingOptions) => {
   }
 }
 
+/** A live key as the cache hands it: its version and the key object the cipher takes. */
+export interface CachedKey {
+  readonly version: number
+  readonly key: SecretKey
+}
+
 export const makeKeyCache = (keys: CustomerKeysService, options: SealingOptions) => {
-  const live = boundedCache<CustomerKey>(options)
-  const byVersion = boundedCache<Buffer>(options)
+  const live = boundedCache<CachedKey>(options)
+  const byVersion = boundedCache<SecretKey>(options)
+  const opened = boundedCache<unknown>({ ...options, cacheSize: options.cacheSize * 4 })
   return {
+    /**
+     * What a ciphertext opened to, remembered as briefly as the keys are (each sealed value's
+     * ciphertext is its own: the IV is random), so the rows a customer's profile is loaded with
+     * again and again are opened once.
+     */
+    recall: (ciphertext: string, now: number) => opened.get(ciphertext, now),
+    remember: (ciphertext: string, value: unknown, now: number) => opened.set(ciphertext, value, now),
     /** Each customer's live key (made when it has none), by customerKeyOf. */
     live: (customers: ReadonlyArray<CustomerRef>) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const missing = customers.filter((c) => live.get(customerKeyOf(c), now) === undefined)
-        if (missing.length > 0) for (const [id, key] of yield* keys.live(missing)) live.set(id, key, now)
-        const out = new Map<string, CustomerKey>()
+        if (missing.length > 0)
+          for (const [id, key] of yield* keys.live(missing))
+            live.set(id, { version: key.version, key: secretKey(key.key) }, now)
+        const out = new Map<string, CachedKey>()
         for (const c of customers) {
           const key = live.get(customerKeyOf(c), now)
           if (key !== undefined) out.set(customerKeyOf(c), key)
@@ -66,8 +82,9 @@ export const makeKeyCache = (keys: CustomerKeysService, options: SealingOptions)
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const missing = wanted.filter((w) => byVersion.get(versionKeyOf(w, w.version), now) === undefined)
-        if (missing.length > 0) for (const [id, key] of yield* keys.find(missing)) byVersion.set(id, key, now)
-        const out = new Map<string, Buffer>()
+        if (missing.length > 0)
+          for (const [id, key] of yield* keys.find(missing)) byVersion.set(id, secretKey(key), now)
+        const out = new Map<string, SecretKey>()
         for (const w of wanted) {
           const key = byVersion.get(versionKeyOf(w, w.version), now)
           if (key !== undefined) out.set(versionKeyOf(w, w.version), key)

@@ -7,6 +7,7 @@ import { layer, type Vitest } from "@effect/vitest"
 import type { Layer } from "effect"
 import type { ApiKeys } from "../../src/ports/ApiKeys"
 import type { AuditStore } from "../../src/ports/AuditStore"
+import { secretKey } from "../../src/domain/envelope"
 import type { CheckpointStore } from "../../src/ports/CheckpointStore"
 import type { CustomerKeys } from "../../src/ports/CustomerKeys"
 import type { IngestionStore } from "../../src/ports/IngestionStore"
@@ -45,7 +46,7 @@ export type Stores =
 export type StoreIt = Vitest.MethodsNonLive<Stores>
 
 /** The key-encryption key the suites seal data keys under. */
-export const TEST_KEK = Buffer.alloc(32, 7)
+export const TEST_KEK = secretKey(Buffer.alloc(32, 7))
 
 /** Tenant ids unique to one suite run, so a shared database never mixes runs. */
 export const tenantFactory = () => {

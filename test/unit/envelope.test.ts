@@ -7,13 +7,15 @@ import {
   openValue,
   parseKek,
   sealValue,
+  secretKey,
   unwrapKey,
   valueBinding,
   wrapKey
 } from "../../src/domain/envelope"
 
 describe("sealed values", () => {
-  const key = newDataKey()
+  const raw = newDataKey()
+  const key = secretKey(raw)
   const binding = valueBinding("t1", "c1", "email")
 
   it("open what they sealed, whatever JSON the value is; the ciphertext differs every time", () => {
@@ -29,7 +31,7 @@ describe("sealed values", () => {
 
   it("do not open with another key, on another customer's or field's row, or once edited", () => {
     const sealed = sealValue(key, 1, binding, "ada@example.com")
-    expect(openValue(newDataKey(), binding, sealed)).toBeUndefined()
+    expect(openValue(secretKey(newDataKey()), binding, sealed)).toBeUndefined()
     expect(openValue(key, valueBinding("t1", "c2", "email"), sealed)).toBeUndefined()
     expect(openValue(key, valueBinding("t1", "c1", "phone"), sealed)).toBeUndefined()
     const bytes = Buffer.from(sealed.d, "base64")
@@ -43,17 +45,17 @@ describe("sealed values", () => {
     expect(isSealed({ $sealed: "v2", k: 1, d: "" })).toBe(false)
   })
 
-  it("data keys wrapped under the key-encryption key unwrap only for their customer and version", () => {
-    const kek = newDataKey()
-    const wrapped = wrapKey(kek, "t1", "c1", 2, key)
-    expect(unwrapKey(kek, "t1", "c1", 2, wrapped)).toEqual(key)
-    expect(unwrapKey(kek, "t1", "c1", 3, wrapped)).toBeNull()
-    expect(unwrapKey(kek, "t1", "c2", 2, wrapped)).toBeNull()
-    expect(unwrapKey(newDataKey(), "t1", "c1", 2, wrapped)).toBeNull()
+  it("data keys wrapped under the key-encryption key unwrap only for their customer", () => {
+    const kek = secretKey(newDataKey())
+    const wrapped = wrapKey(kek, "t1", "c1", raw)
+    expect(unwrapKey(kek, "t1", "c1", wrapped)).toEqual(raw)
+    expect(unwrapKey(kek, "t1", "c2", wrapped)).toBeNull()
+    expect(unwrapKey(kek, "t2", "c1", wrapped)).toBeNull()
+    expect(unwrapKey(secretKey(newDataKey()), "t1", "c1", wrapped)).toBeNull()
   })
 
   it("TURNVAULT_KEK is 32 bytes of base64", () => {
-    expect(parseKek(newDataKey().toString("base64")).length).toBe(32)
+    expect(parseKek(newDataKey().toString("base64")).symmetricKeySize).toBe(32)
     expect(() => parseKek(Buffer.alloc(16).toString("base64"))).toThrow(/32 bytes/)
   })
 })

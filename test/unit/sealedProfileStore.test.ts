@@ -6,13 +6,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { memoryStoresWith } from "../../src/adapters/embedded"
+import { secretKey } from "../../src/domain/envelope"
 import { isSealed } from "../../src/domain/envelope"
 import { CustomerKeys } from "../../src/ports/CustomerKeys"
 import { ProfileStore } from "../../src/ports/ProfileStore"
 import { make } from "../../src/privacy/SealedProfileStore"
 import { profileField } from "../contract/fixtures"
 
-const KEK = Buffer.alloc(32, 3)
+const KEK = secretKey(Buffer.alloc(32, 3))
 const options = { cacheSize: 100, cacheTtlMs: 30_000 }
 const at = (minute: number) => `2026-12-07T10:${String(minute).padStart(2, "0")}:00.000Z`
 const email = (customer: string, turn: string, value: string, minute: number) => ({

@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Ref, TestClock } from "effect"
 import type { MemoryIngestionTask } from "../../schemas"
 import { memoryStoresWith } from "../../src/adapters/embedded"
+import { secretKey } from "../../src/domain/envelope"
 import { CustomerKeys } from "../../src/ports/CustomerKeys"
 import { type OutputMessage, OutputSink } from "../../src/ports/OutputSink"
 import { makeTaskTexts, sealedOutputSink } from "../../src/privacy/SealedTexts"
@@ -31,7 +32,7 @@ const capture = Effect.gen(function* () {
   return { sent, sink }
 })
 
-const stores = memoryStoresWith(Buffer.alloc(32, 5))
+const stores = memoryStoresWith(secretKey(Buffer.alloc(32, 5)))
 
 describe("sealed turn texts", () => {
   it.effect("the sink seals memory-ingestion tasks only; TaskTexts opens them", () =>

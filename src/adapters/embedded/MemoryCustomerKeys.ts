@@ -5,7 +5,7 @@
  */
 import { Effect, Layer } from "effect"
 import { type ErasureReceipt, nextReceipt } from "../../domain/erasure"
-import { newDataKey, unwrapKey, wrapKey } from "../../domain/envelope"
+import { newDataKey, type SecretKey, unwrapKey, wrapKey } from "../../domain/envelope"
 import {
   type CustomerKey,
   CustomerKeys,
@@ -19,7 +19,7 @@ interface StoredKey {
   wrapped: Buffer | null
 }
 
-export const make = (kek: Buffer | null): CustomerKeysService => {
+export const make = (kek: SecretKey | null): CustomerKeysService => {
   const keys = new Map<string, Array<StoredKey>>()
   const receipts = new Map<string, Array<ErasureReceipt>>()
   return {
@@ -36,11 +36,11 @@ export const make = (kek: Buffer | null): CustomerKeysService => {
             const version = (versions.at(-1)?.version ?? 0) + 1
             live = {
               version,
-              wrapped: wrapKey(kek, customer.tenant_id, customer.customer_id, version, newDataKey())
+              wrapped: wrapKey(kek, customer.tenant_id, customer.customer_id, newDataKey())
             }
             keys.set(id, [...versions, live])
           }
-          const key = unwrapKey(kek, customer.tenant_id, customer.customer_id, live.version, live.wrapped!)
+          const key = unwrapKey(kek, customer.tenant_id, customer.customer_id, live.wrapped!)
           if (key !== null) out.set(id, { version: live.version, key })
         }
         return out
@@ -53,7 +53,7 @@ export const make = (kek: Buffer | null): CustomerKeysService => {
           const key =
             stored?.wrapped == null || kek === null
               ? null
-              : unwrapKey(kek, w.tenant_id, w.customer_id, w.version, stored.wrapped)
+              : unwrapKey(kek, w.tenant_id, w.customer_id, stored.wrapped)
           if (key !== null) out.set(versionKeyOf(w, w.version), key)
         }
         return out
@@ -80,5 +80,5 @@ export const make = (kek: Buffer | null): CustomerKeysService => {
   }
 }
 
-export const layer = (kek: Buffer | null): Layer.Layer<CustomerKeys> =>
+export const layer = (kek: SecretKey | null): Layer.Layer<CustomerKeys> =>
   Layer.sync(CustomerKeys, () => make(kek))

@@ -1,5 +1,6 @@
 /** The embedded default: every store in memory, no shared transaction. */
 import { Layer } from "effect"
+import type { SecretKey } from "../../domain/envelope"
 import { UnitOfWork } from "../../ports/UnitOfWork"
 import * as MemoryApiKeys from "./MemoryApiKeys"
 import * as MemoryAuditStore from "./MemoryAuditStore"
@@ -39,7 +40,7 @@ const memoryStores = Layer.mergeAll(
 )
 
 /** Every store in memory; CustomerKeys seals data keys under `kek` (none: nothing is sealed). */
-export const memoryStoresWith = (kek: Buffer | null) =>
+export const memoryStoresWith = (kek: SecretKey | null) =>
   Layer.merge(memoryStores, MemoryCustomerKeys.layer(kek))
 
 export const MemoryStoresLive = memoryStoresWith(null)

@@ -1,12 +1,13 @@
 /**
  * CustomerKeys on PostgreSQL (tables `customer_keys`, `erasure_receipts`; migration 0019). Keys
  * are sealed and opened here with the key-encryption key, which never reaches the database. A
- * missing live key is made with `INSERT ... ON CONFLICT DO NOTHING` on the one-live-version index,
- * then read again, so two writers making one customer's key agree on the one that went in.
+ * missing live key is made in the statement that reads the live ones (`INSERT ... ON CONFLICT DO
+ * NOTHING` on the one-live-version index); one that another writer made at the same moment is read
+ * again, so two writers of one customer's key agree on the one that went in.
  */
 import { Effect, Layer } from "effect"
 import { type ErasureReceipt, nextReceipt } from "../../domain/erasure"
-import { newDataKey, unwrapKey, wrapKey } from "../../domain/envelope"
+import { newDataKey, type SecretKey, unwrapKey, wrapKey } from "../../domain/envelope"
 import {
   type CustomerKey,
   CustomerKeys,
@@ -23,17 +24,32 @@ FROM unnest($1::text[], $2::text[]) AS w(tenant_id, customer_id)
 JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id
 WHERE k.destroyed_at IS NULL`
 
-const MAKE = `
-INSERT INTO customer_keys (tenant_id, customer_id, version, wrapped)
-SELECT w.tenant_id, w.customer_id, w.version, w.wrapped
-FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS w(tenant_id, customer_id, version, wrapped)
-ON CONFLICT (tenant_id, customer_id) WHERE destroyed_at IS NULL DO NOTHING`
-
-const NEXT_VERSIONS = `
-SELECT w.tenant_id, w.customer_id, coalesce(max(k.version), 0) + 1 AS version
-FROM unnest($1::text[], $2::text[]) AS w(tenant_id, customer_id)
-LEFT JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id
-GROUP BY w.tenant_id, w.customer_id`
+/**
+ * One round trip: the live keys of the customers asked for, and for those that have none, the
+ * candidate key the caller wrapped for each, inserted as the next version. The outer SELECT sees
+ * the rows as they were before the insert, `made` the ones it put in; a customer whose key another
+ * writer made at the same moment is in neither, and is read again.
+ */
+const LIVE_OR_MAKE = `
+WITH wanted AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) AS w(tenant_id, customer_id, wrapped)
+), made AS (
+  INSERT INTO customer_keys (tenant_id, customer_id, version, wrapped)
+  SELECT w.tenant_id, w.customer_id,
+    coalesce((SELECT max(k.version) FROM customer_keys k
+              WHERE k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id), 0) + 1,
+    w.wrapped
+  FROM wanted w
+  WHERE NOT EXISTS (SELECT 1 FROM customer_keys k
+                    WHERE k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id AND k.destroyed_at IS NULL)
+  ON CONFLICT (tenant_id, customer_id) WHERE destroyed_at IS NULL DO NOTHING
+  RETURNING tenant_id, customer_id, version, wrapped
+)
+SELECT k.tenant_id, k.customer_id, k.version, k.wrapped
+FROM wanted w JOIN customer_keys k ON k.tenant_id = w.tenant_id AND k.customer_id = w.customer_id
+WHERE k.destroyed_at IS NULL
+UNION ALL
+SELECT tenant_id, customer_id, version, wrapped FROM made`
 
 const FIND = `
 SELECT k.tenant_id, k.customer_id, k.version, k.wrapped
@@ -66,17 +82,17 @@ const distinct = (customers: ReadonlyArray<CustomerRef>) => [
   ...new Map(customers.map((c) => [customerKeyOf(c), c])).values()
 ]
 
-export const make = (kek: Buffer | null) =>
+export const make = (kek: SecretKey | null) =>
   Effect.gen(function* () {
     const pg = yield* PgClient
     const sql = storeQuery(pg, (operation, cause) => new CustomerKeysError({ operation, cause }))
-    const needKek = (): Buffer => {
+    const needKek = (): SecretKey => {
       if (kek === null) throw new Error("sealing needs TURNVAULT_KEK")
       return kek
     }
     const opened = (rows: ReadonlyArray<KeyRow>) =>
       rows.flatMap((row) => {
-        const key = unwrapKey(needKek(), row.tenant_id, row.customer_id, row.version, row.wrapped)
+        const key = unwrapKey(needKek(), row.tenant_id, row.customer_id, row.wrapped)
         return key === null ? [] : [{ row, key }]
       })
     const columns = (customers: ReadonlyArray<CustomerRef>) => [
@@ -91,19 +107,14 @@ export const make = (kek: Buffer | null) =>
       const read = (rows: ReadonlyArray<KeyRow>) => {
         for (const { row, key } of opened(rows)) out.set(customerKeyOf(row), { version: row.version, key })
       }
-      read((yield* sql("live")<KeyRow>(LIVE, columns(wanted))).rows)
-      const missing = wanted.filter((c) => !out.has(customerKeyOf(c)))
-      if (missing.length === 0) return out
-      const versions = (yield* sql("live.versions")<CustomerRef & { version: number }>(
-        NEXT_VERSIONS,
-        columns(missing)
-      )).rows
-      yield* sql("live.make")(MAKE, [
-        ...columns(versions),
-        versions.map((v) => v.version),
-        versions.map((v) => wrapKey(needKek(), v.tenant_id, v.customer_id, v.version, newDataKey()))
-      ])
-      read((yield* sql("live.reread")<KeyRow>(LIVE, columns(missing))).rows)
+      read(
+        (yield* sql("live")<KeyRow>(LIVE_OR_MAKE, [
+          ...columns(wanted),
+          wanted.map((c) => wrapKey(needKek(), c.tenant_id, c.customer_id, newDataKey()))
+        ])).rows
+      )
+      const raced = wanted.filter((c) => !out.has(customerKeyOf(c)))
+      if (raced.length > 0) read((yield* sql("live.reread")<KeyRow>(LIVE, columns(raced))).rows)
       return out
     })
 
@@ -162,5 +173,5 @@ export const make = (kek: Buffer | null) =>
     return CustomerKeys.of({ live, find, erase: eraseAndVacuum, receipts })
   })
 
-export const layer = (kek: Buffer | null): Layer.Layer<CustomerKeys, never, PgClient> =>
+export const layer = (kek: SecretKey | null): Layer.Layer<CustomerKeys, never, PgClient> =>
   Layer.effect(CustomerKeys, make(kek))

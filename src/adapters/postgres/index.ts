@@ -1,5 +1,6 @@
 /** The PostgreSQL stores: one pool, the three stores, and a UnitOfWork that is one transaction. */
 import { Layer } from "effect"
+import type { SecretKey } from "../../domain/envelope"
 import * as PgApiKeys from "./PgApiKeys"
 import * as PgAuditStore from "./PgAuditStore"
 import * as PgCheckpointStore from "./PgCheckpointStore"
@@ -46,7 +47,7 @@ const stores = Layer.mergeAll(
 )
 
 /** SessionStore, ProfileStore, AuditStore, CheckpointStore, CustomerKeys (sealing with `kek`, when given), UnitOfWork, PartitionOwnership, QuarantineStore, JobLeases, ApiKeys and IngestionStore over one pool (released when the layer is). */
-export const PgStoresLive = (config: PgClient.PgClientConfig, kek: Buffer | null = null) =>
+export const PgStoresLive = (config: PgClient.PgClientConfig, kek: SecretKey | null = null) =>
   Layer.merge(stores, PgCustomerKeys.layer(kek)).pipe(Layer.provide(PgClient.layer(config)))
 
 /**
