@@ -157,11 +157,12 @@ export const COMMANDS: ReadonlyArray<Command> = [
   command(
     "erase",
     [],
-    ["tenant", "customer", "by", "reason"],
-    `  erase --tenant T --customer C --by WHO [--reason WHY]
+    ["tenant", "customer", "customers", "by", "reason"],
+    `  erase --tenant T --customer C|--customers FILE --by WHO [--reason WHY]
                                           erase a customer: destroy its data keys (its sealed values
                                           never open again), tombstone its profile rows, append a
-                                          chained receipt and publish it on turnvault.erasures`
+                                          chained receipt and publish it on turnvault.erasures;
+                                          FILE: one customer id per line, erased in order`
   ),
   command(
     "keys",
@@ -199,6 +200,7 @@ export const FLAG_TYPES: Readonly<Record<string, "string" | "boolean">> = {
   lines: "string",
   output: "string",
   turn: "string",
+  customers: "string",
   proof: "string",
   "public-key": "string",
   checkpoints: "boolean",

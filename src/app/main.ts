@@ -298,19 +298,29 @@ const runCommand = (config: AppConfig) =>
         )
       }
       case "erase": {
-        const request = {
-          tenantId: yield* required("tenant"),
-          customerId: yield* required("customer"),
-          by: yield* required("by"),
-          reason: flag("reason") ?? "erasure request"
-        }
-        const erase = eraseCustomer(config, request).pipe(Effect.provide(stores))
-        return yield* print(
-          yield* Option.match(config.kafkaBrokers, {
-            onNone: () => Effect.provide(erase, embeddedLogLayer(config)),
-            onSome: (brokers) => Effect.provide(erase, kafkaLogLayer(brokers, config.kafkaProducer))
-          })
-        )
+        const tenantId = yield* required("tenant")
+        const by = yield* required("by")
+        const reason = flag("reason") ?? "erasure request"
+        const file = flag("customers")
+        const customers =
+          file === undefined
+            ? [yield* required("customer")]
+            : (yield* Effect.try({
+                try: () => readFileSync(file, "utf8"),
+                catch: (e) => new CliInputError({ message: `cannot read ${file}: ${String(e)}` })
+              }))
+                .split("\n")
+                .map((line) => line.trim())
+                .filter((line) => line.length > 0)
+        const erase = Effect.forEach(
+          customers,
+          (customerId) => Effect.flatMap(eraseCustomer(config, { tenantId, customerId, by, reason }), print),
+          { discard: true }
+        ).pipe(Effect.provide(stores))
+        return yield* Option.match(config.kafkaBrokers, {
+          onNone: () => Effect.provide(erase, embeddedLogLayer(config)),
+          onSome: (brokers) => Effect.provide(erase, kafkaLogLayer(brokers, config.kafkaProducer))
+        })
       }
       case "prove":
         return yield* print(
