@@ -25,7 +25,11 @@ import {
   NotFound,
   Unauthorized
 } from "../../schemas/AdminApi"
-import { PgApiKeys, PgClient, TenantReader } from "../adapters/postgres"
+import { PgApiKeys, PgClient, PgCustomerKeys, TenantReader } from "../adapters/postgres"
+import { CustomerKeys, type CustomerKeysError } from "../ports/CustomerKeys"
+import { DEFAULT_SEALING, type SealingOptions } from "../privacy/keyCache"
+import { makeOpener } from "../privacy/opening"
+import { configuredKek } from "./postgresStores"
 import { RedisCache } from "../adapters/redis"
 import type { SessionRow } from "../adapters/postgres/TenantReader"
 import type { AppConfig } from "../config/AppConfig"
@@ -644,14 +648,20 @@ export const httpLayer = (config: AppConfig) =>
     onNone: () => HttpLive(config.httpPort),
     onSome: (url) => {
       const connectionString = Redacted.value(url)
+      const reader = TenantReader.layer({
+        connectionString: Option.match(config.tenantDatabaseUrl, {
+          onNone: () => TenantReader.authenticatorUrl(connectionString),
+          onSome: Redacted.value
+        })
+      })
+      const kek = configuredKek(config)
       const stores = Layer.mergeAll(
         PgApiKeys.layer,
-        TenantReader.layer({
-          connectionString: Option.match(config.tenantDatabaseUrl, {
-            onNone: () => TenantReader.authenticatorUrl(connectionString),
-            onSome: Redacted.value
-          })
-        })
+        kek === null
+          ? reader
+          : openedReads({ ...DEFAULT_SEALING, cacheTtlMs: config.keyCacheTtlMs }).pipe(
+              Layer.provide(Layer.merge(reader, PgCustomerKeys.layer(kek)))
+            )
       ).pipe(Layer.provide(PgClient.layer({ connectionString, max: 2 })))
       const api = adminHttpApp({
         rateLimit: { perSecond: config.apiRatePerSecond, burst: config.apiRateBurst },
@@ -662,6 +672,42 @@ export const httpLayer = (config: AppConfig) =>
       ).pipe(Layer.provide(stores))
     }
   })
+
+/**
+ * With TURNVAULT_KEK, the tenant reads' profile rows and summaries come out opened, as the store
+ * decorators open them for the pipeline (an erased customer's read as null).
+ */
+const openedReads = (options: SealingOptions) =>
+  Layer.effect(
+    TenantReader.TenantReader,
+    Effect.gen(function* () {
+      const inner = yield* TenantReader.TenantReader
+      const opener = makeOpener(yield* CustomerKeys, options)
+      const toError = (error: CustomerKeysError) =>
+        new TenantReader.TenantReadError({ operation: `keys.${error.operation}`, cause: error.cause })
+      const rows = <E, R>(read: Effect.Effect<ReadonlyArray<ProfileField>, E, R>) =>
+        Effect.flatMap(read, (found) => Effect.mapError(opener.openRows(found), toError))
+      return {
+        ...inner,
+        listProfile: (tenantId, customerId) => rows(inner.listProfile(tenantId, customerId)),
+        itemChain: (tenantId, id) => rows(inner.itemChain(tenantId, id)),
+        derivedItems: (tenantId, id) => rows(inner.derivedItems(tenantId, id)),
+        vaultAsOf: (tenantId, customerId, as) =>
+          Effect.flatMap(inner.vaultAsOf(tenantId, customerId, as), (found) =>
+            found === null
+              ? Effect.succeed(null)
+              : Effect.map(Effect.mapError(opener.openRows(found.fields), toError), (fields) => ({
+                  ...found,
+                  fields
+                }))
+          ),
+        sessionSummary: (tenantId, sessionId) =>
+          Effect.flatMap(inner.sessionSummary(tenantId, sessionId), (found) =>
+            found === null ? Effect.succeed(null) : Effect.mapError(opener.openSummary(found), toError)
+          )
+      } satisfies TenantReader.TenantReader["Type"]
+    })
+  )
 
 /** The API as one HttpApp (paths under /v1), over the context's ApiKeys and TenantReader. */
 export const adminHttpApp = (config: AdminApiConfig = defaultAdminApiConfig) =>

@@ -85,6 +85,33 @@ export const valueBinding = (tenantId: string, customerId: string, name: string)
 export const textsBinding = (tenantId: string, customerId: string, turnId: string) =>
   JSON.stringify(["texts", tenantId, customerId, turnId])
 
+/** What a session's sealed summary is bound to: its tenant, customer and session. */
+export const summaryBinding = (tenantId: string, customerId: string, sessionId: string) =>
+  JSON.stringify(["summary", tenantId, customerId, sessionId])
+
+/**
+ * A text column's sealed form: this prefix (a control character no model or person writes first),
+ * the key version, and base64 of iv ‖ tag ‖ ciphertext.
+ */
+const SEALED_TEXT = "\u0001sealed:v1:"
+
+export const sealText = (key: SecretKey, version: number, binding: string, text: string): string =>
+  `${SEALED_TEXT}${version}:${seal(key, Buffer.from(text), binding).toString("base64")}`
+
+/** The key version of a sealed text, or null for a text in the clear. */
+export const sealedTextVersion = (text: string): number | null => {
+  if (!text.startsWith(SEALED_TEXT)) return null
+  const version = Number(text.slice(SEALED_TEXT.length, text.indexOf(":", SEALED_TEXT.length)))
+  return Number.isSafeInteger(version) ? version : null
+}
+
+/** The text, or undefined when it cannot be opened. */
+export const openText = (key: SecretKey, binding: string, text: string): string | undefined => {
+  const body = text.slice(text.indexOf(":", SEALED_TEXT.length) + 1)
+  const plaintext = open(key, Buffer.from(body, "base64"), binding)
+  return plaintext === null ? undefined : plaintext.toString("utf8")
+}
+
 export const sealValue = (key: SecretKey, version: number, binding: string, value: unknown): SealedValue => ({
   $sealed: "v1",
   k: version,

@@ -6,11 +6,13 @@
  * null. Keys are cached in memory, bounded and briefly: the cache is asked once per batch for
  * the customers it misses, never per field.
  */
-import { Clock, Context, Effect, Layer } from "effect"
-import { isSealed, openValue, sealValue, valueBinding } from "../domain/envelope"
+import { Context, Effect, Layer } from "effect"
+import { isSealed, sealValue, valueBinding } from "../domain/envelope"
 import { type FieldWrite, isConfirmation, type ProfileField } from "../domain/model"
-import { CustomerKeys, type CustomerKeysError, customerKeyOf, versionKeyOf } from "../ports/CustomerKeys"
-import { DEFAULT_SEALING, makeKeyCache, type SealingOptions } from "./keyCache"
+import { CustomerKeys, type CustomerKeysError, customerKeyOf } from "../ports/CustomerKeys"
+import { IngestionStore, IngestionStoreError, type IngestionStoreService } from "../ports/IngestionStore"
+import { DEFAULT_SEALING, type SealingOptions } from "./keyCache"
+import { makeOpener } from "./opening"
 import {
   type CustomerProfile,
   ProfileStore,
@@ -27,7 +29,8 @@ export type { SealingOptions }
 export const make = (options: SealingOptions = DEFAULT_SEALING) =>
   Effect.gen(function* () {
     const inner = yield* ProfileStore
-    const keys = makeKeyCache(yield* CustomerKeys, options)
+    const opener = makeOpener(yield* CustomerKeys, options)
+    const keys = opener.keys
 
     const needsSealing = (write: FieldWrite): write is ProfileField =>
       !isConfirmation(write) && write.pii === true && !isSealed(write.value)
@@ -46,31 +49,7 @@ export const make = (options: SealingOptions = DEFAULT_SEALING) =>
         })
       })
 
-    const openRows = (rows: ReadonlyArray<ProfileField>) =>
-      Effect.gen(function* () {
-        if (!rows.some((row) => isSealed(row.value))) return rows
-        const now = yield* Clock.currentTimeMillis
-        const wanted = rows.flatMap((row) =>
-          isSealed(row.value) && keys.recall(row.value.d, now) === undefined
-            ? [{ tenant_id: row.tenant_id, customer_id: row.customer_id, version: row.value.k }]
-            : []
-        )
-        const found = wanted.length === 0 ? new Map() : yield* Effect.mapError(keys.find(wanted), storeError)
-        return rows.map((row): ProfileField => {
-          if (!isSealed(row.value)) return row
-          let value = keys.recall(row.value.d, now)
-          if (value === undefined) {
-            const key = found.get(versionKeyOf(row, row.value.k))
-            value =
-              key === undefined
-                ? undefined
-                : openValue(key, valueBinding(row.tenant_id, row.customer_id, row.name), row.value)
-            if (value !== undefined) keys.remember(row.value.d, value, now)
-          }
-          // a destroyed key (an erased customer) or a ciphertext moved off its row reads as null
-          return { ...row, value: value ?? null, pii: true }
-        })
-      })
+    const openRows = (rows: ReadonlyArray<ProfileField>) => Effect.mapError(opener.openRows(rows), storeError)
 
     const openProfile = (profile: CustomerProfile) =>
       Effect.gen(function* () {
@@ -106,16 +85,38 @@ export const make = (options: SealingOptions = DEFAULT_SEALING) =>
   })
 
 /**
- * The given stores (CustomerKeys among them) with their ProfileStore sealed: everything else of
- * the context passes through unchanged.
+ * IngestionStore decorator: the session summaries (derived from the turn texts) are sealed under
+ * the customer's data key, and open to nothing once the customer is erased.
+ */
+export const makeSealedSummaries = (options: SealingOptions = DEFAULT_SEALING) =>
+  Effect.gen(function* () {
+    const inner = yield* IngestionStore
+    const opener = makeOpener(yield* CustomerKeys, options)
+    const toError = (error: CustomerKeysError) =>
+      new IngestionStoreError({ operation: `keys.${error.operation}`, cause: error.cause })
+    return {
+      ...inner,
+      saveSummary: (summary) =>
+        Effect.flatMap(Effect.mapError(opener.sealSummary(summary), toError), inner.saveSummary),
+      summary: (tenantId, sessionId) =>
+        Effect.flatMap(inner.summary(tenantId, sessionId), (found) =>
+          found === null ? Effect.succeed(null) : Effect.mapError(opener.openSummary(found), toError)
+        )
+    } satisfies IngestionStoreService
+  })
+
+/**
+ * The given stores (CustomerKeys among them) with their ProfileStore and IngestionStore sealed:
+ * everything else of the context passes through unchanged.
  */
 export const withSealing =
   (options: SealingOptions = DEFAULT_SEALING) =>
-  <ROut, E, R>(stores: Layer.Layer<ROut | ProfileStore | CustomerKeys, E, R>) =>
+  <ROut, E, R>(stores: Layer.Layer<ROut | ProfileStore | IngestionStore | CustomerKeys, E, R>) =>
     Layer.effectContext(
       Effect.gen(function* () {
-        const context = yield* Effect.context<ROut | ProfileStore | CustomerKeys>()
-        const sealed = yield* Effect.provide(make(options), context)
-        return Context.add(context, ProfileStore, sealed)
+        const context = yield* Effect.context<ROut | ProfileStore | IngestionStore | CustomerKeys>()
+        const profiles = yield* Effect.provide(make(options), context)
+        const summaries = yield* Effect.provide(makeSealedSummaries(options), context)
+        return context.pipe(Context.add(ProfileStore, profiles), Context.add(IngestionStore, summaries))
       })
     ).pipe(Layer.provide(stores))

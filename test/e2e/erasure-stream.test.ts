@@ -182,6 +182,47 @@ describe("erasure in the middle of a Kafka stream", () => {
     } finally {
       await admin.disconnect()
     }
+    // the tenant's admin API reads values opened: an erased customer's erased rows as null, the
+    // others' PII values as they were sent (not their sealed form)
+    const [tenant, erasedIds] = [...erasedByTenant][0]!
+    const created = await turnvault(["keys", "create", "--tenant", tenant], env)
+    const { token } = JSON.parse(created.stdout.trim().split("\n").pop()!) as { token: string }
+    const fieldsOf = async (customer: string) => {
+      const response = await fetch(
+        `http://127.0.0.1:${child!.port}/v1/customers/${customer}/fields?history=true`,
+        {
+          headers: { authorization: `Bearer ${token}` }
+        }
+      )
+      expect(response.status).toBe(200)
+      return ((await response.json()) as { fields: Array<Record<string, any>> }).fields
+    }
+    const erasedRows = (await fieldsOf(erasedIds[0]!)).filter(
+      (f) => PII_FIELDS.has(f.name) && f.status === "deleted"
+    )
+    expect(erasedRows.length).toBeGreaterThan(0)
+    expect(erasedRows.filter((f) => f.value !== null)).toEqual([])
+    const kept = workload.lines
+      .map((line) => {
+        try {
+          return JSON.parse(line.value) as Record<string, any>
+        } catch {
+          return {}
+        }
+      })
+      .find(
+        (e) =>
+          e.tenant_id === tenant &&
+          typeof e.customer_id === "string" &&
+          !erased.has(`${tenant}\u0000${e.customer_id}`) &&
+          Object.keys(e.candidate_variables ?? {}).some((n) => PII_FIELDS.has(n))
+      )!
+    const keptRows = (await fieldsOf(kept.customer_id)).filter(
+      (f) => PII_FIELDS.has(f.name) && f.status === "active"
+    )
+    expect(keptRows.length).toBeGreaterThan(0)
+    expect(keptRows.filter((f) => typeof f.value !== "string")).toEqual([])
+
     expect(await child.stop()).toMatchObject({ code: 0 })
 
     // no plaintext anywhere turnvault keeps or writes

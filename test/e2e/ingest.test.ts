@@ -338,10 +338,10 @@ describe("turnvault ingest", () => {
       ["s4", ["s4-1"]]
     ])
     expect(summaries[0]!.template).toBe("session-summary@1")
-    // readable by the CLI and by the tenant's admin API
-    const shown = await turnvault(["summary", "--tenant", "t1", "--session", "s2"], {
-      DATABASE_URL: database.url
-    })
+    // sealed in the table (TURNVAULT_KEK): derived from the texts, they are the customer's too
+    expect(summaries.filter((s) => s.summary.includes("wrote about"))).toEqual([])
+    // readable by the CLI (with the key-encryption key) and by the tenant's admin API
+    const shown = await turnvault(["summary", "--tenant", "t1", "--session", "s2"], env)
     expect(JSON.parse(shown.stdout)).toMatchObject({
       session_id: "s2",
       covers_turn_ids: ["s2-1", "s2-2"],

@@ -10,7 +10,8 @@ import { secretKey } from "../../src/domain/envelope"
 import { isSealed } from "../../src/domain/envelope"
 import { CustomerKeys } from "../../src/ports/CustomerKeys"
 import { ProfileStore } from "../../src/ports/ProfileStore"
-import { make } from "../../src/privacy/SealedProfileStore"
+import { IngestionStore } from "../../src/ports/IngestionStore"
+import { make, makeSealedSummaries } from "../../src/privacy/SealedProfileStore"
 import { profileField } from "../contract/fixtures"
 
 const KEK = secretKey(Buffer.alloc(32, 3))
@@ -110,6 +111,32 @@ describe("SealedProfileStore", () => {
         rows.map((r) => ({ ...r, id: `${r.id}-again`, source_item_id: `${r.source_item_id}-again` }))
       )
       expect(calls).toBe(1)
+    }).pipe(Effect.provide(memoryStoresWith(KEK)))
+  )
+
+  it.effect("session summaries are sealed beneath, open above, and open to null once erased", () =>
+    Effect.gen(function* () {
+      const inner = yield* IngestionStore
+      const sealed = yield* makeSealedSummaries(options)
+      const summary = {
+        tenant_id: "t1",
+        session_id: "s1",
+        customer_id: "c1",
+        summary: "Ada asked to move her plan to pro.",
+        covers_turn_ids: ["turn-1"],
+        through_turn_number: 1,
+        template: "session-summary@1",
+        model: "m",
+        updated_at: at(1)
+      }
+      yield* sealed.saveSummary(summary)
+      const beneath = (yield* inner.summary("t1", "s1"))!
+      expect(beneath.summary).not.toContain("Ada")
+      expect(beneath.summary.startsWith("\u0001sealed:v1:")).toBe(true)
+      expect(yield* sealed.summary("t1", "s1")).toEqual(summary)
+      yield* erase("c1")
+      yield* TestClock.adjust("31 seconds")
+      expect(yield* sealed.summary("t1", "s1")).toBeNull()
     }).pipe(Effect.provide(memoryStoresWith(KEK)))
   )
 })
