@@ -24,6 +24,15 @@ export const ChainHead = Schema.Struct({
 }).annotations({ identifier: "ChainHead" })
 export type ChainHead = typeof ChainHead.Type
 
+/** Where one tenant's chain of erasure receipts ended when a checkpoint was taken: a leaf too. */
+export const ReceiptsHead = Schema.Struct({
+  kind: Schema.Literal("erasures"),
+  tenant_id: Schema.String,
+  receipts: Schema.Number.annotations({ description: "how many erasure receipts the tenant held" }),
+  receipt_head: Hex.annotations({ description: "the hash of its last receipt" })
+}).annotations({ identifier: "ReceiptsHead" })
+export type ReceiptsHead = typeof ReceiptsHead.Type
+
 /** What a checkpoint's signature covers (its canonical JSON: sorted keys, no whitespace). */
 export const CheckpointBody = Schema.Struct({
   version: Schema.Literal(1),
@@ -39,7 +48,7 @@ export const CheckpointBody = Schema.Struct({
   leaves: Schema.Number.annotations({ description: "how many chain heads the Merkle tree holds" }),
   root: Hex.annotations({
     description:
-      "RFC 6962 Merkle tree hash over the heads, sorted by (tenant_id, session_id); leaf = SHA-256(0x00 || canonical JSON of the head)"
+      "RFC 6962 Merkle tree hash over the heads (sessions' chain heads sorted by (tenant_id, session_id), then tenants' receipt heads by tenant_id); leaf = SHA-256(0x00 || canonical JSON of the head)"
   }),
   key_id: Schema.String.annotations({
     description: "the first 16 hex digits of SHA-256 over the signing key's SPKI DER encoding"

@@ -15,18 +15,24 @@ import {
   sign,
   verify
 } from "node:crypto"
-import type { AuditCheckpoint, ChainHead, CheckpointBody, TurnProof } from "../../schemas/Audit"
+import type { AuditCheckpoint, ChainHead, CheckpointBody, ReceiptsHead, TurnProof } from "../../schemas/Audit"
 import type { TurnRecord } from "../../schemas"
+import { type ErasureReceipt, receiptHash } from "./erasure"
 import { canonicalJson, hashCanonical } from "./hash"
 import { inclusionPath, leafHash, merkleRoot, verifyInclusion } from "./merkle"
 import type { SessionHistoryEntry } from "./model"
 import { recordHash } from "./turnRecord"
 
-export type { AuditCheckpoint, ChainHead, CheckpointBody, TurnProof }
+export type { AuditCheckpoint, ChainHead, CheckpointBody, ReceiptsHead, TurnProof }
+
+/** A leaf: a session's chain head, or a tenant's erasure receipts head. */
+export type Head = ChainHead | ReceiptsHead
+
+export const isReceiptsHead = (head: Head): head is ReceiptsHead => "kind" in head && head.kind === "erasures"
 
 /** A checkpoint as the store keeps it: the signed body and the heads its root is built from. */
 export interface StoredCheckpoint extends AuditCheckpoint {
-  readonly heads: ReadonlyArray<ChainHead>
+  readonly heads: ReadonlyArray<Head>
 }
 
 export class CheckpointKeyError extends Error {}
@@ -109,27 +115,30 @@ export const signatureValid = (checkpoint: AuditCheckpoint, publicKey: KeyObject
 /** SHA-256 of the body's canonical JSON: what the next checkpoint names as `prev`. */
 export const checkpointHash = (body: CheckpointBody): string => hashCanonical(body)
 
-export const headLeaf = (head: ChainHead): string => leafHash(canonicalJson(head))
+export const headLeaf = (head: Head): string => leafHash(canonicalJson(head))
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
-/** The heads in leaf order: by tenant, then session, comparing code units (no locale). */
-export const sortHeads = (heads: ReadonlyArray<ChainHead>): Array<ChainHead> =>
-  [...heads].sort((a, b) => byCodeUnits(a.tenant_id, b.tenant_id) || byCodeUnits(a.session_id, b.session_id))
+/**
+ * The heads in leaf order: sessions' by tenant, then session; then tenants' receipt heads by
+ * tenant; comparing code units (no locale).
+ */
+export const sortHeads = <H extends Head>(heads: ReadonlyArray<H>): Array<H> =>
+  [...heads].sort((a, b) => {
+    if (isReceiptsHead(a) !== isReceiptsHead(b)) return isReceiptsHead(a) ? 1 : -1
+    return byCodeUnits(headKey(a), headKey(b))
+  })
 
-const headKey = (head: { readonly tenant_id: string; readonly session_id: string }) =>
-  `${head.tenant_id}\u0000${head.session_id}`
+const headKey = (head: Head) =>
+  isReceiptsHead(head) ? `erasures\u0000${head.tenant_id}` : `${head.tenant_id}\u0000${head.session_id}`
 
-const sameHead = (a: ChainHead, b: ChainHead) => canonicalJson(a) === canonicalJson(b)
+const sameHead = (a: Head, b: Head) => canonicalJson(a) === canonicalJson(b)
 
 /**
  * The heads a new checkpoint covers: those read, less the ones the previous checkpoint already
  * vouches for unchanged (the reads overlap, so a quiet session is not checkpointed again and again).
  */
-export const newHeads = (
-  read: ReadonlyArray<ChainHead>,
-  previous: StoredCheckpoint | null
-): Array<ChainHead> => {
+export const newHeads = (read: ReadonlyArray<Head>, previous: StoredCheckpoint | null): Array<Head> => {
   if (previous === null) return sortHeads(read)
   const before = new Map(previous.heads.map((head) => [headKey(head), head]))
   return sortHeads(
@@ -146,7 +155,7 @@ export const buildCheckpoint = (
     readonly since: string | null
     readonly cut: string
     readonly createdAt: string
-    readonly heads: ReadonlyArray<ChainHead>
+    readonly heads: ReadonlyArray<Head>
   },
   signer: CheckpointSigner
 ): StoredCheckpoint => {
@@ -206,6 +215,16 @@ const headProblems = (head: ChainHead, chains: StoredChains): Array<string> => {
   return problems
 }
 
+/** What a tenant's receipts head says against the receipts held now. */
+const receiptsHeadProblem = (head: ReceiptsHead, receipts: ReadonlyArray<ErasureReceipt>): string | null => {
+  if (receipts.length < head.receipts)
+    return `the checkpoint saw ${head.receipts} erasure receipts, the store holds ${receipts.length}: receipts were deleted`
+  const receipt = receipts[head.receipts - 1]!
+  if (receipt.seq !== head.receipts || receiptHash(receipt) !== head.receipt_head)
+    return `erasure receipt ${head.receipts} hashes to ${short(receiptHash(receipt))}, the checkpoint saw ${short(head.receipt_head)}: it or a receipt before it was rewritten`
+  return null
+}
+
 const sameCheckpoint = (a: AuditCheckpoint, b: AuditCheckpoint) =>
   a.signature === b.signature && canonicalJson(a.body) === canonicalJson(b.body)
 
@@ -220,6 +239,8 @@ export const checkCheckpoints = (input: {
   readonly publicKey: KeyObject
   /** Null for a session not examined (verify of one tenant or session): its heads are not checked. */
   readonly chainsOf: (tenantId: string, sessionId: string) => StoredChains | null
+  /** A tenant's erasure receipts, in seq order; null when not examined. */
+  readonly receiptsOf?: (tenantId: string) => ReadonlyArray<ErasureReceipt> | null
 }): { readonly problems: Array<CheckpointProblem>; readonly unwitnessed: Array<number> } => {
   const problems: Array<CheckpointProblem> = []
   const keyId = keyIdOf(input.publicKey)
@@ -243,6 +264,13 @@ export const checkCheckpoints = (input: {
     if (root !== checkpoint.body.root || checkpoint.heads.length !== checkpoint.body.leaves)
       report(`checkpoint ${seq}: its stored heads do not build the signed root: they were changed`)
     for (const head of checkpoint.heads) {
+      if (isReceiptsHead(head)) {
+        const receipts = input.receiptsOf?.(head.tenant_id) ?? null
+        if (receipts === null) continue
+        const problem = receiptsHeadProblem(head, receipts)
+        if (problem !== null) problems.push({ seq, tenant_id: head.tenant_id, problem })
+        continue
+      }
       const chains = input.chainsOf(head.tenant_id, head.session_id)
       if (chains === null) continue
       for (const problem of headProblems(head, chains))
@@ -284,12 +312,13 @@ export const buildProof = (
   for (const checkpoint of checkpoints) {
     const index = checkpoint.heads.findIndex(
       (head) =>
+        !isReceiptsHead(head) &&
         head.tenant_id === record.tenant_id &&
         head.session_id === record.session_id &&
         head.records > position
     )
     if (index < 0) continue
-    const head = checkpoint.heads[index]!
+    const head = checkpoint.heads[index] as ChainHead
     const records = chain.slice(position, head.records)
     if (records.at(-1)?.hash !== head.record_head) continue
     return {

@@ -1,6 +1,6 @@
 /**
  * Writes one signed audit checkpoint (DESIGN 8b, decision 0018): reads the heads of the chains
- * written since the previous checkpoint (less an overlap, so a transaction that began before the
+ * (sessions' turn records and ledgers, tenants' erasure receipts) written since the previous checkpoint (less an overlap, so a transaction that began before the
  * previous read but committed after it is not missed), drops those the previous checkpoint already
  * vouches for unchanged, signs the Merkle root over the rest, stores it and publishes it. `start`
  * runs it on a schedule (JobScheduler, one instance per tick); `turnvault checkpoints write` now.
@@ -16,6 +16,7 @@ import {
 import { Metrics } from "../observability/Metrics"
 import { AuditStore } from "../ports/AuditStore"
 import { CheckpointStore } from "../ports/CheckpointStore"
+import { CustomerKeys } from "../ports/CustomerKeys"
 
 /**
  * How far before the previous checkpoint's read the next one looks again. A batch transaction
@@ -38,7 +39,8 @@ export const writeCheckpoint = <E, R>(
     const previous = yield* store.latest()
     const since = previous === null ? null : new Date(Date.parse(previous.body.cut) - CHECKPOINT_OVERLAP_MS)
     const { cut, heads } = yield* Effect.flatMap(AuditStore, (audit) => audit.chainHeads(since))
-    const fresh = newHeads(heads, previous)
+    const receipts = yield* Effect.flatMap(CustomerKeys, (keys) => keys.receiptHeads(since))
+    const fresh = newHeads([...heads, ...receipts], previous)
     if (fresh.length === 0) return null
     const checkpoint = buildCheckpoint(
       {

@@ -7,6 +7,7 @@
  * `erasure_receipts`).
  */
 import { Context, Data, type Effect } from "effect"
+import type { ReceiptsHead } from "../domain/checkpoint"
 import type { ErasureReceipt, ErasureRequest } from "../domain/erasure"
 
 export class CustomerKeysError extends Data.TaggedError("CustomerKeysError")<{
@@ -40,6 +41,11 @@ export interface CustomerKeysService {
   ) => Effect.Effect<ReadonlyMap<string, Buffer>, CustomerKeysError>
   /** Destroys every key version of the customer and appends the tenant's next receipt, at once. */
   readonly erase: (request: ErasureRequest) => Effect.Effect<ErasureReceipt, CustomerKeysError>
+  /**
+   * Where the receipts of each tenant with a receipt written at or after `since` (every tenant's
+   * when null) end: what a signed checkpoint covers of them.
+   */
+  readonly receiptHeads: (since: Date | null) => Effect.Effect<ReadonlyArray<ReceiptsHead>, CustomerKeysError>
   /** The tenant's receipts (every tenant's when undefined), by tenant then seq. */
   readonly receipts: (tenantId?: string) => Effect.Effect<ReadonlyArray<ErasureReceipt>, CustomerKeysError>
 }

@@ -4,8 +4,9 @@
  * key is a fresh version.
  */
 import { expect } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestClock } from "effect"
 import { receiptProblems } from "../../src/domain/erasure"
+import { AuditStore } from "../../src/ports/AuditStore"
 import { CustomerKeys, customerKeyOf, versionKeyOf } from "../../src/ports/CustomerKeys"
 import type { StoreIt } from "./stores.contract"
 
@@ -64,6 +65,45 @@ export const customerKeyCases = (it: StoreIt, tenant: (label: string) => string)
       expect(listed).toEqual([receipt, second, third])
       expect(receiptProblems(listed)).toEqual([])
       expect((yield* keys.receipts()).filter((r) => r.tenant_id === t)).toEqual(listed)
+    })
+  )
+
+  it.effect("customer keys: receipt heads of the tenants with a receipt written since an instant", () =>
+    Effect.gen(function* () {
+      const keys = yield* CustomerKeys
+      const quiet = tenant("heads-quiet")
+      const busy = tenant("heads-busy")
+      const request = (t: string, customer: string) => ({
+        tenant_id: t,
+        customer_id: customer,
+        erased_at: "2026-12-07T10:00:00.000Z",
+        erased_by: "dpo",
+        reason: "request"
+      })
+      const a = yield* keys.erase(request(quiet, "a"))
+      yield* keys.erase(request(busy, "a"))
+      const mine = (heads: ReadonlyArray<{ tenant_id: string }>) =>
+        heads.filter((h) => h.tenant_id === quiet || h.tenant_id === busy)
+      expect(mine(yield* keys.receiptHeads(null))).toContainEqual({
+        kind: "erasures",
+        tenant_id: quiet,
+        receipts: 1,
+        receipt_head: a.hash
+      })
+      yield* Effect.zipRight(
+        Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 30))),
+        TestClock.adjust("1 second")
+      )
+      // the store's own clock (the database's, or the test clock): where the audit store cuts
+      const { cut: since } = yield* Effect.flatMap(AuditStore, (audit) => audit.chainHeads(null))
+      yield* Effect.zipRight(
+        Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 30))),
+        TestClock.adjust("1 second")
+      )
+      const b = yield* keys.erase(request(busy, "b"))
+      expect(mine(yield* keys.receiptHeads(since))).toEqual([
+        { kind: "erasures", tenant_id: busy, receipts: 2, receipt_head: b.hash }
+      ])
     })
   )
 }

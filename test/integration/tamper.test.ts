@@ -6,13 +6,14 @@
  * insert, reorder, tail truncation; the columns the stores query by. Then what only the signed
  * checkpoints catch (`verify --checkpoints`, decision 0018): a consistent rewrite (every hash
  * recomputed, the state's too) and a session deleted whole, both of which plain verify passes,
- * and attacks on the checkpoints themselves. Not here, because nothing detects them yet: attacks
+ * erasure receipts deleted or rewritten consistently, and attacks on the checkpoints themselves. Not here, because nothing detects them yet: attacks
  * on profile rows and definitions, which have no chain (DESIGN 10).
  */
 import { writeFile } from "node:fs/promises"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TurnRecord } from "../../schemas"
 import { newKeyPair } from "../../src/domain/checkpoint"
+import { type ErasureReceipt, receiptHash } from "../../src/domain/erasure"
 import type { SessionState } from "../../src/domain/model"
 import { contentHash } from "../../src/domain/session"
 import { recordHash } from "../../src/domain/turnRecord"
@@ -174,6 +175,15 @@ const checkpointed = async () => {
     const input = `${workload.dir}/half-${databases.length}-${i}.jsonl`
     await writeFile(input, `${events.join("\n")}\n`)
     await processInto(db.url, input)
+    // an erasure in each half: the tenant's receipts are checkpointed too
+    const [{ tenant_id, customer_id }] = (await query<{ tenant_id: string; customer_id: string }>(
+      db.url,
+      `SELECT tenant_id, customer_id FROM sessions ORDER BY tenant_id, customer_id LIMIT 1 OFFSET ${i}`
+    )) as [{ tenant_id: string; customer_id: string }]
+    const erased = await runCli(["erase", "--tenant", tenant_id, "--customer", customer_id, "--by", "dpo"], {
+      DATABASE_URL: db.url
+    })
+    expect(erased.code, erased.stderr).toBe(0)
     const run = await runCli(["checkpoints", "write"], { DATABASE_URL: db.url, ...signing })
     expect(run.code, run.stderr).toBe(0)
     expect(JSON.parse(run.stdout)).toMatchObject({ written: true, seq: i + 1 })
@@ -267,6 +277,45 @@ describe("tamper suite: what only the signed checkpoints catch", () => {
     },
     180_000
   )
+
+  it("erasure receipts: the newest deleted, plain verify passes, verify --checkpoints sees it", async () => {
+    const db = await checkpointed()
+    await query(
+      db.url,
+      "SET session_replication_role = replica; DELETE FROM erasure_receipts WHERE (tenant_id, seq) IN (SELECT tenant_id, max(seq) FROM erasure_receipts GROUP BY tenant_id)"
+    )
+    expect((await verify(db.url)).code).toBe(0)
+    const { code, report } = await verifyCheckpoints(db.url)
+    expect(code).toBe(1)
+    expect(report.checkpoints.broken.map((b) => b.problem).join("\n")).toMatch(/receipts were deleted/)
+  }, 180_000)
+
+  it("erasure receipts: an edited receipt is caught by plain verify, a consistent rewrite by the checkpoints", async () => {
+    const db = await checkpointed()
+    const [last] = (await query<ErasureReceipt>(
+      db.url,
+      "SELECT tenant_id, seq, customer_id, erased_at, erased_by, reason, key_versions, prev_hash, hash FROM erasure_receipts ORDER BY recorded_at DESC, seq DESC LIMIT 1"
+    )) as [ErasureReceipt]
+    await query(
+      db.url,
+      `SET session_replication_role = replica; UPDATE erasure_receipts SET erased_by = 'mallory' WHERE tenant_id = '${last.tenant_id}' AND seq = ${last.seq}`
+    )
+    const edited = await runCli(["verify"], { DATABASE_URL: db.url })
+    expect(edited.code).toBe(1)
+    expect(JSON.parse(edited.stdout).erasures.broken[0].problem).toContain("changed")
+    // now consistently: its hash recomputed, the receipts chain verifies on its own
+    const { hash: _old, ...body } = { ...last, erased_by: "mallory" }
+    await query(
+      db.url,
+      `SET session_replication_role = replica; UPDATE erasure_receipts SET hash = '${receiptHash(body)}' WHERE tenant_id = '${last.tenant_id}' AND seq = ${last.seq}`
+    )
+    expect((await verify(db.url)).code).toBe(0)
+    const { code, report } = await verifyCheckpoints(db.url)
+    expect(code).toBe(1)
+    expect(report.checkpoints.broken.map((b) => b.problem).join("\n")).toMatch(
+      /erasure receipt \d+ .*rewritten/
+    )
+  }, 180_000)
 
   it.each([
     [

@@ -10,6 +10,8 @@ import {
   buildProof,
   type ChainHead,
   checkCheckpoints,
+  type Head,
+  isReceiptsHead,
   newHeads,
   newKeyPair,
   proofProblems,
@@ -19,6 +21,7 @@ import {
   type StoredCheckpoint
 } from "../../src/domain/checkpoint"
 import type { SessionHistoryEntry } from "../../src/domain/model"
+import { nextReceipt, receiptProblems } from "../../src/domain/erasure"
 import { ledgerEntryHash } from "../../src/domain/session"
 import { recordHash } from "../../src/domain/turnRecord"
 import { historyEntry, turnRecord } from "../contract/fixtures"
@@ -150,8 +153,45 @@ describe("signed checkpoints", () => {
     const first = checkpointOf(store)
     const moved = chains("a", 5)
     const read = [headOf("a", moved), headOf("b", store.get("b")!), headOf("d", chains("d", 1))]
-    expect(newHeads(read, first).map((h) => h.session_id)).toEqual(["a", "d"])
-    expect(newHeads(read, null).map((h) => h.session_id)).toEqual(["a", "b", "d"])
+    const names = (heads: ReadonlyArray<Head>) =>
+      heads.map((h) => (isReceiptsHead(h) ? h.kind : h.session_id))
+    expect(names(newHeads(read, first))).toEqual(["a", "d"])
+    expect(names(newHeads(read, null))).toEqual(["a", "b", "d"])
+  })
+
+  it("a tenant's erasure receipts are a leaf too: a deleted or rewritten receipt is caught", () => {
+    const request = (customer: string) => ({
+      tenant_id: "t1",
+      customer_id: customer,
+      erased_at: AT,
+      erased_by: "dpo",
+      reason: "request"
+    })
+    const first = nextReceipt(null, request("c1"), [1])
+    const second = nextReceipt(first, request("c2"), [1])
+    const receipts = [first, second]
+    const head = { kind: "erasures" as const, tenant_id: "t1", receipts: 2, receipt_head: second.hash }
+    const cp = buildCheckpoint({ previous: null, since: null, cut: AT, createdAt: AT, heads: [head] }, signer)
+    const checkWith = (held: ReadonlyArray<ReturnType<typeof nextReceipt>>) =>
+      checkCheckpoints({
+        stored: [cp],
+        witnessed: null,
+        publicKey,
+        chainsOf: () => null,
+        receiptsOf: () => held
+      }).problems.map((p) => p.problem)
+    expect(checkWith(receipts)).toEqual([])
+    expect(checkWith([first])[0]).toContain("receipts were deleted")
+    // recomputed, the forged receipt chains well: only the checkpoint knows it is not the one it saw
+    const forged = nextReceipt(first, { ...request("c2"), erased_by: "mallory" }, [1])
+    expect(receiptProblems([first, forged])).toEqual([])
+    expect(checkWith([first, forged])[0]).toContain("rewritten")
+    // and the receipts head sorts after every session head
+    const mixed = buildCheckpoint(
+      { previous: null, since: null, cut: AT, createdAt: AT, heads: [head, headOf("z", chains("z", 1))] },
+      signer
+    )
+    expect(mixed.heads.map((h) => isReceiptsHead(h))).toEqual([false, true])
   })
 })
 

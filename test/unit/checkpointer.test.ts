@@ -6,7 +6,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref, TestClock } from "effect"
 import { MemoryStoresLive } from "../../src/adapters/embedded"
-import { type AuditCheckpoint, checkCheckpoints, newKeyPair, signerOf } from "../../src/domain/checkpoint"
+import {
+  type AuditCheckpoint,
+  type ChainHead,
+  checkCheckpoints,
+  type Head,
+  isReceiptsHead,
+  newKeyPair,
+  signerOf
+} from "../../src/domain/checkpoint"
 import { checkpointJob, writeCheckpoint } from "../../src/jobs/Checkpointer"
 import { runSchedules } from "../../src/jobs/JobScheduler"
 import { Metrics } from "../../src/observability/Metrics"
@@ -17,6 +25,7 @@ import { ActorRegistry, makeActorRegistry } from "../../src/sessions/ActorRegist
 import { recordHash } from "../../src/domain/turnRecord"
 import { turnRecord } from "../contract/fixtures"
 
+const sessionHeads = (heads: ReadonlyArray<Head>) => heads.filter((h): h is ChainHead => !isReceiptsHead(h))
 const signer = signerOf(newKeyPair().private_key)
 const stores = Layer.mergeAll(MemoryStoresLive, Metrics.layerTest, ItemChanges.local)
 const MINUTE = 60_000
@@ -46,7 +55,7 @@ describe("checkpoint job", () => {
       const { sent, publish } = yield* published
       yield* write(["a", "b"], 1)
       const first = (yield* writeCheckpoint(signer, publish))!
-      expect(first.heads.map((h) => [h.session_id, h.records])).toEqual([
+      expect(sessionHeads(first.heads).map((h) => [h.session_id, h.records])).toEqual([
         ["a", 1],
         ["b", 1]
       ])
@@ -55,7 +64,7 @@ describe("checkpoint job", () => {
       yield* write(["b", "c"], 2)
       const second = (yield* writeCheckpoint(signer, publish))!
       expect(second.body.seq).toBe(2)
-      expect(second.heads.map((h) => [h.session_id, h.records])).toEqual([
+      expect(sessionHeads(second.heads).map((h) => [h.session_id, h.records])).toEqual([
         ["b", 2],
         ["c", 1]
       ])
@@ -108,7 +117,7 @@ describe("checkpoint job", () => {
         yield* Effect.sleep(0)
       }
       const list = yield* Effect.flatMap(CheckpointStore, (s) => s.list())
-      expect(list.map((c) => c.heads[0]!.records)).toEqual([1, 2, 3])
+      expect(list.map((c) => sessionHeads(c.heads)[0]!.records)).toEqual([1, 2, 3])
       expect(new Set((yield* Ref.get(sent)).map((c) => c.body.seq))).toEqual(new Set([1, 2, 3]))
     }).pipe(Effect.provide(stores))
   )

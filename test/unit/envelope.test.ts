@@ -23,9 +23,10 @@ describe("sealed values", () => {
       const sealed = sealValue(key, 3, binding, value)
       expect(isSealed(sealed)).toBe(true)
       expect(sealed.k).toBe(3)
-      expect(JSON.stringify(sealed)).not.toContain(JSON.stringify(value).slice(1, -1) || "\u0000")
       expect(openValue(key, binding, sealed)).toEqual(value)
     }
+    // "@" is not in base64: the plaintext cannot hide in the ciphertext by chance
+    expect(JSON.stringify(sealValue(key, 1, binding, "ada@example.com"))).not.toContain("@")
     expect(sealValue(key, 1, binding, "x").d).not.toBe(sealValue(key, 1, binding, "x").d)
   })
 

@@ -131,7 +131,7 @@ describe("SealedProfileStore", () => {
       }
       yield* sealed.saveSummary(summary)
       const beneath = (yield* inner.summary("t1", "s1"))!
-      expect(beneath.summary).not.toContain("Ada")
+      expect(beneath.summary).not.toContain("Ada asked")
       expect(beneath.summary.startsWith("\u0001sealed:v1:")).toBe(true)
       expect(yield* sealed.summary("t1", "s1")).toEqual(summary)
       yield* erase("c1")

@@ -3,7 +3,7 @@
  * destroyed key is gone, not merely hidden), and the erasure receipts. Without a key-encryption
  * key nothing is sealed, and only erasures (their receipts) are kept.
  */
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { type ErasureReceipt, nextReceipt } from "../../domain/erasure"
 import { newDataKey, type SecretKey, unwrapKey, wrapKey } from "../../domain/envelope"
 import {
@@ -22,6 +22,8 @@ interface StoredKey {
 export const make = (kek: SecretKey | null): CustomerKeysService => {
   const keys = new Map<string, Array<StoredKey>>()
   const receipts = new Map<string, Array<ErasureReceipt>>()
+  /** When each tenant last had a receipt written (the clock's milliseconds). */
+  const writtenAt = new Map<string, number>()
   return {
     live: (customers) =>
       Effect.sync(() => {
@@ -59,18 +61,36 @@ export const make = (kek: SecretKey | null): CustomerKeysService => {
         return out
       }),
     erase: (request) =>
-      Effect.sync(() => {
-        const destroyed: Array<number> = []
-        for (const stored of keys.get(customerKeyOf(request)) ?? [])
-          if (stored.wrapped !== null) {
-            stored.wrapped = null
-            destroyed.push(stored.version)
-          }
-        const list = receipts.get(request.tenant_id) ?? []
-        const receipt = nextReceipt(list.at(-1) ?? null, request, destroyed)
-        receipts.set(request.tenant_id, [...list, receipt])
-        return receipt
-      }),
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          writtenAt.set(request.tenant_id, now)
+          const destroyed: Array<number> = []
+          for (const stored of keys.get(customerKeyOf(request)) ?? [])
+            if (stored.wrapped !== null) {
+              stored.wrapped = null
+              destroyed.push(stored.version)
+            }
+          const list = receipts.get(request.tenant_id) ?? []
+          const receipt = nextReceipt(list.at(-1) ?? null, request, destroyed)
+          receipts.set(request.tenant_id, [...list, receipt])
+          return receipt
+        })
+      ),
+    receiptHeads: (since) =>
+      Effect.sync(() =>
+        [...receipts].flatMap(([tenant_id, list]) =>
+          since !== null && (writtenAt.get(tenant_id) ?? 0) < since.getTime()
+            ? []
+            : [
+                {
+                  kind: "erasures" as const,
+                  tenant_id,
+                  receipts: list.length,
+                  receipt_head: list.at(-1)!.hash
+                }
+              ]
+        )
+      ),
     receipts: (tenantId) =>
       Effect.sync(() =>
         tenantId === undefined

@@ -170,7 +170,18 @@ export const make = (kek: SecretKey | null) =>
     const eraseAndVacuum = (request: Parameters<typeof nextReceipt>[1]) =>
       Effect.tap(erase(request), () => Effect.ignore(pg.query("VACUUM customer_keys")))
 
-    return CustomerKeys.of({ live, find, erase: eraseAndVacuum, receipts })
+    const receiptHeads = Effect.fn("PgCustomerKeys.receiptHeads")(function* (since: Date | null) {
+      const rows = (yield* sql("receiptHeads")<{ tenant_id: string; receipts: number; receipt_head: string }>(
+        `SELECT tenant_id, count(*)::int AS receipts, (array_agg(hash ORDER BY seq DESC))[1] AS receipt_head
+         FROM erasure_receipts
+         WHERE tenant_id IN (SELECT tenant_id FROM erasure_receipts WHERE $1::timestamptz IS NULL OR recorded_at >= $1)
+         GROUP BY tenant_id`,
+        [since]
+      )).rows
+      return rows.map((row) => ({ kind: "erasures" as const, ...row }))
+    })
+
+    return CustomerKeys.of({ live, find, erase: eraseAndVacuum, receipts, receiptHeads })
   })
 
 export const layer = (kek: SecretKey | null): Layer.Layer<CustomerKeys, never, PgClient> =>

@@ -23,6 +23,7 @@ import { checkpointJob, writeCheckpoint } from "../../jobs/Checkpointer"
 import type { ClaimedJob } from "../../jobs/JobScheduler"
 import { AuditStore } from "../../ports/AuditStore"
 import { CheckpointStore } from "../../ports/CheckpointStore"
+import type { CustomerKeys } from "../../ports/CustomerKeys"
 import type { Metrics } from "../../observability/Metrics"
 import { OutputSink } from "../../ports/OutputSink"
 import { topicNames } from "../../../streams/topics"
@@ -94,7 +95,9 @@ export const scheduledCheckpoints = (config: AppConfig) =>
     configuredSigner(config),
     Option.match({
       onNone: () => [],
-      onSome: (signer): ReadonlyArray<ClaimedJob<CheckpointStore | AuditStore | OutputSink | Metrics>> => [
+      onSome: (
+        signer
+      ): ReadonlyArray<ClaimedJob<CheckpointStore | AuditStore | OutputSink | Metrics | CustomerKeys>> => [
         {
           job: "checkpoint",
           intervalMs: config.checkpointIntervalMs,

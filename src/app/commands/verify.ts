@@ -82,6 +82,9 @@ export const verifyStores = (
       if (!seen.has(key))
         report(chain[0]!.tenant_id, chain[0]!.session_id, [{ problem: "turn records without a session" }])
     }
+    // the erasure receipts: each tenant's chain (a filter by session does not narrow them)
+    const receipts = yield* Effect.flatMap(CustomerKeys, (keys) => keys.receipts(f.tenantId))
+    const receiptsByTenant = groupBy(receipts, (r) => r.tenant_id)
     const checkpointReport =
       checkpoints === undefined
         ? undefined
@@ -97,6 +100,10 @@ export const verifyStores = (
               stored,
               witnessed,
               publicKey: checkpoints,
+              receiptsOf: (tenantId) =>
+                f.tenantId === undefined || f.tenantId === tenantId
+                  ? (receiptsByTenant.get(tenantId) ?? [])
+                  : null,
               chainsOf: (tenantId, sessionId) => {
                 if (!examined(tenantId, sessionId)) return null
                 heads += 1
@@ -112,11 +119,9 @@ export const verifyStores = (
               broken: problems
             } satisfies CheckpointReport
           })
-    // the erasure receipts: each tenant's chain (a filter by session does not narrow them)
-    const receipts = yield* Effect.flatMap(CustomerKeys, (keys) => keys.receipts(f.tenantId))
     const erasures = {
       receipts: receipts.length,
-      broken: [...groupBy(receipts, (r) => r.tenant_id)].flatMap(([tenant_id, list]) =>
+      broken: [...receiptsByTenant].flatMap(([tenant_id, list]) =>
         receiptProblems(list).map((problem) => ({ tenant_id, problem }))
       )
     }
