@@ -51,31 +51,46 @@ export const make = (options: SealingOptions = DEFAULT_SEALING) =>
 
     const openRows = (rows: ReadonlyArray<ProfileField>) => Effect.mapError(opener.openRows(rows), storeError)
 
-    const openProfile = (profile: CustomerProfile) =>
+    /** Every profile's rows opened in one pass: one key look-up for the whole batch of customers. */
+    const openProfiles = (profiles: ReadonlyArray<CustomerProfile>) =>
       Effect.gen(function* () {
-        const all = yield* openRows([...profile.active, ...profile.history, ...profile.expired])
-        const a = profile.active.length
-        const h = profile.history.length
-        return { active: all.slice(0, a), history: all.slice(a, a + h), expired: all.slice(a + h) }
+        const all = yield* openRows(profiles.flatMap((p) => [...p.active, ...p.history, ...p.expired]))
+        let at = 0
+        const take = (n: number) => {
+          const part = all.slice(at, at + n)
+          at += n
+          return part
+        }
+        return profiles.map((p) => ({
+          active: take(p.active.length),
+          history: take(p.history.length),
+          expired: take(p.expired.length)
+        }))
       })
 
+    /** Every write op's rows sealed in one pass: one key look-up for the whole batch. */
     const sealOps = (ops: ReadonlyArray<ProfileOp>) =>
-      Effect.forEach(ops, (op) =>
-        op.kind === "write"
-          ? Effect.map(sealWrites(op.rows), (rows): ProfileOp => ({ ...op, rows }))
-          : Effect.succeed(op)
-      )
+      Effect.gen(function* () {
+        const rows = yield* sealWrites(ops.flatMap((op) => (op.kind === "write" ? op.rows : [])))
+        let at = 0
+        return ops.map((op): ProfileOp => {
+          if (op.kind !== "write") return op
+          const part = rows.slice(at, at + op.rows.length)
+          at += op.rows.length
+          return { ...op, rows: part }
+        })
+      })
 
     return {
       ...inner,
       writeFields: (rows) => Effect.flatMap(sealWrites(rows), inner.writeFields),
       applyOps: (ops) => Effect.flatMap(sealOps(ops), inner.applyOps),
       loadCustomer: (tenantId, customerId, historyLimit) =>
-        Effect.flatMap(inner.loadCustomer(tenantId, customerId, historyLimit), openProfile),
-      loadCustomers: (customers, historyLimit) =>
-        Effect.flatMap(inner.loadCustomers(customers, historyLimit), (profiles) =>
-          Effect.forEach(profiles, openProfile)
+        Effect.flatMap(inner.loadCustomer(tenantId, customerId, historyLimit), (profile) =>
+          Effect.map(openProfiles([profile]), (opened) => opened[0]!)
         ),
+      loadCustomers: (customers, historyLimit) =>
+        Effect.flatMap(inner.loadCustomers(customers, historyLimit), openProfiles),
       derivationChain: (tenantId, id) => Effect.flatMap(inner.derivationChain(tenantId, id), openRows),
       derivedItems: (tenantId, id) => Effect.flatMap(inner.derivedItems(tenantId, id), openRows),
       fieldHistory: (tenantId, customerId, name) =>
