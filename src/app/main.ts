@@ -139,6 +139,16 @@ const boundShutdown = (deadlineMs: number) =>
     process.on("SIGINT", onSignal)
   })
 
+/**
+ * A one-shot command's outputs: on Kafka when KAFKA_BROKERS is set, else on the in-process log
+ * (which ends with the process).
+ */
+const withOutputs = <A, E, R>(config: AppConfig, effect: Effect.Effect<A, E, R>) =>
+  Option.match(config.kafkaBrokers, {
+    onNone: () => Effect.provide(effect, embeddedLogLayer(config)),
+    onSome: (brokers) => Effect.provide(effect, kafkaLogLayer(brokers, config.kafkaProducer))
+  })
+
 const runCommand = (config: AppConfig) =>
   Effect.gen(function* () {
     const stores = storesLayer(config)
@@ -289,12 +299,8 @@ const runCommand = (config: AppConfig) =>
             discard: true
           })
         // on embedded defaults the in-process log is the only witness (it ends with the process)
-        const write = writeCheckpointNow(config).pipe(Effect.provide(stores))
         return yield* print(
-          yield* Option.match(config.kafkaBrokers, {
-            onNone: () => Effect.provide(write, embeddedLogLayer(config)),
-            onSome: (brokers) => Effect.provide(write, kafkaLogLayer(brokers, config.kafkaProducer))
-          })
+          yield* withOutputs(config, writeCheckpointNow(config).pipe(Effect.provide(stores)))
         )
       }
       case "erase": {
@@ -317,10 +323,7 @@ const runCommand = (config: AppConfig) =>
           (customerId) => Effect.flatMap(eraseCustomer(config, { tenantId, customerId, by, reason }), print),
           { discard: true }
         ).pipe(Effect.provide(stores))
-        return yield* Option.match(config.kafkaBrokers, {
-          onNone: () => Effect.provide(erase, embeddedLogLayer(config)),
-          onSome: (brokers) => Effect.provide(erase, kafkaLogLayer(brokers, config.kafkaProducer))
-        })
+        return yield* withOutputs(config, erase)
       }
       case "prove":
         return yield* print(

@@ -46,8 +46,9 @@ export const eraseCustomer = (config: AppConfig, request: EraseRequest) =>
       includeHistory: true
     })
     const deleted: Array<DeletedItem> = []
+    const done = new Set<string>()
     for (const row of rows) {
-      if (row.status === "deleted" || deleted.some((d) => d.item_id === row.id)) continue
+      if (row.status === "deleted" || done.has(row.id)) continue
       const marked = yield* store
         .deleteItem(request.tenantId, row.id, {
           by: request.by,
@@ -58,6 +59,7 @@ export const eraseCustomer = (config: AppConfig, request: EraseRequest) =>
         // deleted meanwhile (a cascade of an earlier row): nothing left to do for it
         .pipe(Effect.catchTag("ProfileItemRefused", () => Effect.succeed([])))
       deleted.push(...marked)
+      for (const item of marked) done.add(item.item_id)
     }
     yield* Effect.flatMap(ItemChanges, (changes) => changes.publish(deleted.map(deletedAsChanged)))
     const event: ErasureEvent = {
